@@ -1,0 +1,78 @@
+// File: reject_log.hpp
+//
+// Counts and sample line numbers for everything a run skips, drops or repairs
+// (SPEC 2.5, 2.7): one counter per row_issue plus the smallest
+// kMaxSampleLines physical line numbers seen for it. Each parallel task keeps
+// its own log and the logs are merged; because samples keep the smallest
+// lines, the merged result does not depend on the order of merging.
+//
+//   reject_log local;
+//   local.add(row_issue::comment_invalid_created_at, line);
+//   shared.merge(local);          // under a lock or at a serial stage
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace tixport {
+
+/// Every kind of thing a run counts per row. The names are the report's keys.
+enum class row_issue : std::uint8_t {
+  malformed_record,             ///< field count differs from the header's
+  comment_invalid_id,           ///< COMMENT_PART_ID invalid
+  comment_invalid_ticket_id,    ///< CONVERSATION_ID invalid
+  comment_invalid_author_id,    ///< AUTHOR_ID invalid
+  comment_invalid_public,       ///< COMMENT_PUBLIC invalid
+  comment_invalid_created_at,   ///< COMMENT_CREATED_AT invalid
+  comment_null_body,            ///< BODY null
+  ticket_invalid_id,            ///< CONVERSATION_ID invalid
+  ticket_invalid_requester_id,  ///< TICKET_REQUESTER_ID invalid
+  ticket_invalid_created_at,    ///< TICKET_CREATED_AT invalid
+  user_invalid_author_id,       ///< no user from this row: AUTHOR_ID invalid
+  user_null_name,               ///< no user from this row: NAME null
+  user_invalid_email,           ///< no user from this row: EMAIL null or invalid
+  duplicate_comment,            ///< a later valid row of a COMMENT_PART_ID already taken
+  duplicate_ticket,             ///< a later valid row of a CONVERSATION_ID already taken
+  duplicate_user_row,           ///< a later candidate row of an email key already taken
+  author_email_conflict,        ///< a chat id seen with more than one email key (line of its first row)
+  id_conflict,                  ///< a new user given a fresh id
+  dangling_author_ref,          ///< a comment's author_id not in the identity map
+  dangling_requester_ref,       ///< a ticket's requester_id not in the identity map
+  orphan_comment,               ///< a comment whose ticket_id has no ticket in the output
+  utf8_repaired_field,          ///< a written field whose invalid UTF-8 was replaced by U+FFFD
+  kCount
+};
+
+inline constexpr std::size_t kRowIssueCount = static_cast<std::size_t>(row_issue::kCount);
+inline constexpr std::size_t kMaxSampleLines = 20;
+
+/// The report key of an issue, e.g. "comment_invalid_created_at".
+std::string_view row_issue_name(row_issue issue) noexcept;
+
+/// True for issues that make `--strict` fail (SPEC 2.7: export problems and integrity counts).
+bool row_issue_fails_strict(row_issue issue) noexcept;
+
+/// Counts per issue and the smallest sample line numbers of each.
+class reject_log {
+ public:
+  /// Count one occurrence at physical line `line`.
+  void add(row_issue issue, std::uint64_t line);
+  /// Count `n` occurrences with no line (e.g. from a source without lines).
+  void add_count(row_issue issue, std::uint64_t n) noexcept { counts_[index(issue)] += n; }
+  /// Add all of `other`; the result is independent of merge order.
+  void merge(const reject_log& other);
+
+  [[nodiscard]] std::uint64_t count(row_issue issue) const noexcept { return counts_[index(issue)]; }
+  /// Up to kMaxSampleLines smallest lines, ascending.
+  [[nodiscard]] std::vector<std::uint64_t> samples(row_issue issue) const;
+
+ private:
+  static constexpr std::size_t index(row_issue issue) noexcept { return static_cast<std::size_t>(issue); }
+  std::array<std::uint64_t, kRowIssueCount> counts_{};
+  // Unsorted until samples() is asked; pruned to the smallest kMaxSampleLines when it grows.
+  std::array<std::vector<std::uint64_t>, kRowIssueCount> samples_{};
+};
+
+}  // namespace tixport

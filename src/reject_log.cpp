@@ -1,0 +1,92 @@
+// File: reject_log.cpp
+#include "tixport/reject_log.hpp"
+
+#include <algorithm>
+
+namespace tixport {
+
+namespace {
+
+constexpr std::array<std::string_view, kRowIssueCount> kIssueNames = {
+    "malformed_record",
+    "comment_invalid_id",
+    "comment_invalid_ticket_id",
+    "comment_invalid_author_id",
+    "comment_invalid_public",
+    "comment_invalid_created_at",
+    "comment_null_body",
+    "ticket_invalid_id",
+    "ticket_invalid_requester_id",
+    "ticket_invalid_created_at",
+    "user_invalid_author_id",
+    "user_null_name",
+    "user_invalid_email",
+    "duplicate_comment",
+    "duplicate_ticket",
+    "duplicate_user_row",
+    "author_email_conflict",
+    "id_conflict",
+    "dangling_author_ref",
+    "dangling_requester_ref",
+    "orphan_comment",
+    "utf8_repaired_field",
+};
+
+// Keeps the smallest kMaxSampleLines entries. Called only when the vector has
+// grown to twice the cap, so the amortised cost per add is O(1).
+void prune(std::vector<std::uint64_t>& lines) {
+  if (lines.size() <= kMaxSampleLines) return;
+  std::nth_element(lines.begin(), lines.begin() + kMaxSampleLines, lines.end());
+  lines.resize(kMaxSampleLines);
+}
+
+}  // namespace
+
+std::string_view row_issue_name(row_issue issue) noexcept {
+  return kIssueNames[static_cast<std::size_t>(issue)];
+}
+
+bool row_issue_fails_strict(row_issue issue) noexcept {
+  switch (issue) {
+    // 1. Users are optional per row: a row without a user is not an error.
+    case row_issue::user_invalid_author_id:
+    case row_issue::user_null_name:
+    case row_issue::user_invalid_email:
+    // 2. Duplicates are the expected shape of the export (SPEC counts, never fails on them).
+    case row_issue::duplicate_comment:
+    case row_issue::duplicate_ticket:
+    case row_issue::duplicate_user_row:
+    // 3. A chat id with two emails is resolved by SPEC 2.2's first-row rule.
+    case row_issue::author_email_conflict:
+      return false;
+    default:
+      return true;
+  }
+}
+
+void reject_log::add(row_issue issue, std::uint64_t line) {
+  const auto i = index(issue);
+  ++counts_[i];
+  auto& lines = samples_[i];
+  lines.push_back(line);
+  if (lines.size() >= 2 * kMaxSampleLines) prune(lines);
+}
+
+void reject_log::merge(const reject_log& other) {
+  for (std::size_t i = 0; i < kRowIssueCount; ++i) {
+    counts_[i] += other.counts_[i];
+    auto& lines = samples_[i];
+    lines.insert(lines.end(), other.samples_[i].begin(), other.samples_[i].end());
+    if (lines.size() >= 2 * kMaxSampleLines) prune(lines);
+  }
+}
+
+std::vector<std::uint64_t> reject_log::samples(row_issue issue) const {
+  std::vector<std::uint64_t> lines = samples_[index(issue)];
+  std::sort(lines.begin(), lines.end());
+  lines.erase(std::unique(lines.begin(), lines.end()), lines.end());
+  if (lines.size() > kMaxSampleLines) lines.resize(kMaxSampleLines);
+  return lines;
+}
+
+}  // namespace tixport
