@@ -1,0 +1,101 @@
+// File: tar_archive_sink.hpp
+//
+// The single writer of the output archive (SPEC 2.6): a tar stream of regular
+// files at the archive's root, optionally gzip- or zstd-compressed, written to a
+// temporary file beside the output and renamed into place only by finish().
+// An unfinished sink (error, exception, interrupt) removes its temporary file in
+// its destructor, so an existing output file is never touched.
+//
+// The bytes depend only on the entries and on archive_options::format, mtime and
+// the compression levels, never on `threads` (zstd always runs in its
+// multi-threaded mode with >= 1 worker, whose output does not depend on the
+// worker count).
+//
+//   auto format = archive_format_from_name(path);       // nullopt: usage error
+//   tar_archive_sink sink(path, {.format = *format, .mtime = epoch});
+//   sink.add_entry("backup_tickets_100.json", json);   // in batch order
+//   std::uint64_t bytes = sink.finish();               // fsync + rename
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+namespace tixport {
+
+/// The archive's container format, chosen from the output name.
+enum class archive_format { tar, tar_gz, tar_zst };
+
+/// Return the format for an output name ending in ".tar", ".tar.gz" or ".tgz", ".tar.zst".
+///
+/// The suffix is compared ASCII case-insensitively ("A.TAR.ZST" is zstd), the file
+/// name must have at least one character before the suffix, and anything else
+/// (".zip", ".tar.zstd", ".gz", a bare ".tar", a path ending in '/') is nullopt,
+/// which the CLI reports as a usage error.
+std::optional<archive_format> archive_format_from_name(std::string_view path) noexcept;
+
+/// Settings of one archive; the defaults are the CLI's.
+struct archive_options {
+  archive_format format = archive_format::tar_zst;  ///< container and compression
+  std::int64_t mtime = 0;  ///< every entry's mtime (SOURCE_DATE_EPOCH or input mtime; caller decides)
+  unsigned threads = 0;    ///< compression workers; 0 = all cores (never changes the bytes)
+  int zstd_level = 3;      ///< zstd compression level (1..19)
+  int gzip_level = 6;      ///< gzip compression level (1..9)
+};
+
+/// Single writer of the output archive.
+///
+/// Writes to a temporary file `.<output-name>.tmp.<pid>.<random>` beside `output`
+/// and renames it into place only in finish(); the destructor of an unfinished
+/// sink removes the temporary file, and an existing output file is never touched
+/// before the rename. The temporary file is registered with interrupt_guard so a
+/// second SIGINT/SIGTERM removes it too. Not thread-safe: one thread adds entries.
+///
+/// Entries are ustar-compatible pax ("restricted pax": extended headers only if a
+/// name or size does not fit ustar, never for times), regular files at the root,
+/// mode 0644, uid/gid 0, empty uname/gname, mtime `options.mtime`, no atime/ctime.
+class tar_archive_sink {
+ public:
+  /// Create the temporary file. Throws fatal_error(output_error,
+  /// "output: create: <dir>: <strerror>") when it cannot be created.
+  tar_archive_sink(std::filesystem::path output, archive_options options);
+
+  /// Append a regular file `name` (a plain file name: non-empty, no '/', not "." or "..",
+  /// else std::invalid_argument) holding `data`. Throws fatal_error(interrupted) when an
+  /// interrupt was requested, fatal_error(output_error, "output: write: <path>: <reason>")
+  /// on a write error; after any throw the sink is failed and only its destructor is useful.
+  void add_entry(std::string_view name, std::string_view data);
+
+  /// Write the end of the archive, flush, fsync and rename the temporary file onto the
+  /// output. Returns the archive file's size in bytes. Throws like add_entry. Call once.
+  std::uint64_t finish();
+
+  /// Remove the temporary file unless finish() succeeded.
+  ~tar_archive_sink();
+
+  tar_archive_sink(const tar_archive_sink&) = delete;
+  tar_archive_sink& operator=(const tar_archive_sink&) = delete;
+  tar_archive_sink(tar_archive_sink&&) = delete;
+  tar_archive_sink& operator=(tar_archive_sink&&) = delete;
+
+  /// Bytes of the uncompressed tar stream so far (headers, data, padding; after
+  /// finish() also the end-of-archive blocks).
+  [[nodiscard]] std::uint64_t uncompressed_bytes() const noexcept;
+
+  /// Bytes written to the archive file so far (after finish(): its final size).
+  [[nodiscard]] std::uint64_t archive_bytes() const noexcept;
+
+  /// The temporary file being written (it no longer exists after finish() or destruction).
+  [[nodiscard]] const std::filesystem::path& temp_path() const noexcept;
+
+  /// The final output path.
+  [[nodiscard]] const std::filesystem::path& output_path() const noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace tixport
