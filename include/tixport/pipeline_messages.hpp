@@ -1,0 +1,66 @@
+// File: pipeline_messages.hpp
+//
+// The structs that travel from the per-chunk row classifier to the
+// deduplicator and on to the resolver and serializer. Every candidate carries
+// the byte offset of its record: offsets are unique and grow in file order, so
+// "first in file order" is "smallest offset", whatever thread saw it first.
+// Nothing here holds a copy of a message body: bodies stay in the mapping and
+// are located by offset (SPEC-sized exports are larger than the memory we allow).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace tixport {
+
+/// Hash for std::string keys that also finds by std::string_view (no temporary string per lookup).
+struct transparent_string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+/// A valid comment row (SPEC 2.3).
+struct comment_candidate {
+  std::uint64_t offset;        ///< byte offset of the record: the file-order key
+  std::uint64_t line;          ///< physical line of the record
+  std::int64_t id;             ///< COMMENT_PART_ID
+  std::int64_t ticket_id;      ///< CONVERSATION_ID
+  std::int64_t author_id;      ///< AUTHOR_ID, not yet mapped
+  std::int64_t created_at;     ///< COMMENT_CREATED_AT, epoch seconds UTC
+  std::uint64_t body_offset;   ///< BODY bytes in the input, when body_in_place
+  std::uint64_t body_size;     ///< their length
+  bool is_public;              ///< COMMENT_PUBLIC
+  bool body_in_place;          ///< false: BODY held "" and must be re-read from the record
+};
+
+/// A valid ticket row (SPEC 2.4).
+struct ticket_candidate {
+  std::uint64_t offset;        ///< byte offset of the record
+  std::uint64_t line;          ///< physical line of the record
+  std::int64_t id;             ///< CONVERSATION_ID
+  std::int64_t requester_id;   ///< TICKET_REQUESTER_ID, not yet mapped
+  std::int64_t created_at;     ///< TICKET_CREATED_AT, epoch seconds UTC
+};
+
+/// A user candidate row (SPEC 2.1): valid AUTHOR_ID, non-null NAME, valid EMAIL.
+struct user_candidate {
+  std::uint64_t offset;        ///< byte offset of the record
+  std::uint64_t line;          ///< physical line of the record
+  std::int64_t author_id;      ///< AUTHOR_ID
+  std::string name;            ///< trimmed NAME, valid UTF-8 (repaired if needed)
+  std::string email;           ///< trimmed EMAIL as written, valid UTF-8
+  bool name_repaired = false;  ///< NAME held invalid UTF-8
+  bool email_repaired = false; ///< EMAIL held invalid UTF-8
+};
+
+/// The first email key seen for a chat id (SPEC 2.2).
+struct author_candidate {
+  std::uint64_t offset;        ///< byte offset of the chat id's first candidate row
+  std::uint64_t line;          ///< its physical line
+  std::string email_key;       ///< its email key
+  bool conflict = false;       ///< the chat id was also seen with another email key
+};
+
+}  // namespace tixport

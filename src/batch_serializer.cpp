@@ -1,0 +1,159 @@
+// File: batch_serializer.cpp
+#include "tixport/batch_serializer.hpp"
+
+#include "tixport/field_parsers.hpp"
+#include "tixport/interrupt_guard.hpp"
+
+#include <oneapi/tbb/parallel_pipeline.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <vector>
+
+namespace tixport {
+
+std::uint64_t batch_count(std::uint64_t tickets, std::uint64_t comments, std::uint64_t users,
+                          unsigned batch_size) noexcept {
+  const auto ceil_div = [batch_size](std::uint64_t n) { return (n + batch_size - 1) / batch_size; };
+  return std::max({ceil_div(tickets), ceil_div(comments), ceil_div(users)});
+}
+
+std::string batch_entry_name(std::uint64_t k, unsigned batch_size, batch_name_style style) {
+  const std::uint64_t number = style == batch_name_style::offset ? k * batch_size : k;
+  return "backup_tickets_" + std::to_string(number) + ".json";
+}
+
+void reread_field(std::string_view data, std::uint64_t offset, std::size_t field, std::string& out) {
+  out.clear();
+  std::size_t pos = offset;
+  const std::size_t n = data.size();
+  // True at a record end: LF, or CR immediately followed by LF (a lone CR is data).
+  const auto at_record_end = [&](std::size_t p) {
+    return data[p] == '\n' || (data[p] == '\r' && p + 1 < n && data[p + 1] == '\n');
+  };
+  for (std::size_t current = 0;; ++current) {
+    const bool want = current == field;
+    // 1. A quoted field: "" is one quote, a single quote closes it.
+    if (pos < n && data[pos] == '"') {
+      ++pos;
+      while (pos < n) {
+        if (data[pos] == '"') {
+          if (pos + 1 < n && data[pos + 1] == '"') {
+            if (want) out.push_back('"');
+            pos += 2;
+            continue;
+          }
+          ++pos;
+          break;
+        }
+        if (want) out.push_back(data[pos]);
+        ++pos;
+      }
+    }
+    // 2. Unquoted text, or what follows a closing quote, runs to the separator or record end.
+    while (pos < n && data[pos] != ',' && !at_record_end(pos)) {
+      if (want) out.push_back(data[pos]);
+      ++pos;
+    }
+    if (want || pos >= n || data[pos] != ',') return;
+    ++pos;
+  }
+}
+
+namespace {
+
+// One batch travelling through the pipeline.
+struct encoded_batch {
+  std::uint64_t k = 0;     // 1-based batch number
+  std::string json;        // the batch file's bytes
+  reject_log log;          // repairs found while encoding
+};
+
+}  // namespace
+
+serialize_stats write_batches(const body_source& source, std::span<const ticket_candidate> tickets,
+                              std::span<const comment_candidate> comments,
+                              std::span<const resolved_user> users, const batch_options& options,
+                              tar_archive_sink& sink, reject_log& log) {
+  const unsigned b = options.batch_size;
+  const std::uint64_t total = batch_count(tickets.size(), comments.size(), users.size(), b);
+  serialize_stats stats;
+  stats.batches = total;
+  if (total == 0) return stats;
+
+  const std::size_t in_flight =
+      options.max_batches_in_flight != 0
+          ? options.max_batches_in_flight
+          : 4 * static_cast<std::size_t>(oneapi::tbb::this_task_arena::max_concurrency());
+  const auto slice = [b](auto span, std::uint64_t k) {
+    const std::size_t begin = std::min<std::size_t>(span.size(), (k - 1) * b);
+    const std::size_t end = std::min<std::size_t>(span.size(), k * b);
+    return span.subspan(begin, end - begin);
+  };
+
+  std::uint64_t next_k = 1;
+  oneapi::tbb::parallel_pipeline(
+      in_flight,
+      oneapi::tbb::make_filter<void, std::unique_ptr<encoded_batch>>(
+          oneapi::tbb::filter_mode::serial_in_order,
+          [&](oneapi::tbb::flow_control& fc) -> std::unique_ptr<encoded_batch> {
+            if (next_k > total || interrupt_requested()) {
+              fc.stop();
+              return nullptr;
+            }
+            auto batch = std::make_unique<encoded_batch>();
+            batch->k = next_k++;
+            return batch;
+          }) &
+          oneapi::tbb::make_filter<std::unique_ptr<encoded_batch>, std::unique_ptr<encoded_batch>>(
+              oneapi::tbb::filter_mode::parallel,
+              [&](std::unique_ptr<encoded_batch> batch) {
+                const auto t = slice(tickets, batch->k);
+                const auto c = slice(comments, batch->k);
+                const auto u = slice(users, batch->k);
+                std::vector<ticket_record> ticket_out;
+                ticket_out.reserve(t.size());
+                for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
+                // Bodies that need a copy (re-read for "" or repaired UTF-8) live
+                // here; a deque keeps their addresses stable while we add more.
+                std::deque<std::string> owned;
+                std::string raw;
+                std::vector<comment_record> comment_out;
+                comment_out.reserve(c.size());
+                for (const comment_candidate& x : c) {
+                  std::string_view body;
+                  if (x.body_in_place) {
+                    body = source.file_bytes.substr(x.body_offset, x.body_size);
+                  } else {
+                    reread_field(source.file_bytes, x.offset, source.body_field, raw);
+                    body = owned.emplace_back(std::move(raw));
+                    raw = std::string();
+                  }
+                  if (!is_valid_utf8(body)) {
+                    std::string fixed;
+                    repair_utf8(body, fixed);
+                    body = owned.emplace_back(std::move(fixed));
+                    batch->log.add(row_issue::utf8_repaired_field, x.line);
+                  }
+                  comment_out.push_back({x.created_at, x.ticket_id, x.id, x.is_public, body, x.author_id});
+                }
+                std::vector<user_record> user_out;
+                user_out.reserve(u.size());
+                for (const resolved_user& x : u) user_out.push_back({x.name, x.id, x.email});
+                encode_batch(ticket_out, comment_out, user_out, options.style, batch->json);
+                return batch;
+              }) &
+          oneapi::tbb::make_filter<std::unique_ptr<encoded_batch>, void>(
+              oneapi::tbb::filter_mode::serial_in_order, [&](std::unique_ptr<encoded_batch> batch) {
+                sink.add_entry(batch_entry_name(batch->k, b, options.name_style), batch->json);
+                stats.json_bytes += batch->json.size();
+                log.merge(batch->log);
+                if (options.progress) options.progress(batch->k, total);
+              }));
+  throw_if_interrupted();
+  return stats;
+}
+
+}  // namespace tixport

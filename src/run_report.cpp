@@ -1,0 +1,216 @@
+// File: run_report.cpp
+#include "tixport/run_report.hpp"
+
+#include "tixport/errors.hpp"
+#include "tixport/json_batch_encoder.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <unistd.h>
+
+namespace tixport {
+
+namespace {
+
+constexpr double kMegabyte = 1e6;
+
+double rate(double amount, double seconds) { return seconds > 0 ? amount / seconds : 0.0; }
+
+std::string fixed(double value, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  return buf;
+}
+
+void append_key(std::string& out, std::string_view key) {
+  append_json_string(out, key);
+  out += ':';
+}
+
+void append_u64(std::string& out, std::string_view key, std::uint64_t value) {
+  append_key(out, key);
+  out += std::to_string(value);
+  out += ',';
+}
+
+void append_lines(std::string& out, const std::vector<std::uint64_t>& lines) {
+  out += '[';
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(lines[i]);
+  }
+  out += ']';
+}
+
+void close_object(std::string& out) {
+  if (!out.empty() && out.back() == ',') out.pop_back();
+  out += '}';
+}
+
+}  // namespace
+
+bool strict_problems(const run_report& report) noexcept {
+  for (std::size_t i = 0; i < kRowIssueCount; ++i) {
+    const auto issue = static_cast<row_issue>(i);
+    if (row_issue_fails_strict(issue) && report.issues.count(issue) != 0) return true;
+  }
+  return false;
+}
+
+std::string report_json(const run_report& r) {
+  std::string out = "{";
+  append_key(out, "input");
+  append_json_string(out, r.input);
+  out += ',';
+  append_key(out, "output");
+  append_json_string(out, r.output);
+  out += ',';
+  append_key(out, "index_source");
+  append_json_string(out, r.index_source);
+  out += ',';
+  append_u64(out, "input_bytes", r.input_bytes);
+  append_u64(out, "rows", r.rows);
+  append_u64(out, "well_formed_rows", r.well_formed_rows);
+  append_u64(out, "malformed_records", r.issues.count(row_issue::malformed_record));
+  append_u64(out, "blank_lines", r.blank_lines);
+  append_u64(out, "valid_comment_rows", r.valid_comment_rows);
+  append_u64(out, "valid_ticket_rows", r.valid_ticket_rows);
+  append_u64(out, "user_candidate_rows", r.user_candidate_rows);
+  append_key(out, "users");
+  out += '{';
+  append_u64(out, "total", r.users);
+  append_u64(out, "matched", r.users_matched);
+  append_u64(out, "new", r.users_new);
+  close_object(out);
+  out += ',';
+  append_u64(out, "comments", r.comments);
+  append_u64(out, "tickets", r.tickets);
+  append_u64(out, "batches", r.batches);
+  append_u64(out, "json_bytes", r.json_bytes);
+  append_u64(out, "archive_bytes", r.archive_bytes);
+  append_u64(out, "csv_chunks", r.csv_chunks);
+  append_u64(out, "csv_reparsed_chunks", r.csv_reparsed_chunks);
+  append_key(out, "index");
+  out += '{';
+  append_u64(out, "entries", r.index.entries);
+  append_u64(out, "kept", r.index.kept);
+  append_u64(out, "invalid_id", r.index.invalid_id);
+  append_u64(out, "invalid_email", r.index.invalid_email);
+  append_u64(out, "duplicate_email", r.index.duplicate_email);
+  append_u64(out, "duplicate_id", r.index.duplicate_id);
+  close_object(out);
+  out += ',';
+  append_key(out, "issues");
+  out += '{';
+  for (std::size_t i = 0; i < kRowIssueCount; ++i) {
+    const auto issue = static_cast<row_issue>(i);
+    append_key(out, row_issue_name(issue));
+    out += '{';
+    append_u64(out, "count", r.issues.count(issue));
+    append_key(out, "sample_lines");
+    append_lines(out, r.issues.samples(issue));
+    out += '}';
+    out += ',';
+  }
+  close_object(out);
+  out += ',';
+  append_key(out, "stages");
+  out += '{';
+  for (const stage_time& s : r.stages) {
+    append_key(out, s.name + "_seconds");
+    out += fixed(s.seconds, 6);
+    out += ',';
+  }
+  close_object(out);
+  out += ',';
+  append_key(out, "seconds");
+  out += fixed(r.seconds, 6);
+  out += ',';
+  append_key(out, "rows_per_second");
+  out += fixed(rate(static_cast<double>(r.rows), r.seconds), 1);
+  out += ',';
+  append_key(out, "mb_per_second");
+  out += fixed(rate(static_cast<double>(r.input_bytes) / kMegabyte, r.seconds), 3);
+  out += ',';
+  append_key(out, "strict_problems");
+  out += strict_problems(r) ? "true" : "false";
+  out += ',';
+  append_key(out, "exit_code");
+  out += std::to_string(r.exit_code);
+  out += "}\n";
+  return out;
+}
+
+void write_report_json(const run_report& report, const std::filesystem::path& path) {
+  const std::string text = report_json(report);
+  std::filesystem::path temp = path;
+  temp += ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream file(temp, std::ios::binary | std::ios::trunc);
+    file.write(text.data(), static_cast<std::streamsize>(text.size()));
+    file.flush();
+    if (!file) {
+      std::error_code ignored;  // the write already failed; removal is best effort
+      std::filesystem::remove(temp, ignored);
+      throw fatal_error(exit_code::output_error, "report: write: " + path.string() + ": " + std::strerror(errno));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(temp, ignored);
+    throw fatal_error(exit_code::output_error, "report: rename: " + path.string() + ": " + ec.message());
+  }
+}
+
+void print_summary(const run_report& r, std::FILE* out) {
+  const double mb = static_cast<double>(r.input_bytes) / kMegabyte;
+  std::fprintf(out, "tixport run: %s -> %s\n", r.input.c_str(), r.output.c_str());
+  std::fprintf(out, "  rows            %llu (%llu well-formed, %llu malformed, %llu blank lines skipped)\n",
+               static_cast<unsigned long long>(r.rows), static_cast<unsigned long long>(r.well_formed_rows),
+               static_cast<unsigned long long>(r.issues.count(row_issue::malformed_record)),
+               static_cast<unsigned long long>(r.blank_lines));
+  std::fprintf(out, "  users           %llu (%llu matched in the index, %llu new)\n",
+               static_cast<unsigned long long>(r.users), static_cast<unsigned long long>(r.users_matched),
+               static_cast<unsigned long long>(r.users_new));
+  std::fprintf(out, "  comments        %llu\n", static_cast<unsigned long long>(r.comments));
+  std::fprintf(out, "  tickets         %llu\n", static_cast<unsigned long long>(r.tickets));
+  std::fprintf(out, "  index           %llu entries from %s (%llu kept; skipped: %llu invalid id, %llu invalid email, "
+                    "%llu duplicate email, %llu duplicate id)\n",
+               static_cast<unsigned long long>(r.index.entries), r.index_source.c_str(),
+               static_cast<unsigned long long>(r.index.kept), static_cast<unsigned long long>(r.index.invalid_id),
+               static_cast<unsigned long long>(r.index.invalid_email),
+               static_cast<unsigned long long>(r.index.duplicate_email),
+               static_cast<unsigned long long>(r.index.duplicate_id));
+  bool any = false;
+  for (std::size_t i = 0; i < kRowIssueCount; ++i) {
+    const auto issue = static_cast<row_issue>(i);
+    const std::uint64_t n = r.issues.count(issue);
+    if (n == 0) continue;
+    if (!any) std::fprintf(out, "  dropped, repaired and integrity counts (first lines):\n");
+    any = true;
+    std::string lines;
+    for (std::uint64_t line : r.issues.samples(issue)) {
+      if (lines.size() > 60) {
+        lines += " ...";
+        break;
+      }
+      lines += (lines.empty() ? "" : " ") + std::to_string(line);
+    }
+    std::fprintf(out, "    %-28s %10llu   lines %s\n", std::string(row_issue_name(issue)).c_str(),
+                 static_cast<unsigned long long>(n), lines.c_str());
+  }
+  if (!any) std::fprintf(out, "  nothing dropped, repaired or dangling\n");
+  std::fprintf(out, "  batches         %llu, %llu bytes of JSON, archive %llu bytes\n",
+               static_cast<unsigned long long>(r.batches), static_cast<unsigned long long>(r.json_bytes),
+               static_cast<unsigned long long>(r.archive_bytes));
+  std::string stages;
+  for (const stage_time& s : r.stages) stages += " " + s.name + " " + fixed(s.seconds, 3) + " s";
+  std::fprintf(out, "  time            %.3f s (%s )\n", r.seconds, stages.c_str());
+  std::fprintf(out, "  throughput      %.0f rows/s, %.1f MB/s\n", rate(static_cast<double>(r.rows), r.seconds),
+               rate(mb, r.seconds));
+}
+
+}  // namespace tixport
