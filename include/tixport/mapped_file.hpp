@@ -1,0 +1,53 @@
+// File: mapped_file.hpp
+//
+// A read-only view of a whole input file: mmap for regular files (RAII,
+// move-only), a plain in-memory copy for pipes, FIFOs and character devices
+// (which cannot be mapped). An empty file gives an empty view and no mapping.
+//
+//   tixport::mapped_file input = tixport::mapped_file::open("export.csv");
+//   std::string_view bytes = input.bytes();      // valid while `input` lives
+//   std::int64_t mtime = input.mtime_seconds();  // archive entry times
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string_view>
+
+namespace tixport {
+
+/// A whole input file as bytes: mapped read-only, or read fully when it cannot be mapped.
+class mapped_file {
+ public:
+  /// Open and map `path`. Throws fatal_error(input_error, "input: open: <path>: <strerror>")
+  /// for a missing, unreadable or directory path, "input: mmap: ..." / "input: read: ..." after that.
+  static mapped_file open(const std::filesystem::path& path);
+
+  mapped_file() noexcept = default;
+  mapped_file(mapped_file&& other) noexcept;
+  mapped_file& operator=(mapped_file&& other) noexcept;
+  mapped_file(const mapped_file&) = delete;
+  mapped_file& operator=(const mapped_file&) = delete;
+  ~mapped_file();
+
+  /// The whole file; an empty view for an empty file.
+  [[nodiscard]] std::string_view bytes() const noexcept { return {data_, static_cast<std::size_t>(size_)}; }
+  /// The file size in bytes.
+  [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
+  /// The file's st_mtime in seconds since the epoch (for the archive entries).
+  [[nodiscard]] std::int64_t mtime_seconds() const noexcept { return mtime_seconds_; }
+  /// True when the bytes are an mmap of the file (false: read into memory, or empty).
+  [[nodiscard]] bool is_mapped() const noexcept { return mapped_; }
+
+ private:
+  void release() noexcept;
+
+  const char* data_ = nullptr;           ///< first byte (mapping or buffer_), nullptr when empty
+  std::uint64_t size_ = 0;               ///< bytes in the view
+  std::int64_t mtime_seconds_ = 0;       ///< st_mtime
+  bool mapped_ = false;                  ///< true: data_ is an mmap to munmap
+  std::unique_ptr<char[]> buffer_;       ///< owned bytes of a file that could not be mapped
+};
+
+}  // namespace tixport
