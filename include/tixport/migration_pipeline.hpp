@@ -1,0 +1,52 @@
+// File: migration_pipeline.hpp
+//
+// `tixport run` end to end (SPEC 2): map the export, read it in parallel
+// chunks while the user index loads on its own thread, classify and
+// deduplicate rows, resolve users, remap references, and stream the batches
+// into the archive. Throws fatal_error for anything that stops the run; the
+// archive is then never left half-written.
+//
+//   run_options opt;
+//   opt.input = "chat.csv"; opt.output = "out.tar.zst";
+//   opt.load_index = [] { return load_index_csv("users.csv", 0); };
+//   run_report report = run_migration(opt);
+#pragma once
+
+#include "tixport/batch_serializer.hpp"
+#include "tixport/run_report.hpp"
+#include "tixport/tar_archive_sink.hpp"
+#include "tixport/user_index.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace tixport {
+
+/// Everything `run` needs; main() fills it from the command line.
+struct run_options {
+  std::filesystem::path input;                   ///< the chat export CSV
+  std::filesystem::path output;                  ///< .tar, .tar.gz/.tgz or .tar.zst
+  std::string index_source;                      ///< for the report: index file or URL
+  std::function<user_index()> load_index;        ///< runs on its own thread during the parse
+  batch_options batches;                         ///< batch size, names, JSON style
+  unsigned threads = 0;                          ///< 0 = all cores
+  std::size_t chunk_bytes = 4u << 20;            ///< CSV chunk size
+  bool strict = false;                           ///< exit 1 on export problems (SPEC 2.7)
+  bool progress = false;                         ///< progress line on stderr
+  std::optional<std::int64_t> mtime;             ///< entry mtime; default: the input's
+  int zstd_level = 3;                            ///< zstd level for .tar.zst
+  int gzip_level = 6;                            ///< gzip level for .tar.gz
+};
+
+/// Run the migration. The returned report's exit_code is 0, or 1 under --strict with problems.
+run_report run_migration(const run_options& options);
+
+/// Read an index CSV with columns `id` and `email` (SPEC 1.2) into entries in file order.
+/// Throws fatal_error(user_index_error) when unreadable, fatal_error(input_error) when a column is
+/// missing or repeated.
+std::vector<raw_index_entry> read_index_csv(const std::filesystem::path& path, unsigned threads);
+
+}  // namespace tixport

@@ -1,0 +1,73 @@
+// File: row_deduplicator.hpp
+//
+// Merges classified chunks, in any order and from many threads at once, into
+// one winner per natural key (SPEC 2.1-2.4): the candidate with the smallest
+// record offset, i.e. the first in file order. Because the winner is decided
+// by offset and never by arrival, the result equals a serial run exactly.
+// Every loser is counted (and sampled) as a duplicate.
+//
+//   row_deduplicator dedup(expected_rows);
+//   parallel: dedup.absorb(std::move(classified));
+//   auto comments = dedup.take_comments();       // sorted by offset
+#pragma once
+
+#include "tixport/pipeline_messages.hpp"
+#include "tixport/reject_log.hpp"
+#include "tixport/row_classifier.hpp"
+
+#include <oneapi/tbb/concurrent_hash_map.h>
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tixport {
+
+/// Row totals summed over all chunks.
+struct row_totals {
+  std::uint64_t rows = 0;                 ///< well-formed records
+  std::uint64_t valid_comment_rows = 0;   ///< valid comment rows (before deduplication)
+  std::uint64_t valid_ticket_rows = 0;    ///< valid ticket rows
+  std::uint64_t user_candidate_rows = 0;  ///< user candidate rows
+};
+
+class row_deduplicator {
+ public:
+  /// `expected_rows` sizes the maps up front (an estimate is fine).
+  explicit row_deduplicator(std::uint64_t expected_rows);
+
+  /// Merge one chunk's candidates; thread-safe.
+  void absorb(classified_chunk&& chunk);
+
+  /// Winners sorted by offset. Call once, after every absorb().
+  std::vector<comment_candidate> take_comments();
+  std::vector<ticket_candidate> take_tickets();
+  std::vector<user_candidate> take_users();
+  /// Chat id -> its first candidate row (email key, conflict flag), in no particular order.
+  std::vector<std::pair<std::int64_t, author_candidate>> take_authors();
+
+  /// Largest valid AUTHOR_ID / TICKET_REQUESTER_ID of any well-formed record.
+  [[nodiscard]] std::optional<std::int64_t> max_id() const;
+  [[nodiscard]] row_totals totals() const;
+  /// Rejections and duplicates seen so far (a copy).
+  [[nodiscard]] reject_log log() const;
+
+ private:
+  using comment_map = oneapi::tbb::concurrent_hash_map<std::int64_t, comment_candidate>;
+  using ticket_map = oneapi::tbb::concurrent_hash_map<std::int64_t, ticket_candidate>;
+  using user_map = oneapi::tbb::concurrent_hash_map<std::string, user_candidate>;
+  using author_map = oneapi::tbb::concurrent_hash_map<std::int64_t, author_candidate>;
+
+  comment_map comments_;
+  ticket_map tickets_;
+  user_map users_;
+  author_map authors_;
+  mutable std::mutex mutex_;  // guards what follows (touched once per chunk)
+  std::optional<std::int64_t> max_id_;
+  reject_log log_;
+  row_totals totals_;
+};
+
+}  // namespace tixport

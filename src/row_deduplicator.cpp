@@ -1,0 +1,129 @@
+// File: row_deduplicator.cpp
+#include "tixport/row_deduplicator.hpp"
+
+#include <oneapi/tbb/parallel_sort.h>
+
+#include <algorithm>
+
+namespace tixport {
+
+namespace {
+
+// Rows per unique key in a typical export; only sizes the maps up front.
+constexpr std::uint64_t kRowsPerComment = 1;
+constexpr std::uint64_t kRowsPerTicket = 16;
+constexpr std::uint64_t kRowsPerUser = 128;
+
+// Keeps the candidate with the smaller offset in `slot`, logging the loser's line.
+template <typename Candidate>
+void keep_first(Candidate& slot, Candidate&& incoming, row_issue duplicate, reject_log& log) {
+  if (incoming.offset < slot.offset) {
+    log.add(duplicate, slot.line);
+    slot = std::move(incoming);
+  } else {
+    log.add(duplicate, incoming.line);
+  }
+}
+
+template <typename Map, typename Candidate>
+std::vector<Candidate> drain_sorted(Map& map) {
+  std::vector<Candidate> out;
+  out.reserve(map.size());
+  for (auto& [key, value] : map) out.push_back(std::move(value));
+  map.clear();
+  oneapi::tbb::parallel_sort(out.begin(), out.end(),
+                             [](const Candidate& a, const Candidate& b) { return a.offset < b.offset; });
+  return out;
+}
+
+}  // namespace
+
+row_deduplicator::row_deduplicator(std::uint64_t expected_rows)
+    : comments_(static_cast<std::size_t>(expected_rows / kRowsPerComment + 16)),
+      tickets_(static_cast<std::size_t>(expected_rows / kRowsPerTicket + 16)),
+      users_(static_cast<std::size_t>(expected_rows / kRowsPerUser + 16)),
+      authors_(static_cast<std::size_t>(expected_rows / kRowsPerUser + 16)) {}
+
+void row_deduplicator::absorb(classified_chunk&& chunk) {
+  reject_log dup_log;
+  for (comment_candidate& c : chunk.comments) {
+    comment_map::accessor slot;
+    if (comments_.insert(slot, c.id)) {
+      slot->second = c;
+    } else {
+      keep_first(slot->second, std::move(c), row_issue::duplicate_comment, dup_log);
+    }
+  }
+  // Within a chunk comments were not deduplicated; tickets, users and authors were.
+  for (auto& [id, t] : chunk.tickets) {
+    ticket_map::accessor slot;
+    if (tickets_.insert(slot, id)) {
+      slot->second = t;
+    } else {
+      keep_first(slot->second, std::move(t), row_issue::duplicate_ticket, dup_log);
+    }
+  }
+  for (auto& [key, u] : chunk.users) {
+    user_map::accessor slot;
+    if (users_.insert(slot, key)) {
+      slot->second = std::move(u);
+    } else {
+      keep_first(slot->second, std::move(u), row_issue::duplicate_user_row, dup_log);
+    }
+  }
+  for (auto& [id, a] : chunk.authors) {
+    author_map::accessor slot;
+    if (authors_.insert(slot, id)) {
+      slot->second = std::move(a);
+      continue;
+    }
+    author_candidate& held = slot->second;
+    const bool conflict = held.conflict || a.conflict || held.email_key != a.email_key;
+    if (a.offset < held.offset) held = std::move(a);
+    held.conflict = conflict;
+  }
+  std::lock_guard lock(mutex_);
+  log_.merge(chunk.log);
+  log_.merge(dup_log);
+  if (chunk.max_id && (!max_id_ || *chunk.max_id > *max_id_)) max_id_ = chunk.max_id;
+  totals_.rows += chunk.rows;
+  totals_.valid_comment_rows += chunk.valid_comment_rows;
+  totals_.valid_ticket_rows += chunk.valid_ticket_rows;
+  totals_.user_candidate_rows += chunk.user_candidate_rows;
+}
+
+std::vector<comment_candidate> row_deduplicator::take_comments() {
+  return drain_sorted<comment_map, comment_candidate>(comments_);
+}
+std::vector<ticket_candidate> row_deduplicator::take_tickets() {
+  return drain_sorted<ticket_map, ticket_candidate>(tickets_);
+}
+std::vector<user_candidate> row_deduplicator::take_users() {
+  return drain_sorted<user_map, user_candidate>(users_);
+}
+
+std::vector<std::pair<std::int64_t, author_candidate>> row_deduplicator::take_authors() {
+  std::vector<std::pair<std::int64_t, author_candidate>> out;
+  out.reserve(authors_.size());
+  for (auto& [id, a] : authors_) out.emplace_back(id, std::move(a));
+  authors_.clear();
+  return out;
+}
+
+std::optional<std::int64_t> row_deduplicator::max_id() const {
+  std::lock_guard lock(mutex_);
+  return max_id_;
+}
+
+row_totals row_deduplicator::totals() const {
+  std::lock_guard lock(mutex_);
+  return totals_;
+}
+
+reject_log row_deduplicator::log() const {
+  std::lock_guard lock(mutex_);
+  return log_;
+}
+
+}  // namespace tixport
+
