@@ -197,7 +197,8 @@ void print_summary(const run_report& r, std::FILE* out) {
         lines += " ...";
         break;
       }
-      lines += (lines.empty() ? "" : " ") + std::to_string(line);
+      if (!lines.empty()) lines += ' ';
+      lines += std::to_string(line);
     }
     std::fprintf(out, "    %-28s %10llu   lines %s\n", std::string(row_issue_name(issue)).c_str(),
                  static_cast<unsigned long long>(n), lines.c_str());
