@@ -7,7 +7,8 @@
 //   auto id = tixport::parse_id("-00042.0");   // -42
 #include "tixport/field_parsers.hpp"
 
-#include <bit>
+#include <simdjson.h>
+
 #include <cstring>
 
 namespace tixport {
@@ -294,16 +295,15 @@ void email_key(std::string_view trimmed, std::string& out) {
 }
 
 bool is_valid_utf8(std::string_view s) noexcept {
-  const char* p = s.data();
-  const char* const end = p + s.size();
-  for (;;) {
-    p = skip_ascii(p, end);
-    if (p == end) return true;
-    const utf8_step step = classify_utf8(reinterpret_cast<const unsigned char*>(p),
-                                         static_cast<std::size_t>(end - p));
-    if (!step.valid) return false;
-    p += step.length;
-  }
+  // Most fields (ids, emails, names, most bodies) are pure ASCII and never
+  // leave this word loop. From the first byte >= 0x80 on (a character
+  // boundary, since everything before it is ASCII), simdjson's SIMD validator
+  // checks the rest: on mixed text it is several times faster than decoding
+  // sequence by sequence, and it rejects exactly what classify_utf8 rejects.
+  const char* const end = s.data() + s.size();
+  const char* const first_high = skip_ascii(s.data(), end);
+  if (first_high == end) return true;
+  return simdjson::validate_utf8(first_high, static_cast<std::size_t>(end - first_high));
 }
 
 bool repair_utf8(std::string_view s, std::string& out) {
