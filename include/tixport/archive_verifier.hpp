@@ -22,7 +22,7 @@
 //   entry_path       an absolute path, a `..` component or a `./` prefix
 //   entry_name       a name that is not backup_tickets_{N}.json
 //   entry_order      N out of sequence (neither N = k*B nor N = k throughout)
-//   entry_too_large  an entry larger than the size cap (not read into memory)
+//   entry_too_large  an entry larger than max_entry_bytes (never read into memory)
 //   json             not well-formed JSON, or nested beyond the depth limit
 //   utf8             a string (or the entry) that is not valid UTF-8
 //   structure        a missing, extra or misordered key, or a value of the
@@ -55,6 +55,7 @@ struct verify_options {
   std::optional<std::filesystem::path> users_file;  ///< index CSV (id,email): ids that refs may point to
   unsigned threads = 0;                             ///< worker threads; 0 = all cores
   std::size_t max_problems_listed = 20;             ///< how many problems first_problems keeps
+  std::size_t max_entry_bytes = std::size_t{64} << 20;  ///< larger entries are a problem, never read
 };
 
 /// One problem found in the archive.
