@@ -347,6 +347,7 @@ fi
 SECTION="$TMPD/section.md"
 {
   printf '\n## End-to-end run, %s\n\n' "$DATE_HUMAN"
+  # shellcheck disable=SC2016  # the backquotes are Markdown
   printf -- '- commit: `%s` (%s); binary: `%s`\n' "$COMMIT" "$BRANCH" "$TIXPORT"
   printf -- '- machine: %s, %s cores (nproc), %s GiB RAM, %s; load average %s at the start, %s at the end\n' \
     "${CPU:-unknown CPU}" "$NPROC" "$MEM_GIB" "$(uname -sr)" "$LOAD_START" "$LOAD_END"
@@ -393,6 +394,7 @@ SECTION="$TMPD/section.md"
           printf "\n"
         }' "$ROWS_TSV"
       if [ -n "${BASE_NOTE[$N]:-}" ]; then
+        # shellcheck disable=SC2016
         printf -- '  - `tixport verify` on the baseline archive: %s\n' "${BASE_NOTE[$N]}"
       fi
     done
