@@ -28,11 +28,14 @@ constexpr int kInterruptedStatus = static_cast<int>(exit_code::interrupted);
 // the path buffer (C++20 [support.signal]: lock-free atomic operations are
 // signal-safe).
 static_assert(std::atomic<bool>::is_always_lock_free);
+static_assert(std::atomic<int>::is_always_lock_free);
+constexpr int kNoTempFile = -1;
 std::atomic<bool> g_requested{false};
-std::atomic<bool> g_temp_registered{false};
-// Written only while g_temp_registered is false, read by the handler only after
-// it saw true (acquire), so the handler never reads a half-written path.
-char g_temp_path[PATH_MAX];
+// Two path buffers: register_temp_file() fills the one the handler cannot be
+// reading and then publishes its index, so the handler never sees a half-written
+// path and no fence is needed.
+char g_temp_paths[2][PATH_MAX];
+std::atomic<int> g_temp_index{kNoTempFile};
 
 // Nesting depth and the handlers to restore; touched only by the thread that
 // creates and destroys guards (main), never by the handler.
@@ -51,7 +54,8 @@ extern "C" void on_interrupt(int /*signo*/) {
   if (g_requested.exchange(true)) {
     // Second signal: the run did not stop in time (or the user insists). Remove
     // the half-written archive ourselves, since no destructor will run after _exit.
-    if (g_temp_registered.load(std::memory_order_acquire)) ::unlink(g_temp_path);
+    const int index = g_temp_index.load(std::memory_order_acquire);
+    if (index != kNoTempFile) ::unlink(g_temp_paths[index]);
     write_stderr("tixport: interrupted again, stopping now\n");
     ::_exit(kInterruptedStatus);
   }
@@ -91,15 +95,16 @@ void throw_if_interrupted() {
 }
 
 void register_temp_file(const std::filesystem::path& path) {
-  g_temp_registered.store(false);
-  // Keep the buffer writes below from being moved before the store above.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   const std::string& native = path.native();
-  if (native.size() >= sizeof g_temp_path) return;
-  std::memcpy(g_temp_path, native.c_str(), native.size() + 1);
-  g_temp_registered.store(true, std::memory_order_release);
+  const int index = g_temp_index.load(std::memory_order_acquire) == 0 ? 1 : 0;
+  if (native.size() >= sizeof g_temp_paths[index]) {
+    g_temp_index.store(kNoTempFile, std::memory_order_release);
+    return;
+  }
+  std::memcpy(g_temp_paths[index], native.c_str(), native.size() + 1);
+  g_temp_index.store(index, std::memory_order_release);
 }
 
-void unregister_temp_file() noexcept { g_temp_registered.store(false, std::memory_order_release); }
+void unregister_temp_file() noexcept { g_temp_index.store(kNoTempFile, std::memory_order_release); }
 
 }  // namespace tixport

@@ -117,6 +117,7 @@ struct tar_archive_sink::impl {
   std::uint64_t archive_bytes_ = 0;       ///< written to fd_
   std::uint64_t uncompressed_final_ = 0;  ///< tar stream size, cached once archive_ is freed
   std::string io_error_;  ///< reason recorded by the write callback (it must not throw)
+  bool discard_ = false;  ///< abandoning: the callback drops what libarchive's close still writes
 
   impl(fs::path output, archive_options options) : output_(std::move(output)), options_(options) {}
 
@@ -223,6 +224,7 @@ struct tar_archive_sink::impl {
 
   static la_ssize_t on_write(archive* a, void* client, const void* buffer, std::size_t length) noexcept {
     auto* self = static_cast<impl*>(client);
+    if (self->discard_) return static_cast<la_ssize_t>(length);
     const char* bytes = static_cast<const char*>(buffer);
     const bool ok = self->zstd_ ? self->compress(bytes, length, ZSTD_e_continue) : self->put(bytes, length);
     if (!ok) {
@@ -331,9 +333,11 @@ struct tar_archive_sink::impl {
 
   void abandon() noexcept {
     if (archive_) {
-      // Mark it fatal so archive_write_free() does not try to close cleanly, which
-      // would write the end-of-archive blocks through our callback.
-      archive_write_fail(archive_.get());
+      // Let archive_write_free() close normally but drop its output: archive_write_fail()
+      // would skip the filters' close, and libarchive's gzip filter frees its deflate
+      // state only there (a leak). After a write error libarchive's state is already
+      // fatal and it skips the close anyway; that leak is libarchive's and happens once.
+      discard_ = true;
       archive_.reset();
     }
     if (fd_ >= 0) ::close(std::exchange(fd_, -1));

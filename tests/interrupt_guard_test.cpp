@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -170,4 +171,38 @@ TEST_CASE("without a guard the flag stays clear and signals keep their defaults"
     return 12;
   });
   CHECK(status == -SIGTERM);
+}
+
+TEST_CASE("a later registration replaces the earlier one", "[interrupt_guard]") {
+  temp_dir dir;
+  const fs::path first = dir.path / "first.tmp";
+  const fs::path second = dir.path / "second.tmp";
+  std::ofstream(first) << "1";
+  std::ofstream(second) << "2";
+  SECTION("the newest path is unlinked") {
+    const int status = run_in_child([&] {
+      interrupt_guard guard;
+      tixport::register_temp_file(first);
+      tixport::register_temp_file(second);
+      std::raise(SIGINT);
+      std::raise(SIGINT);
+      return 10;
+    });
+    CHECK(status == 130);
+    CHECK(fs::exists(first));
+    CHECK_FALSE(fs::exists(second));
+  }
+  SECTION("a path longer than PATH_MAX registers nothing") {
+    const int status = run_in_child([&] {
+      interrupt_guard guard;
+      tixport::register_temp_file(first);
+      tixport::register_temp_file(dir.path / std::string(PATH_MAX, 'x'));
+      std::raise(SIGINT);
+      std::raise(SIGINT);
+      return 10;
+    });
+    CHECK(status == 130);
+    CHECK(fs::exists(first));
+    CHECK(fs::exists(second));
+  }
 }
