@@ -20,6 +20,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -162,7 +163,10 @@ struct tar_archive_sink::impl {
       temp_name += suffix;
       temp_ = dir / temp_name;
       // Registered before it exists: a second signal right after open() must find it.
-      register_temp_file(temp_);
+      // Absolute, so the handler's unlink does not depend on the working directory.
+      std::error_code cwd_error;
+      const fs::path absolute_temp = fs::absolute(temp_, cwd_error);
+      register_temp_file(cwd_error ? temp_ : absolute_temp);
       fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode);
       if (fd_ >= 0) return;
       const int err = errno;

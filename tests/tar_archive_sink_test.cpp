@@ -375,6 +375,45 @@ TEST_CASE("an archive without entries is valid in every format", "[tar_archive_s
   }
 }
 
+TEST_CASE("long names and mtimes outside ustar's range use minimal, reproducible pax records",
+          "[tar_archive_sink]") {
+  temp_dir dir;
+  const std::string long_name = std::string(120, 'n') + ".json";
+  for (const std::int64_t mtime : {std::int64_t{-1}, std::int64_t{1} << 34}) {
+    INFO("mtime " << mtime);
+    std::vector<std::string> outputs;
+    for (const char* name : {"a.tar", "b.tar"}) {
+      tar_archive_sink sink(dir.path / name, archive_options{format::tar, mtime, 1, 3, 6});
+      sink.add_entry("short.json", "{}");
+      sink.add_entry(long_name, "x");
+      sink.finish();
+      outputs.push_back(read_file(dir.path / name));
+    }
+    CHECK(outputs[0] == outputs[1]);
+    const std::vector<read_entry> entries = read_archive(dir.path / "a.tar");
+    REQUIRE(entries.size() == 2);
+    CHECK(entries[0].name == "short.json");
+    CHECK(entries[1].name == long_name);
+    for (const read_entry& entry : entries) {
+      CHECK(entry.mtime == mtime);
+      CHECK(entry.header_format == ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE);
+      CHECK_FALSE(entry.has_atime);
+      CHECK_FALSE(entry.has_ctime);
+    }
+    // The only pax records: the mtime everywhere, the path for the long name.
+    const std::string& bytes = outputs[0];
+    const std::string mtime_record = " mtime=" + std::to_string(mtime) + "\n";
+    std::size_t records = 0;
+    for (std::size_t at = bytes.find('='); at != std::string::npos; at = bytes.find('=', at + 1)) ++records;
+    CHECK(records == 3);
+    CHECK(bytes.find(mtime_record) != std::string::npos);
+    CHECK(bytes.find(mtime_record, bytes.find(mtime_record) + 1) != std::string::npos);
+    CHECK(bytes.find(" path=" + long_name + "\n") != std::string::npos);
+    CHECK(bytes.find("atime=") == std::string::npos);
+    CHECK(bytes.find("ctime=") == std::string::npos);
+  }
+}
+
 TEST_CASE("the temporary file sits beside the output until finish", "[tar_archive_sink]") {
   temp_dir dir;
   const fs::path out = dir.path / "out.tar.zst";

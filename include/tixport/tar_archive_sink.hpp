@@ -51,7 +51,8 @@ struct archive_options {
 /// and renames it into place only in finish(); the destructor of an unfinished
 /// sink removes the temporary file, and an existing output file is never touched
 /// before the rename. The temporary file is registered with interrupt_guard so a
-/// second SIGINT/SIGTERM removes it too. Not thread-safe: one thread adds entries.
+/// second SIGINT/SIGTERM removes it too. Not thread-safe: calls must not overlap, but
+/// they may come from different threads in turn (e.g. a TBB serial_in_order filter).
 ///
 /// Entries are ustar-compatible pax ("restricted pax": extended headers only if a
 /// name or size does not fit ustar, never for times), regular files at the root,
