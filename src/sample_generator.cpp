@@ -27,6 +27,7 @@
 #include "tixport/sample_generator.hpp"
 
 #include "tixport/errors.hpp"
+#include "tixport/interrupt_guard.hpp"
 
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
@@ -1323,6 +1324,7 @@ class temp_output {
   }
 
   std::uint64_t bytes() const noexcept { return bytes_; }
+  const fs::path& temp_path() const noexcept { return temp_; }
 
  private:
   fs::path target_;
@@ -1399,6 +1401,14 @@ generate_stats generate_sample(const generate_options& options) {
     stats.index_users = entries;
   }
   export_file.write(kHeader);
+  // A second SIGINT/SIGTERM under main's interrupt_guard exits at once: let it
+  // remove the big temporary file (it takes one path; the index's is small).
+  struct temp_registration {
+    explicit temp_registration(const fs::path& p) { register_temp_file(p); }
+    ~temp_registration() { unregister_temp_file(); }
+    temp_registration(const temp_registration&) = delete;
+    temp_registration& operator=(const temp_registration&) = delete;
+  } registration(export_file.temp_path());
 
   const std::uint64_t block_count = plan.blocks.size();
   std::vector<bool> authored(sz.users, false);
@@ -1421,6 +1431,8 @@ generate_stats generate_sample(const generate_options& options) {
         tbb::make_filter<void, std::uint64_t>(
             tbb::filter_mode::serial_in_order,
             [&](tbb::flow_control& fc) -> std::uint64_t {
+              // The first signal: stop between blocks; the temp files go on unwinding.
+              throw_if_interrupted();
               if (next_block == block_count) {
                 fc.stop();
                 return 0;

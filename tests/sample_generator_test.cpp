@@ -9,10 +9,12 @@
 #include <catch2/catch.hpp>
 
 #include "tixport/errors.hpp"
+#include "tixport/interrupt_guard.hpp"
 #include "tixport/sample_generator.hpp"
 
 #include <algorithm>
 #include <charconv>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -372,6 +374,25 @@ TEST_CASE("write errors are output errors and leave nothing behind", "[sample_ge
     CHECK(e.code() == tixport::exit_code::input_error);
   }
   CHECK(fs::is_empty(dir.path()));
+}
+
+TEST_CASE("an interrupt stops the run and removes the temporary files", "[sample_generator]") {
+  temp_dir dir;
+  {
+    std::ofstream(dir / "chat.csv") << "old";
+  }
+  {
+    tixport::interrupt_guard guard;
+    REQUIRE(std::raise(SIGINT) == 0);  // the first signal only sets the flag
+    try {
+      generate(dir, 100'000, 3, 2);
+      FAIL("no exception");
+    } catch (const tixport::fatal_error& e) {
+      CHECK(e.code() == tixport::exit_code::interrupted);
+    }
+  }
+  CHECK(read_file(dir / "chat.csv") == "old");
+  CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);
 }
 
 TEST_CASE("an existing output is replaced only when complete", "[sample_generator]") {
