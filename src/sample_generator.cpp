@@ -984,7 +984,14 @@ void write_row(std::string& out, const generator_plan& plan, const conversation_
     switch (v.below(4)) {
       case 0: body_key = v.next(); break;                                    // edited body
       case 1: d.public_spelling = (d.public_spelling + 1 + v.below(5)) % 6; break;
-      case 2: d.comment_time = pick_time_spelling(v); break;                 // same instant
+      case 2: {  // the same instant, spelled another way
+        const time_style before = d.comment_time.style;
+        d.comment_time = pick_time_spelling(v);
+        if (d.comment_time.style == before) {
+          d.comment_time.style = before == time_style::space ? time_style::iso_z : time_style::space;
+        }
+        break;
+      }
       default:
         d.empty_name = !d.empty_name;
         d.email_upper = !d.email_upper;
