@@ -39,13 +39,16 @@ struct generate_stats {
   std::uint64_t rows = 0;           ///< data records written to the export (header excluded)
   std::uint64_t bytes = 0;          ///< bytes of the export file
   std::uint64_t conversations = 0;  ///< distinct conversations planned
-  std::uint64_t chat_users = 0;     ///< distinct chat users (customers and agents)
+  std::uint64_t chat_users = 0;     ///< distinct valid AUTHOR_IDs in well-formed rows
   std::uint64_t index_users = 0;    ///< entries written to the index file (header excluded)
-  std::uint64_t duplicate_rows = 0; ///< rows that repeat an earlier COMMENT_PART_ID
+  std::uint64_t duplicate_rows = 0; ///< well-formed rows whose valid COMMENT_PART_ID an earlier well-formed row had
   double seconds = 0;               ///< wall time of the whole call
 };
 
-/// Write both files atomically (temp + rename). Throws fatal_error(output_error, ...) on write errors.
+/// Write both files atomically (temp + rename). Throws fatal_error(output_error, ...) on write errors,
+/// fatal_error(input_error, ...) when the paths are empty or the same file, and
+/// fatal_error(interrupted, ...) when main's interrupt_guard saw SIGINT/SIGTERM; in every
+/// case the temporary files are removed and existing outputs are left untouched.
 generate_stats generate_sample(const generate_options& options);
 
 }  // namespace tixport
