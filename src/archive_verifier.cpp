@@ -221,7 +221,7 @@ struct problem_record {
 
 class problem_sink {
  public:
-  explicit problem_sink(std::size_t keep = 0) : keep_(keep) {}
+  explicit problem_sink(std::size_t keep = 0) { reset(keep); }
 
   /// Count a problem; build its path and message only if it may be listed.
   template <typename PathFn, typename MessageFn>
@@ -229,7 +229,7 @@ class problem_sink {
     ++counts_[static_cast<std::size_t>(kind)];
     if (!wanted(rank)) return;
     records_.push_back({rank, kind, std::string(path()), std::string(message())});
-    if (records_.size() >= 2 * keep_) compact();
+    if (records_.size() >= compact_at_) compact();
   }
 
   /// Move everything of `other` into this sink.
@@ -238,13 +238,16 @@ class problem_sink {
     for (problem_record& rec : other.records_) {
       if (!wanted(rec.rank)) continue;
       records_.push_back(std::move(rec));
-      if (records_.size() >= 2 * keep_) compact();
+      if (records_.size() >= compact_at_) compact();
     }
     other.reset(keep_);
   }
 
   void reset(std::size_t keep) {
     keep_ = keep;
+    // Sort and cut when twice `keep` are held (saturating: SIZE_MAX means all).
+    compact_at_ = keep > std::numeric_limits<std::size_t>::max() / 2 ? std::numeric_limits<std::size_t>::max()
+                                                                     : 2 * keep;
     counts_.fill(0);
     records_.clear();
     full_ = false;
@@ -276,7 +279,8 @@ class problem_sink {
     }
   }
 
-  std::size_t keep_;
+  std::size_t keep_ = 0;
+  std::size_t compact_at_ = 0;
   std::array<std::uint64_t, kKindCount> counts_{};
   std::vector<problem_record> records_;
   bool full_ = false;

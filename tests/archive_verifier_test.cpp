@@ -7,6 +7,10 @@
 #include "tixport/archive_verifier.hpp"
 
 #include "tixport/errors.hpp"
+#include "tixport/migration_pipeline.hpp"
+#include "tixport/reject_log.hpp"
+#include "tixport/sample_generator.hpp"
+#include "tixport/user_index.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -20,6 +24,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -670,6 +675,10 @@ TEST_CASE("the first problems are listed in archive order, all are counted", "[a
   CHECK(r.first_problems[0].entry == "backup_tickets_1.json");
   CHECK(r.first_problems[1].json_path == "/data/tickets/data/0/created_at");
   CHECK(verify_entries(entries, 0).first_problems.empty());
+  // "All of them" is a valid request too.
+  const verify_result all = verify_entries(entries, std::numeric_limits<std::size_t>::max());
+  REQUIRE(all.first_problems.size() == 4);
+  CHECK(all.first_problems[3].json_path == "/data/tickets/users/1/email");
 }
 
 TEST_CASE("many entries on many workers give the single-thread result", "[archive_verifier][parallel]") {
@@ -732,4 +741,63 @@ TEST_CASE("print_verify_result prints the summary and the first problems", "[arc
   CHECK(text.find("  backup_tickets_1.json: json: not valid JSON\n") != std::string::npos);
   CHECK(text.find("  backup_tickets_2.json /data/tickets/users/0/name: utf8: invalid UTF-8\n") !=
         std::string::npos);
+}
+
+TEST_CASE("verify agrees with run: only run's dangling references are flagged", "[archive_verifier]") {
+  // The generator plants dangling authors and requesters (SPEC 2.2 writes them
+  // unchanged and counts them); verify must find exactly those, and nothing
+  // else, whatever the format, numbering, batch size or JSON style.
+  temp_dir dir;
+  tixport::generate_options gen;
+  gen.rows = 25000;  // the first dangling references of seed 11 appear past row 12000
+  gen.output = dir / "export.csv";
+  gen.users_output = dir / "users.csv";
+  gen.seed = 11;
+  (void)tixport::generate_sample(gen);
+
+  struct variant {
+    std::string output;
+    unsigned batch_size;
+    tixport::batch_name_style names;
+    tixport::json_style style;
+  };
+  for (const variant& v : std::vector<variant>{
+           {"out.tar.zst", 100, tixport::batch_name_style::offset, tixport::json_style::compact},
+           {"out.tar.gz", 37, tixport::batch_name_style::index, tixport::json_style::compact},
+           {"out.tar", 7, tixport::batch_name_style::offset, tixport::json_style::pretty},
+       }) {
+    INFO(v.output);
+    tixport::run_options run;
+    run.input = gen.output;
+    run.output = dir / v.output;
+    run.index_source = gen.users_output.string();
+    run.load_index = [&] { return tixport::user_index::build(tixport::read_index_csv(gen.users_output, 1)); };
+    run.batches.batch_size = v.batch_size;
+    run.batches.name_style = v.names;
+    run.batches.style = v.style;
+    run.mtime = 0;
+    const tixport::run_report report = tixport::run_migration(run);
+    REQUIRE(report.batches > 0);
+
+    verify_options options;
+    options.archive = run.output;
+    options.users_file = gen.users_output;
+    const verify_result r = tixport::verify_archive(options);
+    CHECK(r.entries == report.batches);
+    CHECK(r.tickets == report.tickets);
+    CHECK(r.comments == report.comments);
+    CHECK(r.users == report.users);
+    CHECK(r.bytes == report.json_bytes);
+    std::map<std::string, std::uint64_t> expected;
+    const auto expect = [&](const char* kind, tixport::row_issue issue) {
+      if (const std::uint64_t n = report.issues.count(issue); n > 0) expected[kind] = n;
+    };
+    expect("unknown_author_id", tixport::row_issue::dangling_author_ref);
+    expect("unknown_requester_id", tixport::row_issue::dangling_requester_ref);
+    expect("unknown_ticket_id", tixport::row_issue::orphan_comment);
+    CHECK(r.problems_by_kind == expected);
+    CHECK(r.valid == expected.empty());
+    // The seed plants some: the comparison above is not between two empty maps.
+    CHECK(expected.count("unknown_author_id") == 1);
+  }
 }
