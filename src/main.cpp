@@ -1,21 +1,281 @@
 // File: main.cpp
 //
 // The tixport command line: parses options with CLI11 and hands plain option
-// structs to the library. Only this file includes CLI11.
+// structs to the library. Only this file includes CLI11 (it is slow to compile).
+//
+//   tixport run --input chat.csv --users-file users.csv --output out.tar.zst
+//   tixport fetch-users --users-url https://host/api/v1/users.json --output users.csv
+//   tixport verify out.tar.zst --users-file users.csv
+//   tixport generate --rows 100000 --output chat.csv --users-output users.csv
 #include <CLI/CLI.hpp>
 
+#include "tixport/archive_verifier.hpp"
+#include "tixport/email_index_client.hpp"
 #include "tixport/errors.hpp"
+#include "tixport/interrupt_guard.hpp"
+#include "tixport/migration_pipeline.hpp"
+#include "tixport/sample_generator.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <map>
+
+namespace {
+
+using tixport::exit_code;
+using tixport::fatal_error;
+
+// Options of the user-index REST client, shared by `run` and `fetch-users`.
+struct api_cli_options {
+  std::string users_url;
+  unsigned page_size = 0;
+  unsigned concurrency = 16;
+  std::string pagination = "offset";
+  double timeout_seconds = 30;
+  unsigned retries = 5;
+  std::string ca_file;
+  bool insecure = false;
+  std::string auth_file;
+};
+
+void add_api_options(CLI::App& cmd, api_cli_options& o) {
+  cmd.add_option("--page-size", o.page_size, "Users per page, sent as per_page (default: the server's, 100)")
+      ->check(CLI::Range(1u, 10000u));
+  cmd.add_option("--concurrency", o.concurrency, "Requests in flight at most")->check(CLI::Range(1u, 1024u));
+  cmd.add_option("--pagination", o.pagination, "offset (page=N) or cursor (links.next / meta.has_more)")
+      ->check(CLI::IsMember({"offset", "cursor"}));
+  cmd.add_option("--timeout", o.timeout_seconds, "Seconds per request step (connect, write, read)")
+      ->check(CLI::Range(0.001, 86400.0));
+  cmd.add_option("--retries", o.retries, "Retries per page after the first attempt")->check(CLI::Range(0u, 100u));
+  cmd.add_option("--ca-file", o.ca_file, "Extra trusted CA certificate (PEM)")->check(CLI::ExistingFile);
+  cmd.add_flag("--insecure", o.insecure, "Do not verify the server's TLS certificate (warns)");
+  cmd.add_option("--auth-file", o.auth_file,
+                 "File holding user:secret for HTTP basic auth (default: TIXPORT_API_USER / TIXPORT_API_TOKEN)")
+      ->check(CLI::ExistingFile);
+}
+
+tixport::fetch_options make_fetch_options(const api_cli_options& o) {
+  tixport::fetch_options f;
+  f.users_url = o.users_url;
+  if (o.page_size != 0) f.page_size = o.page_size;
+  f.concurrency = o.concurrency;
+  f.pagination = o.pagination == "cursor" ? tixport::pagination_mode::cursor : tixport::pagination_mode::offset;
+  f.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_seconds * 1000.0));
+  f.retries = o.retries;
+  if (!o.ca_file.empty()) f.ca_file = o.ca_file;
+  f.insecure = o.insecure;
+  f.credentials = tixport::load_api_credentials(o.auth_file.empty() ? std::nullopt
+                                                                     : std::optional<std::filesystem::path>(o.auth_file));
+  return f;
+}
+
+// SOURCE_DATE_EPOCH (reproducible builds convention) fixes the entries' mtime.
+std::optional<std::int64_t> source_date_epoch() {
+  const char* text = std::getenv("SOURCE_DATE_EPOCH");
+  if (text == nullptr || *text == '\0') return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const long long value = std::strtoll(text, &end, 10);
+  if (errno != 0 || *end != '\0' || value < 0) {
+    throw fatal_error(exit_code::input_error, std::string("SOURCE_DATE_EPOCH: not a non-negative integer: ") + text);
+  }
+  return value;
+}
+
+struct run_cli_options {
+  std::string input;
+  std::string output;
+  std::string users_file;
+  std::string users_cache;
+  bool refresh_users = false;
+  unsigned batch_size = tixport::kMaxBatchSize;
+  std::string name_style = "offset";
+  bool pretty = false;
+  bool strict = false;
+  std::string report;
+  std::size_t chunk_bytes = 4u << 20;
+  bool no_progress = false;
+  int zstd_level = 3;
+  int gzip_level = 6;
+  api_cli_options api;
+};
+
+int do_run(const run_cli_options& o, unsigned threads) {
+  if (o.users_file.empty() == o.api.users_url.empty()) {
+    throw fatal_error(exit_code::input_error, "run: give exactly one of --users-file or --users-url");
+  }
+  if (!o.users_cache.empty() && o.api.users_url.empty()) {
+    throw fatal_error(exit_code::input_error, "run: --users-cache needs --users-url");
+  }
+  if (!tixport::archive_format_from_name(o.output)) {
+    throw fatal_error(exit_code::input_error,
+                      "run: --output " + o.output + ": the name must end in .tar, .tar.gz, .tgz or .tar.zst");
+  }
+  tixport::run_options opt;
+  opt.input = o.input;
+  opt.output = o.output;
+  opt.threads = threads;
+  opt.chunk_bytes = o.chunk_bytes;
+  opt.strict = o.strict;
+  opt.progress = !o.no_progress;
+  opt.mtime = source_date_epoch();
+  opt.zstd_level = o.zstd_level;
+  opt.gzip_level = o.gzip_level;
+  opt.batches.batch_size = o.batch_size;
+  opt.batches.name_style =
+      o.name_style == "index" ? tixport::batch_name_style::index : tixport::batch_name_style::offset;
+  opt.batches.style = o.pretty ? tixport::json_style::pretty : tixport::json_style::compact;
+
+  if (!o.users_file.empty()) {
+    opt.index_source = o.users_file;
+    const std::string path = o.users_file;
+    opt.load_index = [path, threads] {
+      const auto entries = tixport::read_index_csv(path, threads);
+      return tixport::user_index::build(entries);
+    };
+  } else if (!o.users_cache.empty() && !o.refresh_users && std::filesystem::exists(o.users_cache)) {
+    opt.index_source = o.users_cache + " (cache of " + o.api.users_url + ")";
+    const std::string path = o.users_cache;
+    opt.load_index = [path, threads] {
+      const auto entries = tixport::read_index_csv(path, threads);
+      return tixport::user_index::build(entries);
+    };
+  } else {
+    opt.index_source = o.api.users_url;
+    tixport::fetch_options fetch = make_fetch_options(o.api);
+    const std::string cache = o.users_cache;
+    opt.load_index = [fetch, cache] {
+      tixport::fetch_result result = tixport::fetch_user_index(fetch);
+      if (!cache.empty()) tixport::save_index_csv(result.entries, cache);
+      return tixport::user_index::build(result.entries);
+    };
+  }
+
+  const tixport::run_report report = tixport::run_migration(opt);
+  tixport::print_summary(report, stderr);
+  if (!o.report.empty()) tixport::write_report_json(report, o.report);
+  return report.exit_code;
+}
+
+int do_fetch_users(const api_cli_options& api, const std::string& output) {
+  tixport::fetch_options fetch = make_fetch_options(api);
+  const tixport::fetch_result result = tixport::fetch_user_index(fetch);
+  tixport::save_index_csv(result.entries, output);
+  const auto& s = result.stats;
+  std::fprintf(stderr,
+               "tixport fetch-users: %s -> %s\n  pages %llu, users %llu, requests %llu, retries %llu, "
+               "%llu bytes, %.3f s\n",
+               api.users_url.c_str(), output.c_str(), static_cast<unsigned long long>(s.pages),
+               static_cast<unsigned long long>(s.users), static_cast<unsigned long long>(s.requests),
+               static_cast<unsigned long long>(s.retries), static_cast<unsigned long long>(s.bytes), s.seconds);
+  return 0;
+}
+
+int do_verify(const std::string& archive, const std::string& users_file, unsigned threads) {
+  tixport::verify_options opt;
+  opt.archive = archive;
+  if (!users_file.empty()) opt.users_file = users_file;
+  opt.threads = threads;
+  const tixport::verify_result result = tixport::verify_archive(opt);
+  tixport::print_verify_result(result, stdout);
+  return result.valid ? 0 : 1;
+}
+
+int do_generate(const tixport::generate_options& opt) {
+  const tixport::generate_stats s = tixport::generate_sample(opt);
+  std::fprintf(stderr,
+               "tixport generate: %llu rows (%llu bytes) -> %s; %llu index users -> %s\n"
+               "  %llu conversations, %llu chat users, %llu duplicate rows, %.3f s\n",
+               static_cast<unsigned long long>(s.rows), static_cast<unsigned long long>(s.bytes),
+               opt.output.c_str(), static_cast<unsigned long long>(s.index_users), opt.users_output.c_str(),
+               static_cast<unsigned long long>(s.conversations), static_cast<unsigned long long>(s.chat_users),
+               static_cast<unsigned long long>(s.duplicate_rows), s.seconds);
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"tixport: move a chat export into a ticketing-system import archive"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "tixport 0.1.0");
+  unsigned threads = 0;
+
+  run_cli_options run;
+  CLI::App* run_cmd = app.add_subcommand("run", "Convert a chat export CSV into an import archive");
+  run_cmd->add_option("--input", run.input, "The chat export CSV")->required();
+  run_cmd->add_option("--output", run.output, "The archive: .tar, .tar.gz, .tgz or .tar.zst")->required();
+  auto* users_file = run_cmd->add_option("--users-file", run.users_file, "The platform's user index CSV (id,email)");
+  auto* users_url = run_cmd->add_option("--users-url", run.api.users_url, "The platform's paged users REST API");
+  users_file->excludes(users_url);
+  run_cmd->add_option("--users-cache", run.users_cache, "Reuse this index CSV when present; else fetch and save it");
+  run_cmd->add_flag("--refresh-users", run.refresh_users, "Fetch the index even when --users-cache exists");
+  run_cmd->add_option("--batch-size", run.batch_size, "Objects per array per batch file (1..100)")
+      ->check(CLI::Range(1u, tixport::kMaxBatchSize));
+  run_cmd->add_option("--name-style", run.name_style, "offset: backup_tickets_{k*B}.json; index: backup_tickets_{k}.json")
+      ->check(CLI::IsMember({"offset", "index"}));
+  run_cmd->add_flag("--pretty", run.pretty, "Indent the JSON files");
+  run_cmd->add_flag("--strict", run.strict, "Exit 1 when the export had problems (the archive is still written)");
+  run_cmd->add_option("--report", run.report, "Write the run report as JSON to this file");
+  run_cmd->add_option("--chunk-size", run.chunk_bytes, "Bytes per parallel CSV chunk")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 32));
+  run_cmd->add_flag("--no-progress", run.no_progress, "No progress line, even on a terminal");
+  run_cmd->add_option("--zstd-level", run.zstd_level, "zstd level for .tar.zst")->check(CLI::Range(1, 19));
+  run_cmd->add_option("--gzip-level", run.gzip_level, "gzip level for .tar.gz")->check(CLI::Range(1, 9));
+  run_cmd->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::Range(1u, 4096u));
+  add_api_options(*run_cmd, run.api);
+
+  api_cli_options fetch;
+  std::string fetch_output;
+  CLI::App* fetch_cmd = app.add_subcommand("fetch-users", "Save the platform's user index as CSV (id,email)");
+  fetch_cmd->add_option("--users-url", fetch.users_url, "The platform's paged users REST API")->required();
+  fetch_cmd->add_option("--output", fetch_output, "The CSV to write")->required();
+  fetch_cmd->add_option("--threads", threads, "Accepted for symmetry; the fetch is asynchronous I/O")
+      ->check(CLI::Range(1u, 4096u));
+  add_api_options(*fetch_cmd, fetch);
+
+  std::string verify_archive;
+  std::string verify_users;
+  CLI::App* verify_cmd = app.add_subcommand("verify", "Check an archive against the import contract");
+  verify_cmd->add_option("archive", verify_archive, "The archive to check")->required();
+  verify_cmd->add_option("--users-file", verify_users, "Index CSV whose ids references may point to");
+  verify_cmd->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::Range(1u, 4096u));
+
+  tixport::generate_options gen;
+  std::string gen_output;
+  std::string gen_users_output;
+  CLI::App* gen_cmd = app.add_subcommand("generate", "Write a realistic synthetic export and user index");
+  gen_cmd->add_option("--rows", gen.rows, "Data rows of the export")->required();
+  gen_cmd->add_option("--output", gen_output, "The export CSV to write")->required();
+  gen_cmd->add_option("--users-output", gen_users_output, "The index CSV to write")->required();
+  gen_cmd->add_option("--seed", gen.seed, "Same seed, same bytes");
+  gen_cmd->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::Range(1u, 4096u));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
-    return rc == 0 ? 0 : static_cast<int>(tixport::exit_code::input_error);
+    return rc == 0 ? 0 : static_cast<int>(exit_code::input_error);
+  }
+
+  tixport::interrupt_guard interrupts;
+  try {
+    if (run_cmd->parsed()) return do_run(run, threads);
+    if (fetch_cmd->parsed()) return do_fetch_users(fetch, fetch_output);
+    if (verify_cmd->parsed()) return do_verify(verify_archive, verify_users, threads);
+    if (gen_cmd->parsed()) {
+      gen.output = gen_output;
+      gen.users_output = gen_users_output;
+      gen.threads = threads;
+      return do_generate(gen);
+    }
+  } catch (const fatal_error& e) {
+    std::fprintf(stderr, "tixport: error: %s\n", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tixport: error: %s\n", e.what());
+    return static_cast<int>(exit_code::output_error);
   }
   return 0;
 }

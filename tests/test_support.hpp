@@ -112,7 +112,8 @@ struct command_result {
 inline command_result run_command(const std::string& command, const std::filesystem::path& dir) {
   const auto out_path = dir / "cmd.stdout";
   const auto err_path = dir / "cmd.stderr";
-  const std::string full = command + " >" + out_path.string() + " 2>" + err_path.string() + " </dev/null";
+  // The group makes the redirections apply to a whole pipeline, not its last command.
+  const std::string full = "{ " + command + " ; } >" + out_path.string() + " 2>" + err_path.string() + " </dev/null";
   const int status = std::system(full.c_str());
   command_result r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
