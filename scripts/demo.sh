@@ -10,5 +10,7 @@ ROWS="${ROWS:-200000}"
 build/tixport generate --rows "$ROWS" --output out/chat.csv --users-output out/users.csv --seed 1
 build/tixport run --input out/chat.csv --users-file out/users.csv --output out/backup_tickets.tar.zst \
   --report out/report.json
-build/tixport verify out/backup_tickets.tar.zst --users-file out/users.csv
+# The generated export, like real ones, has chat users who never wrote with an
+# email (their references stay dangling, SPEC 2.2): verify lists them and exits 1.
+build/tixport verify out/backup_tickets.tar.zst --users-file out/users.csv || [ $? -eq 1 ]
 echo "archive: out/backup_tickets.tar.zst   report: out/report.json"
