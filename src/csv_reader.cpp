@@ -36,6 +36,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -80,131 +81,11 @@ constexpr char kComma = ',';
 constexpr char kLf = '\n';
 constexpr char kCr = '\r';
 
-// ---------------------------------------------------------------------------
-// 1. Mask kernels
-// ---------------------------------------------------------------------------
-
 struct raw_masks {
   std::uint64_t quote;  // bit j: byte j is `"`
   std::uint64_t comma;  // bit j: byte j is `,`
   std::uint64_t lf;     // bit j: byte j is LF
 };
-
-// Builds masks for `nblocks` full 64-byte blocks at p.
-using mask_kernel = void (*)(const char* p, std::size_t nblocks, raw_masks* out) noexcept;
-
-void masks_portable(const char* p, std::size_t nblocks, raw_masks* out) noexcept {
-  for (std::size_t b = 0; b < nblocks; ++b, p += kBlockBytes) {
-    std::uint64_t quote = 0;
-    std::uint64_t comma = 0;
-    std::uint64_t lf = 0;
-    for (unsigned j = 0; j < kBlockBytes; ++j) {
-      const char c = p[j];
-      quote |= static_cast<std::uint64_t>(c == kQuote) << j;
-      comma |= static_cast<std::uint64_t>(c == kComma) << j;
-      lf |= static_cast<std::uint64_t>(c == kLf) << j;
-    }
-    out[b] = {quote, comma, lf};
-  }
-}
-
-#if TIXPORT_CSV_X86
-void masks_sse2(const char* p, std::size_t nblocks, raw_masks* out) noexcept {
-  const __m128i quote_v = _mm_set1_epi8(kQuote);
-  const __m128i comma_v = _mm_set1_epi8(kComma);
-  const __m128i lf_v = _mm_set1_epi8(kLf);
-  for (std::size_t b = 0; b < nblocks; ++b, p += kBlockBytes) {
-    std::uint64_t quote = 0;
-    std::uint64_t comma = 0;
-    std::uint64_t lf = 0;
-    for (unsigned k = 0; k < 4; ++k) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
-      const unsigned shift = 16 * k;
-      quote |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote_v))))
-               << shift;
-      comma |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma_v))))
-               << shift;
-      lf |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf_v))))
-            << shift;
-    }
-    out[b] = {quote, comma, lf};
-  }
-}
-
-// Two 32-byte compare results -> one 64-bit mask.
-__attribute__((target("avx2"))) inline std::uint64_t join_avx2(__m256i lo, __m256i hi) noexcept {
-  return static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(lo))) |
-         (static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(hi))) << 32);
-}
-
-__attribute__((target("avx2"))) void masks_avx2(const char* p, std::size_t nblocks, raw_masks* out) noexcept {
-  const __m256i quote_v = _mm256_set1_epi8(kQuote);
-  const __m256i comma_v = _mm256_set1_epi8(kComma);
-  const __m256i lf_v = _mm256_set1_epi8(kLf);
-  for (std::size_t b = 0; b < nblocks; ++b, p += kBlockBytes) {
-    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
-    out[b] = {join_avx2(_mm256_cmpeq_epi8(lo, quote_v), _mm256_cmpeq_epi8(hi, quote_v)),
-              join_avx2(_mm256_cmpeq_epi8(lo, comma_v), _mm256_cmpeq_epi8(hi, comma_v)),
-              join_avx2(_mm256_cmpeq_epi8(lo, lf_v), _mm256_cmpeq_epi8(hi, lf_v))};
-  }
-}
-#endif
-
-bool cpu_has(simd_level level) noexcept {
-  switch (level) {
-    case simd_level::portable:
-      return true;
-#if TIXPORT_CSV_X86
-    case simd_level::sse2:
-      return true;  // part of x86-64
-    case simd_level::avx2:
-      return __builtin_cpu_supports("avx2") != 0;
-#else
-    case simd_level::sse2:
-    case simd_level::avx2:
-      return false;
-#endif
-  }
-  return false;
-}
-
-mask_kernel kernel_for(simd_level level) noexcept {
-  switch (level) {
-#if TIXPORT_CSV_X86
-    case simd_level::sse2:
-      return masks_sse2;
-    case simd_level::avx2:
-      return masks_avx2;
-#endif
-    default:
-      return masks_portable;
-  }
-}
-
-std::atomic<simd_level>& active_level() noexcept {
-  static std::atomic<simd_level> level{best_simd_level()};
-  return level;
-}
-
-mask_kernel active_kernel() noexcept { return kernel_for(active_level().load(std::memory_order_relaxed)); }
-
-// Masks for the bytes [pos, limit) in 64-byte blocks starting at pos, at most kBatchBlocks of
-// them; bytes at or past `limit` read as zero (no bit set), so nothing past the data is touched.
-// Returns the number of blocks filled (>= 1 when pos < limit).
-std::size_t fill_masks(const char* data, std::uint64_t pos, std::uint64_t limit, raw_masks* out,
-                       mask_kernel kernel) noexcept {
-  const std::uint64_t avail = limit - pos;
-  const std::size_t full = static_cast<std::size_t>(std::min<std::uint64_t>(kBatchBlocks, avail / kBlockBytes));
-  if (full != 0) kernel(data + pos, full, out);
-  if (full == kBatchBlocks) return full;
-  const std::size_t tail = static_cast<std::size_t>(avail - full * kBlockBytes);
-  if (tail == 0) return full;
-  alignas(kBlockBytes) char pad[kBlockBytes] = {};
-  std::memcpy(pad, data + pos + full * kBlockBytes, tail);
-  kernel(pad, 1, out + full);
-  return full + 1;
-}
 
 // Bit i of the result = XOR of bits 0..i: 1 inside a quoted region, including its opening quote.
 constexpr std::uint64_t prefix_xor(std::uint64_t x) noexcept {
@@ -408,126 +289,142 @@ position parse_record_exact(const char* data, std::uint64_t size, position start
 
 enum class field_end : std::uint8_t { comma, lf, eof };
 
-// Emit field [s, i) (i = its separator, LF or EOF) holding `quotes` quote bytes, if it follows the
-// pandas rules under the quote-parity reading. False: leave it to the exact parser.
-template <class Sink>
-bool emit_fast_field(const char* data, std::uint64_t s, std::uint64_t i, std::uint64_t quotes, field_end end,
-                     Sink& sink) {
-  if (quotes == 0) {
-    std::uint64_t e = i;
-    if (end == field_end::lf && e > s && data[e - 1] == kCr) --e;
-    sink.field({data + s, static_cast<std::size_t>(e - s)});
-    return true;
-  }
-  if (data[s] != kQuote) return false;  // a quote inside an unquoted field: parity is wrong from there on
-  std::uint64_t t = i;                  // one past the closing quote
-  if (t - s >= 2 && data[t - 1] == kQuote) {
-    // closing quote right before the separator
-  } else if (end == field_end::lf && t - s >= 3 && data[t - 1] == kCr && data[t - 2] == kQuote) {
-    --t;  // closing quote, then CRLF
-  } else {
-    return false;  // bytes after the closing quote: pandas appends them
-  }
-  const std::uint64_t cb = s + 1;
-  const std::uint64_t ce = t - 1;
-  if (quotes == 2) {
-    sink.field({data + cb, static_cast<std::size_t>(ce - cb)});
-    return true;
-  }
-  // Inner quotes must all be `""` pairs; unescape while checking.
-  char* out = sink.reserve(static_cast<std::size_t>(ce - cb));
-  std::size_t written = 0;
-  std::uint64_t pos = cb;
-  while (pos < ce) {
-    const void* hit = std::memchr(data + pos, kQuote, static_cast<std::size_t>(ce - pos));
-    const std::uint64_t q = hit == nullptr ? ce : static_cast<std::uint64_t>(static_cast<const char*>(hit) - data);
-    if (q < ce && (q + 1 >= ce || data[q + 1] != kQuote)) return false;
-    const std::uint64_t piece_end = q < ce ? q + 1 : ce;  // keep one quote of the pair
-    if (out != nullptr) std::memcpy(out + written, data + pos, static_cast<std::size_t>(piece_end - pos));
-    written += static_cast<std::size_t>(piece_end - pos);
-    pos = q < ce ? q + 2 : ce;
-  }
-  sink.commit(written);
-  return true;
-}
-
 struct fast_run {
   position at;     // where the run stopped: a record start
   bool fallback;   // true: the record at `at` needs the exact parser
 };
 
-// Walk records from `start` (a record start outside quotes) while they start before stop_at,
-// until EOF or a record the fast path cannot take.
-template <class Sink>
-fast_run walk_fast(const char* data, std::uint64_t size, position start, std::uint64_t stop_at, Sink& sink,
-                   mask_kernel kernel) {
-  std::uint64_t rs = start.offset;    // current record start
-  std::uint64_t rs_line = start.line;
-  std::uint64_t fs = rs;              // current field start
-  std::uint64_t quotes_before = 0;    // quote bytes in [fs, current block base)
-  std::uint32_t field_count = 0;
-  std::size_t mark = sink.mark();
-  std::uint64_t in_quote_carry = 0;   // all ones when the previous block ended inside quotes
-  std::uint64_t block_line = rs_line; // physical line at the current block's first byte
-  raw_masks masks[kBatchBlocks];
+// First record start candidate in [b, e) by quote parity, given the parity state at b: b itself
+// when it follows an LF outside quotes, else one past the first LF outside quotes in [b, e - 1).
+// `lfs` = LF bytes in [b, candidate); nullopt when the chunk holds none.
+struct start_candidate {
+  std::uint64_t offset;  // candidate record start
+  std::uint64_t lfs;     // LF bytes in [b, offset)
+};
 
-  for (std::uint64_t batch = rs; batch < size;) {
-    const std::size_t blocks = fill_masks(data, batch, size, masks, kernel);
-    for (std::size_t bi = 0; bi < blocks; ++bi) {
-      const std::uint64_t base = batch + bi * kBlockBytes;
-      const raw_masks& m = masks[bi];
-      const std::uint64_t in_quote = prefix_xor(m.quote) ^ in_quote_carry;
-      in_quote_carry = static_cast<std::uint64_t>(static_cast<std::int64_t>(in_quote) >> 63);
-      std::uint64_t separators = (m.comma | m.lf) & ~in_quote;
-      while (separators != 0) {
-        const unsigned k = static_cast<unsigned>(std::countr_zero(separators));
-        separators &= separators - 1;
-        const std::uint64_t i = base + k;
-        const std::uint64_t fs_bit = fs > base ? fs - base : 0;
-        const std::uint64_t quotes =
-            quotes_before + static_cast<std::uint64_t>(std::popcount(m.quote & bits_below(k) & bits_from(fs_bit)));
-        const bool is_lf = ((m.lf >> k) & 1) != 0;
-        if (!emit_fast_field(data, fs, i, quotes, is_lf ? field_end::lf : field_end::comma, sink)) {
-          sink.rollback(mark);
-          return {{rs, rs_line}, true};
-        }
-        ++field_count;
-        fs = i + 1;
-        quotes_before = 0;
-        if (!is_lf) continue;
-        // Record ends at i. One empty field ending in LF or CRLF is a blank line.
-        if (field_count == 1 && (i == rs || (i == rs + 1 && data[rs] == kCr))) {
-          sink.blank(mark);
-        } else {
-          sink.record(rs, rs_line, field_count, mark, false);
-        }
-        rs = i + 1;
-        rs_line = block_line + static_cast<std::uint64_t>(std::popcount(m.lf & bits_through(k)));
-        field_count = 0;
-        mark = sink.mark();
-        if (rs >= stop_at) return {{rs, rs_line}, false};
-      }
-      const std::uint64_t fs_bit = fs > base ? fs - base : 0;
-      quotes_before += static_cast<std::uint64_t>(std::popcount(m.quote & bits_from(fs_bit)));
-      block_line += static_cast<std::uint64_t>(std::popcount(m.lf));
-      // A record this long is rare; it is likely a stray quote that hid the separators. Bound
-      // the look-ahead so one bad quote per chunk cannot make the scan quadratic.
-      if (base + kBlockBytes - rs > kMaxSpeculativeRecord) {
-        sink.rollback(mark);
-        return {{rs, rs_line}, true};
-      }
+// One instruction set's scanner (csv_scan_generic_internal.hpp compiled for it).
+struct scan_kernels {
+  fast_run (*walk_chunk)(const char* data, std::uint64_t size, position start, std::uint64_t stop_at,
+                         chunk_sink& sink);
+  fast_run (*walk_counting)(const char* data, std::uint64_t size, position start, std::uint64_t stop_at,
+                            counting_sink& sink);
+  std::optional<start_candidate> (*find_record_start)(const char* data, std::uint64_t b, std::uint64_t e,
+                                                      std::uint64_t data_begin, bool entry_in_quote);
+  quote_lf_counts (*count_range)(const char* data, std::uint64_t begin, std::uint64_t end) noexcept;
+};
+
+// ---------------------------------------------------------------------------
+// 1. Mask kernels, and the scanner compiled per instruction set
+// ---------------------------------------------------------------------------
+
+namespace portable_isa {
+void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noexcept {
+  for (std::size_t b = 0; b < nblocks; ++b, p += kBlockBytes) {
+    std::uint64_t quote = 0;
+    std::uint64_t comma = 0;
+    std::uint64_t lf = 0;
+    for (unsigned j = 0; j < kBlockBytes; ++j) {
+      const char c = p[j];
+      quote |= static_cast<std::uint64_t>(c == kQuote) << j;
+      comma |= static_cast<std::uint64_t>(c == kComma) << j;
+      lf |= static_cast<std::uint64_t>(c == kLf) << j;
     }
-    batch += blocks * kBlockBytes;
+    out[b] = {quote, comma, lf};
   }
-  // EOF. A last record without a line end may be open in [rs, size).
-  if (rs >= size) return {{rs, rs_line}, false};
-  if (in_quote_carry != 0 || !emit_fast_field(data, fs, size, quotes_before, field_end::eof, sink)) {
-    sink.rollback(mark);
-    return {{rs, rs_line}, true};
-  }
-  sink.record(rs, rs_line, field_count + 1, mark, false);
-  return {{size, block_line}, false};
 }
+#include "csv_scan_generic_internal.hpp"
+}  // namespace portable_isa
+
+#if TIXPORT_CSV_X86
+namespace sse2_isa {
+inline std::uint64_t movemask_sse2(__m128i v, __m128i wanted) noexcept {
+  return static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, wanted))));
+}
+void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noexcept {
+  const __m128i quote_v = _mm_set1_epi8(kQuote);
+  const __m128i comma_v = _mm_set1_epi8(kComma);
+  const __m128i lf_v = _mm_set1_epi8(kLf);
+  for (std::size_t b = 0; b < nblocks; ++b, p += kBlockBytes) {
+    std::uint64_t quote = 0;
+    std::uint64_t comma = 0;
+    std::uint64_t lf = 0;
+    for (unsigned k = 0; k < 4; ++k) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+      quote |= movemask_sse2(v, quote_v) << (16 * k);
+      comma |= movemask_sse2(v, comma_v) << (16 * k);
+      lf |= movemask_sse2(v, lf_v) << (16 * k);
+    }
+    out[b] = {quote, comma, lf};
+  }
+}
+#include "csv_scan_generic_internal.hpp"
+}  // namespace sse2_isa
+
+// Everything in this namespace, the included walker too, may use AVX2, BMI and POPCNT; it is
+// only called after __builtin_cpu_supports("avx2") (every AVX2 CPU has BMI1/2 and POPCNT).
+#pragma GCC push_options
+#pragma GCC target("avx2,bmi,bmi2,popcnt,lzcnt")
+namespace avx2_isa {
+// Two 32-byte compare results -> one 64-bit mask.
+inline std::uint64_t join_avx2(__m256i lo, __m256i hi) noexcept {
+  return static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(lo))) |
+         (static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(hi))) << 32);
+}
+inline void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noexcept {
+  const __m256i quote_v = _mm256_set1_epi8(kQuote);
+  const __m256i comma_v = _mm256_set1_epi8(kComma);
+  const __m256i lf_v = _mm256_set1_epi8(kLf);
+  for (std::size_t b = 0; b < nblocks; ++b, p += kBlockBytes) {
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+    out[b] = {join_avx2(_mm256_cmpeq_epi8(lo, quote_v), _mm256_cmpeq_epi8(hi, quote_v)),
+              join_avx2(_mm256_cmpeq_epi8(lo, comma_v), _mm256_cmpeq_epi8(hi, comma_v)),
+              join_avx2(_mm256_cmpeq_epi8(lo, lf_v), _mm256_cmpeq_epi8(hi, lf_v))};
+  }
+}
+#include "csv_scan_generic_internal.hpp"
+}  // namespace avx2_isa
+#pragma GCC pop_options
+#endif
+
+bool cpu_has(simd_level level) noexcept {
+  switch (level) {
+    case simd_level::portable:
+      return true;
+#if TIXPORT_CSV_X86
+    case simd_level::sse2:
+      return true;  // part of x86-64
+    case simd_level::avx2:
+      return __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("bmi2") != 0 &&
+             __builtin_cpu_supports("popcnt") != 0;
+#else
+    case simd_level::sse2:
+    case simd_level::avx2:
+      return false;
+#endif
+  }
+  return false;
+}
+
+const scan_kernels& kernels_for(simd_level level) noexcept {
+  switch (level) {
+#if TIXPORT_CSV_X86
+    case simd_level::sse2:
+      return sse2_isa::kKernels;
+    case simd_level::avx2:
+      return avx2_isa::kKernels;
+#endif
+    default:
+      return portable_isa::kKernels;
+  }
+}
+
+std::atomic<simd_level>& active_level() noexcept {
+  static std::atomic<simd_level> level{best_simd_level()};
+  return level;
+}
+
+const scan_kernels& active_kernels() noexcept { return kernels_for(active_level().load(std::memory_order_relaxed)); }
 
 // Parse every record that starts in [start, stop_at) (start a record start); returns the first
 // record start at or after stop_at (or EOF).
@@ -535,11 +432,16 @@ template <class Sink>
 position parse_records(const char* data, std::uint64_t size, position start, std::uint64_t stop_at, Sink& sink,
                        parse_mode mode, std::uint64_t* fallbacks = nullptr) {
   std::string scratch;
-  const mask_kernel kernel = active_kernel();
+  const scan_kernels& kernels = active_kernels();
   position at = start;
   while (at.offset < stop_at && at.offset < size) {
     if (mode == parse_mode::fast) {
-      const fast_run run = walk_fast(data, size, at, stop_at, sink, kernel);
+      fast_run run;
+      if constexpr (std::is_same_v<Sink, chunk_sink>) {
+        run = kernels.walk_chunk(data, size, at, stop_at, sink);
+      } else {
+        run = kernels.walk_counting(data, size, at, stop_at, sink);
+      }
       at = run.at;
       if (!run.fallback) break;
       if (fallbacks != nullptr) ++*fallbacks;
@@ -547,54 +449,6 @@ position parse_records(const char* data, std::uint64_t size, position start, std
     at = parse_record_exact(data, size, at, sink, scratch);
   }
   return at;
-}
-
-// First record start candidate in [b, e) by quote parity, given the parity state at b: b itself
-// when it follows an LF outside quotes, else one past the first LF outside quotes in [b, e - 1).
-// `lfs` = LF bytes in [b, candidate). nullopt when the chunk holds none.
-struct start_candidate {
-  std::uint64_t offset;
-  std::uint64_t lfs;
-};
-std::optional<start_candidate> find_record_start(const char* data, std::uint64_t b, std::uint64_t e,
-                                                 std::uint64_t data_begin, bool entry_in_quote, mask_kernel kernel) {
-  if (b == data_begin || (!entry_in_quote && data[b - 1] == kLf)) return start_candidate{b, 0};
-  if (e - b < 2) return std::nullopt;
-  const std::uint64_t limit = e - 1;
-  std::uint64_t carry = entry_in_quote ? ~std::uint64_t{0} : 0;
-  std::uint64_t lfs = 0;
-  raw_masks masks[kBatchBlocks];
-  for (std::uint64_t batch = b; batch < limit;) {
-    const std::size_t blocks = fill_masks(data, batch, limit, masks, kernel);
-    for (std::size_t bi = 0; bi < blocks; ++bi) {
-      const raw_masks& m = masks[bi];
-      const std::uint64_t in_quote = prefix_xor(m.quote) ^ carry;
-      carry = static_cast<std::uint64_t>(static_cast<std::int64_t>(in_quote) >> 63);
-      const std::uint64_t ends = m.lf & ~in_quote;
-      if (ends != 0) {
-        const unsigned k = static_cast<unsigned>(std::countr_zero(ends));
-        return start_candidate{batch + bi * kBlockBytes + k + 1,
-                               lfs + static_cast<std::uint64_t>(std::popcount(m.lf & bits_through(k)))};
-      }
-      lfs += static_cast<std::uint64_t>(std::popcount(m.lf));
-    }
-    batch += blocks * kBlockBytes;
-  }
-  return std::nullopt;
-}
-
-quote_lf_counts count_range(const char* data, std::uint64_t begin, std::uint64_t end, mask_kernel kernel) noexcept {
-  quote_lf_counts counts;
-  raw_masks masks[kBatchBlocks];
-  for (std::uint64_t batch = begin; batch < end;) {
-    const std::size_t blocks = fill_masks(data, batch, end, masks, kernel);
-    for (std::size_t bi = 0; bi < blocks; ++bi) {
-      counts.quotes += static_cast<std::uint64_t>(std::popcount(masks[bi].quote));
-      counts.lfs += static_cast<std::uint64_t>(std::popcount(masks[bi].lf));
-    }
-    batch += blocks * kBlockBytes;
-  }
-  return counts;
 }
 
 constexpr bool is_trim_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -661,7 +515,7 @@ boundary_stats scan_record_boundaries(std::string_view data, std::uint64_t begin
 }
 
 quote_lf_counts count_quotes_and_lfs(std::string_view data, std::uint64_t begin, std::uint64_t end) noexcept {
-  return count_range(data.data(), begin, end, active_kernel());
+  return active_kernels().count_range(data.data(), begin, end);
 }
 
 }  // namespace csv_internal
@@ -744,7 +598,7 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
       options.threads != 0 ? options.threads : static_cast<std::size_t>(oneapi::tbb::info::default_concurrency());
   const std::size_t in_flight = options.max_chunks_in_flight != 0 ? options.max_chunks_in_flight : 2 * threads;
   const auto num_fields = static_cast<std::uint32_t>(header.fields.size());
-  const csv_internal::mask_kernel kernel = csv_internal::active_kernel();
+  const csv_internal::scan_kernels& kernels = csv_internal::active_kernels();
 
   const auto chunk_begin = [&](std::uint64_t seq) { return begin + seq * chunk_bytes; };
   const auto chunk_end = [&](std::uint64_t seq) { return std::min(size, begin + (seq + 1) * chunk_bytes); };
@@ -756,16 +610,20 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
   oneapi::tbb::task_arena arena(static_cast<int>(threads));
   arena.execute([&] {
     // Pass 1: quote parity and LF count per planned chunk, then the exclusive scans: entry_parity[j]
-    // = quote parity before chunk j, first_line[j] = physical line of its first byte.
+    // = quote parity before chunk j, first_line[j] = physical line of its first byte. The separator
+    // count sizes the chunk's vectors up front (no regrowth, fewer page faults).
     std::vector<std::uint8_t> entry_parity(chunk_count);
     std::vector<std::uint64_t> first_line(chunk_count);
+    std::vector<std::uint32_t> separators(chunk_count);
     oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::uint64_t>(0, chunk_count),
                               [&](const oneapi::tbb::blocked_range<std::uint64_t>& range) {
                                 for (std::uint64_t j = range.begin(); j != range.end(); ++j) {
-                                  const auto counts =
-                                      csv_internal::count_range(bytes, chunk_begin(j), chunk_end(j), kernel);
+                                  const auto counts = kernels.count_range(bytes, chunk_begin(j), chunk_end(j));
                                   entry_parity[j] = static_cast<std::uint8_t>(counts.quotes & 1);
                                   first_line[j] = counts.lfs;
+                                  // Bounded so a chunk of quoted commas cannot reserve 16 bytes a byte.
+                                  separators[j] = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+                                      counts.commas + counts.lfs, (chunk_end(j) - chunk_begin(j)) / 4));
                                 }
                               });
     std::uint8_t parity = 0;
@@ -798,7 +656,7 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
     };
     const auto raw_parity_at = [&](std::uint64_t offset) -> std::uint8_t {
       const std::uint64_t j = (offset - begin) / chunk_bytes;
-      const auto counts = csv_internal::count_range(bytes, chunk_begin(j), offset, kernel);
+      const auto counts = kernels.count_range(bytes, chunk_begin(j), offset);
       return static_cast<std::uint8_t>(entry_parity[j] ^ (counts.quotes & 1));
     };
 
@@ -817,10 +675,14 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
       (void)popped;
       chunk_slot& slot = slots[token.slot];
       fresh_chunk(slot.chunk, token.seq);
+      slot.chunk.fields.reserve(separators[token.seq] + num_fields);
+      const std::uint64_t lfs = (token.seq + 1 < chunk_count ? first_line[token.seq + 1] : line) - first_line[token.seq];
+      slot.chunk.record_offsets.reserve(lfs + 1);
+      slot.chunk.record_lines.reserve(lfs + 1);
       const std::uint64_t b = chunk_begin(token.seq);
       const std::uint64_t e = chunk_end(token.seq);
       const bool in_quote = (entry_parity[token.seq] ^ parity_fix.load(std::memory_order_relaxed)) != 0;
-      const auto start = csv_internal::find_record_start(bytes, b, e, begin, in_quote, kernel);
+      const auto start = kernels.find_record_start(bytes, b, e, begin, in_quote);
       slot.owns_nothing = !start.has_value();
       if (start) {
         slot.start = {start->offset, first_line[token.seq] + start->lfs};

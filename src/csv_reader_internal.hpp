@@ -60,9 +60,10 @@ struct boundary_stats {
 boundary_stats scan_record_boundaries(std::string_view data, std::uint64_t begin, std::uint64_t begin_line,
                                       std::uint32_t num_fields);
 
-/// `"` and LF bytes in [begin, end) (pass 1 of read_csv_records).
+/// `"`, `,` and LF bytes in [begin, end) (pass 1 of read_csv_records).
 struct quote_lf_counts {
   std::uint64_t quotes = 0;  ///< `"` bytes
+  std::uint64_t commas = 0;  ///< `,` bytes (sizes the chunk's field vector)
   std::uint64_t lfs = 0;     ///< LF bytes
 };
 quote_lf_counts count_quotes_and_lfs(std::string_view data, std::uint64_t begin, std::uint64_t end) noexcept;

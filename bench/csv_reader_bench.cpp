@@ -1,0 +1,149 @@
+// File: csv_reader_bench.cpp
+//
+// Throughput of the CSV reader on a generated chat export (the 10 SPEC
+// columns; HTML bodies of 20-400 bytes with commas, `""`, LF and CRLF inside):
+// pass-1 counting, boundary finding per SIMD kernel, and read_csv_records on 1 thread and on all threads. Deterministic input
+// (~128 MB, built once per process); rates in bytes per second.
+//
+//   build/tixport_bench --benchmark_filter=csv --benchmark_min_time=1
+#include "tixport/csv_reader.hpp"
+
+#include "../src/csv_reader_internal.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <thread>
+
+namespace {
+
+constexpr std::size_t kTargetBytes = 128u << 20;
+
+// A small deterministic generator (splitmix64), so the input is the same everywhere.
+struct rng {
+  std::uint64_t state;
+  std::uint64_t next() noexcept {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  std::size_t below(std::size_t n) noexcept { return static_cast<std::size_t>(next() % n); }
+};
+
+void append_timestamp(std::string& out, rng& r) {
+  char text[32];
+  const int n = std::snprintf(text, sizeof text, "2023-%02zu-%02zu %02zu:%02zu:%02zu", 1 + r.below(12),
+                              1 + r.below(28), r.below(24), r.below(60), r.below(60));
+  out.append(text, static_cast<std::size_t>(n));
+}
+
+// An HTML body of 20-400 bytes; often quoted because it holds commas, quotes or line ends.
+void append_body(std::string& out, rng& r) {
+  static constexpr std::array<std::string_view, 12> kWords = {
+      "<p>",   "</p>",    "hello", "order", "refund,",     "<a href=\"\"https://shop.test/x\"\">", "</a>",
+      "thanks", "please", "\n",    "\r\n",  "it's \"\"ok\"\""};
+  const std::size_t target = 20 + r.below(381);
+  std::string body;
+  while (body.size() < target) {
+    body += kWords[r.below(kWords.size())];
+    body += ' ';
+  }
+  const bool needs_quotes = body.find_first_of(",\"\r\n") != std::string::npos;
+  if (needs_quotes) out += '"';
+  out += body;
+  if (needs_quotes) out += '"';
+}
+
+const std::string& export_csv() {
+  static const std::string data = [] {
+    std::string s =
+        "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
+        "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+    s.reserve(kTargetBytes + 4096);
+    rng r{42};
+    std::uint64_t part = 1000000;
+    while (s.size() < kTargetBytes) {
+      const std::uint64_t conversation = 500000 + r.below(200000);
+      const std::uint64_t author = 10000 + r.below(50000);
+      append_timestamp(s, r);
+      s += ',' + std::to_string(author) + ',' + std::to_string(part++) + ',' + std::to_string(conversation) + ',';
+      s += r.below(2) == 0 ? "True," : "False,";
+      append_body(s, r);
+      s += ',';
+      append_timestamp(s, r);
+      s += ',' + std::to_string(author) + ",\"Name " + std::to_string(author) + ", Jr\",user" + std::to_string(author) +
+           "@example.org";
+      s += r.below(4) == 0 ? "\r\n" : "\n";
+    }
+    return s;
+  }();
+  return data;
+}
+
+const tixport::csv_header& export_header() {
+  static const tixport::csv_header header = *tixport::read_csv_header(export_csv());
+  return header;
+}
+
+void BM_csv_count_quotes_lfs(benchmark::State& state) {
+  const std::string& data = export_csv();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(tixport::csv_internal::count_quotes_and_lfs(data, 0, data.size()));
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
+}
+BENCHMARK(BM_csv_count_quotes_lfs)->Unit(benchmark::kMillisecond);
+
+// Record boundary finding on one core with kernel `level` (0 portable, 1 sse2, 2 avx2).
+void BM_csv_boundaries(benchmark::State& state) {
+  using namespace tixport::csv_internal;
+  const auto level = static_cast<simd_level>(state.range(0));
+  if (level > best_simd_level()) {
+    state.SkipWithError("kernel not supported on this CPU");
+    return;
+  }
+  const simd_level saved = active_simd_level();
+  set_simd_level(level);
+  const std::string& data = export_csv();
+  const auto& header = export_header();
+  boundary_stats stats;
+  for (auto _ : state) {
+    stats = scan_record_boundaries(data, header.data_offset, header.data_first_line,
+                                   static_cast<std::uint32_t>(header.fields.size()));
+    benchmark::DoNotOptimize(stats);
+  }
+  set_simd_level(saved);
+  state.SetLabel(simd_level_name(level));
+  state.counters["records"] = static_cast<double>(stats.records);
+  state.counters["fallbacks"] = static_cast<double>(stats.fallbacks);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
+}
+BENCHMARK(BM_csv_boundaries)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+
+// read_csv_records end to end: both passes, the flow graph, unordered delivery.
+void BM_csv_read_records(benchmark::State& state) {
+  const std::string& data = export_csv();
+  const auto& header = export_header();
+  tixport::csv_read_options options;
+  options.threads = static_cast<std::size_t>(state.range(0));
+  std::uint64_t records = 0;
+  for (auto _ : state) {
+    const auto stats = tixport::read_csv_records(data, header, options, [](tixport::csv_chunk&& chunk) {
+      benchmark::DoNotOptimize(chunk.fields.data());
+    });
+    records = stats.records;
+  }
+  state.counters["records"] = static_cast<double>(records);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
+}
+BENCHMARK(BM_csv_read_records)
+    ->Arg(1)
+    ->Arg(static_cast<std::int64_t>(std::thread::hardware_concurrency()))
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+}  // namespace
