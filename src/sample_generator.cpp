@@ -15,9 +15,10 @@
 //     conversations it touches from their first slot (they are short), keeps
 //     the slots that fall inside it and interleaves neighbouring
 //     conversations with its own PRNG, seeded from (seed, block index).
-//  3. A tbb::parallel_pipeline generates blocks in parallel and writes them
-//     in order from a serial_in_order stage, with a bounded number of blocks
-//     in flight. So the bytes depend on (rows, seed) only, never on threads.
+//  3. Worker threads generate blocks in parallel; the calling thread writes
+//     them in block order from a small reorder ring, with a bounded number of
+//     blocks in flight. So the bytes depend on (rows, seed) only, never on
+//     the thread count (see run_ordered_blocks for why not parallel_pipeline).
 //  4. Randomness is xoshiro256** seeded through splitmix64, with integer-only
 //     sampling (no std:: distributions, no floating point), so the output is
 //     the same on every compiler and libm.
@@ -29,10 +30,7 @@
 #include "tixport/errors.hpp"
 #include "tixport/interrupt_guard.hpp"
 
-#include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
-#include <oneapi/tbb/parallel_pipeline.h>
-#include <oneapi/tbb/task_arena.h>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -43,12 +41,16 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <functional>
 #include <cstring>
-#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -1341,6 +1343,90 @@ class temp_output {
   std::uint64_t bytes_ = 0;
 };
 
+/// Generate the plan's blocks on `workers` threads and hand them to `write`
+/// on the calling thread in block order, with at most 2 x workers + 1 blocks
+/// in flight (~6 MB each), so memory stays bounded whatever the row count.
+///
+/// Plain threads and one mutex rather than tbb::parallel_pipeline: Debian's
+/// libtbb is not built with ThreadSanitizer, which then cannot see how oneTBB
+/// passes tokens between threads and reports each hand-off as a race. Here
+/// every hand-off goes through the mutex, so the [parallel] tests run clean
+/// under TSan without suppressions. Blocks are big, so the lock is cold.
+template <typename Write>
+void run_ordered_blocks(const generator_plan& plan, unsigned workers, Write&& write) {
+  const std::uint64_t block_count = plan.blocks.size();
+  if (block_count == 0) return;
+  const std::uint64_t window = 2 * static_cast<std::uint64_t>(workers) + 1;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::optional<block_result>> ring(window);  // block b lives in ring[b % window]
+  std::uint64_t next_to_generate = 0;
+  std::uint64_t next_to_write = 0;
+  bool stop = false;
+  std::exception_ptr worker_error;
+
+  auto work = [&] {
+    for (;;) {
+      std::uint64_t block = 0;
+      {
+        std::unique_lock lock(mutex);
+        // Wait for the ring slot of the next block to be free (written out).
+        changed.wait(lock, [&] {
+          return stop || next_to_generate == block_count || next_to_generate < next_to_write + window;
+        });
+        if (stop || next_to_generate == block_count) return;
+        block = next_to_generate++;
+      }
+      try {
+        block_result result = generate_block(plan, block);
+        const std::lock_guard lock(mutex);
+        ring[block % window] = std::move(result);
+      } catch (...) {
+        const std::lock_guard lock(mutex);
+        if (!worker_error) worker_error = std::current_exception();
+        stop = true;
+      }
+      changed.notify_all();
+    }
+  };
+
+  std::vector<std::jthread> threads;
+  // Joins the workers on every way out; on an error in `write` they stop early.
+  class stop_and_join {
+   public:
+    explicit stop_and_join(std::function<void()> stop_all) : stop_all_(std::move(stop_all)) {}
+    stop_and_join(const stop_and_join&) = delete;
+    stop_and_join& operator=(const stop_and_join&) = delete;
+    ~stop_and_join() { stop_all_(); }
+
+   private:
+    std::function<void()> stop_all_;
+  } joiner([&] {
+    {
+      const std::lock_guard lock(mutex);
+      stop = true;
+    }
+    changed.notify_all();
+    threads.clear();  // each jthread joins
+  });
+  threads.reserve(workers);
+  for (unsigned i = 0; i < workers; ++i) threads.emplace_back(work);
+
+  for (std::uint64_t block = 0; block < block_count; ++block) {
+    block_result result;
+    {
+      std::unique_lock lock(mutex);
+      changed.wait(lock, [&] { return worker_error || ring[block % window].has_value(); });
+      if (worker_error) std::rethrow_exception(worker_error);
+      result = std::move(*ring[block % window]);
+      ring[block % window].reset();
+      ++next_to_write;
+    }
+    changed.notify_all();
+    write(result);
+  }
+}
+
 generator_plan make_plan(const generate_options& options) {
   generator_plan plan;
   plan.seed = options.seed;
@@ -1417,47 +1503,17 @@ generate_stats generate_sample(const generate_options& options) {
     temp_registration& operator=(const temp_registration&) = delete;
   } registration(export_file.temp_path());
 
-  const std::uint64_t block_count = plan.blocks.size();
   std::vector<bool> authored(sz.users, false);
-  const int concurrency = options.threads == 0 ? tbb::task_arena::automatic
-                                               : static_cast<int>(options.threads);
-  // More threads than cores were asked for: raise TBB's soft limit for this
-  // call, or it would print a warning and ignore the request.
-  std::optional<tbb::global_control> allow;
-  if (options.threads > static_cast<unsigned>(tbb::info::default_concurrency())) {
-    allow.emplace(tbb::global_control::max_allowed_parallelism, options.threads);
-  }
-  tbb::task_arena arena(concurrency);
-  arena.execute([&] {
-    // Blocks in flight: enough to keep every thread busy while the writer
-    // works, few enough to bound memory (~6 MB a block).
-    const std::size_t tokens = 2 * static_cast<std::size_t>(arena.max_concurrency()) + 1;
-    std::uint64_t next_block = 0;
-    tbb::parallel_pipeline(
-        tokens,
-        tbb::make_filter<void, std::uint64_t>(
-            tbb::filter_mode::serial_in_order,
-            [&](tbb::flow_control& fc) -> std::uint64_t {
-              // The first signal: stop between blocks; the temp files go on unwinding.
-              throw_if_interrupted();
-              if (next_block == block_count) {
-                fc.stop();
-                return 0;
-              }
-              return next_block++;
-            }) &
-            tbb::make_filter<std::uint64_t, std::shared_ptr<block_result>>(
-                tbb::filter_mode::parallel,
-                [&](std::uint64_t block) {
-                  return std::make_shared<block_result>(generate_block(plan, block));
-                }) &
-            tbb::make_filter<std::shared_ptr<block_result>, void>(
-                tbb::filter_mode::serial_in_order, [&](const std::shared_ptr<block_result>& r) {
-                  export_file.write(r->text);
-                  stats.rows += r->rows;
-                  stats.duplicate_rows += r->duplicate_rows;
-                  for (const std::uint32_t u : r->authors) authored[u] = true;
-                }));
+  const unsigned workers =
+      options.threads == 0 ? static_cast<unsigned>(std::max(1, tbb::info::default_concurrency()))
+                           : options.threads;
+  run_ordered_blocks(plan, workers, [&](block_result& r) {
+    // The first signal: stop between blocks; the temp files go on unwinding.
+    throw_if_interrupted();
+    export_file.write(r.text);
+    stats.rows += r.rows;
+    stats.duplicate_rows += r.duplicate_rows;
+    for (const std::uint32_t u : r.authors) authored[u] = true;
   });
   stats.chat_users = static_cast<std::uint64_t>(std::count(authored.begin(), authored.end(), true));
   stats.bytes = export_file.bytes();

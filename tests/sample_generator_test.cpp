@@ -8,6 +8,8 @@
 // the project's reader.
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+
 #include "tixport/errors.hpp"
 #include "tixport/interrupt_guard.hpp"
 #include "tixport/sample_generator.hpp"
@@ -374,6 +376,36 @@ TEST_CASE("write errors are output errors and leave nothing behind", "[sample_ge
     CHECK(e.code() == tixport::exit_code::input_error);
   }
   CHECK(fs::is_empty(dir.path()));
+}
+
+TEST_CASE("a write error in mid-stream stops the workers and removes the files",
+          "[sample_generator][parallel]") {
+  temp_dir dir;
+  {
+    std::ofstream(dir / "chat.csv") << "old";
+  }
+  // Files may not grow past 1 MB: write() fails with EFBIG (SIGXFSZ ignored).
+  struct rlimit saved {};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = saved;
+  small.rlim_cur = 1 << 20;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  std::optional<tixport::exit_code> code;
+  std::string message;
+  try {
+    generate(dir, 100'000, 3, 4);  // ~36 MB
+  } catch (const tixport::fatal_error& e) {
+    code = e.code();
+    message = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, old_handler);
+  REQUIRE(code.has_value());
+  CHECK(*code == tixport::exit_code::output_error);
+  CHECK(message.rfind("generate: write: ", 0) == 0);
+  CHECK(read_file(dir / "chat.csv") == "old");
+  CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);
 }
 
 TEST_CASE("an interrupt stops the run and removes the temporary files", "[sample_generator]") {
