@@ -29,35 +29,39 @@ void reread_field(std::string_view data, std::uint64_t offset, std::size_t field
   out.clear();
   std::size_t pos = offset;
   const std::size_t n = data.size();
-  // True at a record end: LF, or CR immediately followed by LF (a lone CR is data).
-  const auto at_record_end = [&](std::size_t p) {
-    return data[p] == '\n' || (data[p] == '\r' && p + 1 < n && data[p + 1] == '\n');
-  };
   for (std::size_t current = 0;; ++current) {
     const bool want = current == field;
-    // 1. A quoted field: "" is one quote, a single quote closes it.
+    // 1. A quoted field: "" is one quote, a single quote closes it. Runs
+    //    between quotes are copied whole (bodies are long, quotes are rare).
     if (pos < n && data[pos] == '"') {
       ++pos;
       while (pos < n) {
-        if (data[pos] == '"') {
-          if (pos + 1 < n && data[pos + 1] == '"') {
-            if (want) out.push_back('"');
-            pos += 2;
-            continue;
-          }
-          ++pos;
-          break;
+        const std::size_t quote = data.find('"', pos);
+        const std::size_t run_end = quote == std::string_view::npos ? n : quote;
+        if (want) out.append(data.substr(pos, run_end - pos));
+        pos = run_end;
+        if (pos == n) break;
+        if (pos + 1 < n && data[pos + 1] == '"') {
+          if (want) out.push_back('"');
+          pos += 2;
+          continue;
         }
-        if (want) out.push_back(data[pos]);
         ++pos;
+        break;
       }
     }
-    // 2. Unquoted text, or what follows a closing quote, runs to the separator or record end.
-    while (pos < n && data[pos] != ',' && !at_record_end(pos)) {
-      if (want) out.push_back(data[pos]);
+    // 2. Unquoted text, or what follows a closing quote, runs to the separator
+    //    or the record end (LF, or CR immediately followed by LF; a lone CR is data).
+    const std::size_t start = pos;
+    while (pos < n && data[pos] != ',' && data[pos] != '\n' &&
+           !(data[pos] == '\r' && pos + 1 < n && data[pos + 1] == '\n')) {
       ++pos;
     }
-    if (want || pos >= n || data[pos] != ',') return;
+    if (want) {
+      out.append(data.substr(start, pos - start));
+      return;
+    }
+    if (pos >= n || data[pos] != ',') return;
     ++pos;
   }
 }

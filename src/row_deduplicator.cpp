@@ -1,6 +1,8 @@
 // File: row_deduplicator.cpp
 #include "tixport/row_deduplicator.hpp"
 
+#include "sharded_id_map_internal.hpp"
+
 #include <oneapi/tbb/parallel_sort.h>
 
 #include <algorithm>
@@ -10,7 +12,6 @@ namespace tixport {
 namespace {
 
 // Rows per unique key in a typical export; only sizes the maps up front.
-constexpr std::uint64_t kRowsPerComment = 1;
 constexpr std::uint64_t kRowsPerTicket = 16;
 constexpr std::uint64_t kRowsPerUser = 128;
 
@@ -25,35 +26,39 @@ void keep_first(Candidate& slot, Candidate&& incoming, row_issue duplicate, reje
   }
 }
 
+template <typename Candidate>
+void sort_by_offset(std::vector<Candidate>& v) {
+  oneapi::tbb::parallel_sort(v.begin(), v.end(),
+                             [](const Candidate& a, const Candidate& b) { return a.offset < b.offset; });
+}
+
 template <typename Map, typename Candidate>
 std::vector<Candidate> drain_sorted(Map& map) {
   std::vector<Candidate> out;
   out.reserve(map.size());
   for (auto& [key, value] : map) out.push_back(std::move(value));
   map.clear();
-  oneapi::tbb::parallel_sort(out.begin(), out.end(),
-                             [](const Candidate& a, const Candidate& b) { return a.offset < b.offset; });
+  sort_by_offset(out);
   return out;
 }
 
 }  // namespace
 
+struct row_deduplicator::comment_shards : detail::sharded_id_map<comment_candidate> {};
+
 row_deduplicator::row_deduplicator(std::uint64_t expected_rows)
-    : comments_(static_cast<std::size_t>(expected_rows / kRowsPerComment + 16)),
+    : comments_(std::make_unique<comment_shards>()),
       tickets_(static_cast<std::size_t>(expected_rows / kRowsPerTicket + 16)),
       users_(static_cast<std::size_t>(expected_rows / kRowsPerUser + 16)),
       authors_(static_cast<std::size_t>(expected_rows / kRowsPerUser + 16)) {}
 
+row_deduplicator::~row_deduplicator() = default;
+
 void row_deduplicator::absorb(classified_chunk&& chunk) {
   reject_log dup_log;
-  for (comment_candidate& c : chunk.comments) {
-    comment_map::accessor slot;
-    if (comments_.insert(slot, c.id)) {
-      slot->second = c;
-    } else {
-      keep_first(slot->second, std::move(c), row_issue::duplicate_comment, dup_log);
-    }
-  }
+  comments_->insert_all(chunk.comments, [&](comment_candidate& held, comment_candidate&& incoming) {
+    keep_first(held, std::move(incoming), row_issue::duplicate_comment, dup_log);
+  });
   // Within a chunk comments were not deduplicated; tickets, users and authors were.
   for (auto& [id, t] : chunk.tickets) {
     ticket_map::accessor slot;
@@ -93,7 +98,9 @@ void row_deduplicator::absorb(classified_chunk&& chunk) {
 }
 
 std::vector<comment_candidate> row_deduplicator::take_comments() {
-  return drain_sorted<comment_map, comment_candidate>(comments_);
+  std::vector<comment_candidate> out = comments_->take();
+  sort_by_offset(out);
+  return out;
 }
 std::vector<ticket_candidate> row_deduplicator::take_tickets() {
   return drain_sorted<ticket_map, ticket_candidate>(tickets_);

@@ -18,6 +18,7 @@
 #include <oneapi/tbb/concurrent_hash_map.h>
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -37,6 +38,9 @@ class row_deduplicator {
  public:
   /// `expected_rows` sizes the maps up front (an estimate is fine).
   explicit row_deduplicator(std::uint64_t expected_rows);
+  ~row_deduplicator();
+  row_deduplicator(const row_deduplicator&) = delete;
+  row_deduplicator& operator=(const row_deduplicator&) = delete;
 
   /// Merge one chunk's candidates; thread-safe.
   void absorb(classified_chunk&& chunk);
@@ -55,12 +59,13 @@ class row_deduplicator {
   [[nodiscard]] reject_log log() const;
 
  private:
-  using comment_map = oneapi::tbb::concurrent_hash_map<std::int64_t, comment_candidate>;
   using ticket_map = oneapi::tbb::concurrent_hash_map<std::int64_t, ticket_candidate>;
   using user_map = oneapi::tbb::concurrent_hash_map<std::string, user_candidate>;
   using author_map = oneapi::tbb::concurrent_hash_map<std::int64_t, author_candidate>;
 
-  comment_map comments_;
+  // Millions of distinct comment ids: a sharded flat map (see sharded_id_map_internal.hpp).
+  struct comment_shards;
+  std::unique_ptr<comment_shards> comments_;
   ticket_map tickets_;
   user_map users_;
   author_map authors_;
