@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <memory>
 
 namespace {
 
@@ -143,13 +144,15 @@ int do_run(const run_cli_options& o, unsigned threads) {
     };
   } else {
     opt.index_source = o.api.users_url;
-    tixport::fetch_options fetch = make_fetch_options(o.api);
+    // The fetch starts now, on its own thread, and runs while the export is parsed.
+    auto fetch = std::make_shared<tixport::user_index_fetch>(make_fetch_options(o.api));
     const std::string cache = o.users_cache;
     opt.load_index = [fetch, cache] {
-      tixport::fetch_result result = tixport::fetch_user_index(fetch);
+      tixport::fetch_result result = fetch->get();
       if (!cache.empty()) tixport::save_index_csv(result.entries, cache);
       return tixport::user_index::build(result.entries);
     };
+    opt.cancel_index = [fetch] { fetch->cancel(); };
   }
 
   const tixport::run_report report = tixport::run_migration(opt);

@@ -123,8 +123,17 @@ run_report run_migration(const run_options& options) {
   report.output = options.output.string();
   report.index_source = options.index_source;
 
-  // 1. The index loads on its own thread while the export is parsed.
+  // 1. The index loads on its own thread while the export is parsed. If the run
+  //    stops early, the load is cancelled so that leaving does not wait for a
+  //    slow fetch to finish (a future from std::async joins in its destructor).
   std::future<user_index> index_future = std::async(std::launch::async, options.load_index);
+  struct cancel_on_exit {
+    const std::function<void()>& cancel;
+    std::future<user_index>& future;
+    ~cancel_on_exit() {
+      if (future.valid() && cancel) cancel();
+    }
+  } index_guard{options.cancel_index, index_future};
 
   mapped_file file = mapped_file::open(options.input);
   const std::string_view data = file.bytes();
@@ -168,6 +177,10 @@ run_report run_migration(const run_options& options) {
 
   // 2. Wait for the index only now, where users are resolved.
   const auto index_start = clock_type::now();
+  while (index_future.wait_for(kProgressInterval) != std::future_status::ready) {
+    throw_if_interrupted();
+    progress.update("waiting for the user index", 1.0, rows_seen.load(), seconds_since(parse_start));
+  }
   const user_index index = index_future.get();
   report.stages.push_back({"index_wait", seconds_since(index_start)});
   report.index = index.stats();

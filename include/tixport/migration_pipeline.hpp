@@ -31,6 +31,7 @@ struct run_options {
   std::filesystem::path output;                  ///< .tar, .tar.gz/.tgz or .tar.zst
   std::string index_source;                      ///< for the report: index file or URL
   std::function<user_index()> load_index;        ///< runs on its own thread during the parse
+  std::function<void()> cancel_index;            ///< optional: makes a running load_index return soon
   batch_options batches;                         ///< batch size, names, JSON style
   unsigned threads = 0;                          ///< 0 = all cores
   std::size_t chunk_bytes = 4u << 20;            ///< CSV chunk size
