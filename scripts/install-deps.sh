@@ -8,6 +8,9 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config git
   libtbb-dev libsimdjson-dev libboost-dev libssl-dev libzstd-dev zstd
   libarchive-dev libbenchmark-dev catch2 libcli11-dev
+  # zlib: parallel gzip (pigz-style blocks with deflateSetDictionary and crc32_combine),
+  # which libarchive's single-threaded gzip filter cannot do
+  zlib1g-dev
   # tests read archives back with the system tools; openssl makes the TLS test certificate
   tar gzip openssl ca-certificates
   # /usr/bin/time -v measures peak RSS in perf/
