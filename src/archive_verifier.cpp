@@ -21,6 +21,8 @@
 // never holds bodies.
 #include "tixport/archive_verifier.hpp"
 
+#include "tixport/migration_pipeline.hpp"
+
 #include "tixport/errors.hpp"
 
 #include <archive.h>
@@ -472,32 +474,6 @@ bool valid_email(std::string_view s) noexcept {
   return std::none_of(s.begin(), s.end(), is_space);
 }
 
-/// SPEC 1.1 id syntax (for the index CSV): trimmed, optional `-`, digits,
-/// optional `.0`, leading zeros allowed, must fit int64.
-std::optional<std::int64_t> parse_index_id(std::string_view text) noexcept {
-  text = trim(text);
-  bool negative = false;
-  if (!text.empty() && text.front() == '-') {
-    negative = true;
-    text.remove_prefix(1);
-  }
-  if (text.size() >= 2 && text.substr(text.size() - 2) == ".0") text.remove_suffix(2);
-  if (text.empty()) return std::nullopt;
-  // Accumulate as a negative number: its range holds INT64_MIN.
-  std::int64_t value = 0;
-  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
-  for (const char c : text) {
-    if (!is_digit(c)) return std::nullopt;
-    const int digit = c - '0';
-    if (value < (kMin + digit) / 10) return std::nullopt;
-    value = value * 10 - digit;
-  }
-  if (!negative) {
-    if (value == kMin) return std::nullopt;
-    value = -value;
-  }
-  return value;
-}
 
 std::string_view type_name(simdjson::dom::element_type t) noexcept {
   using simdjson::dom::element_type;
@@ -1204,107 +1180,19 @@ class archive_reader {
 };
 
 // ---------------------------------------------------------------------------
-// The index CSV (id,email): a small RFC 4180 reader; only valid ids matter
+// The index CSV (id,email), read by the same reader and rules as `run`'s
 // ---------------------------------------------------------------------------
 
-enum class record_status { end, blank, ok, unterminated };
-
-/// Parse one record at `pos` into `fields`. LF or CRLF ends a record outside
-/// quotes; a lone CR is data; `""` inside quotes is one quote.
-record_status next_record(std::string_view text, std::size_t& pos, std::vector<std::string>& fields) {
-  fields.clear();
-  const std::size_t n = text.size();
-  if (pos >= n) return record_status::end;
-  auto line_end_at = [&](std::size_t p) {
-    if (p >= n) return std::size_t{0};
-    if (text[p] == '\n') return std::size_t{1};
-    if (text[p] == '\r' && p + 1 < n && text[p + 1] == '\n') return std::size_t{2};
-    return std::size_t{0};
-  };
-  if (const std::size_t len = line_end_at(pos); len != 0) {
-    pos += len;
-    return record_status::blank;
-  }
-  std::string field;
-  for (;;) {
-    field.clear();
-    if (pos < n && text[pos] == '"') {
-      ++pos;
-      for (;;) {
-        const std::size_t quote = text.find('"', pos);
-        if (quote == std::string_view::npos) {
-          pos = n;
-          return record_status::unterminated;
-        }
-        field.append(text.substr(pos, quote - pos));
-        if (quote + 1 < n && text[quote + 1] == '"') {
-          field += '"';
-          pos = quote + 2;
-          continue;
-        }
-        pos = quote + 1;
-        break;
-      }
-    }
-    // Unquoted text, or stray text after a closing quote (kept, leniently).
-    while (pos < n && text[pos] != ',' && line_end_at(pos) == 0) field += text[pos++];
-    fields.push_back(field);
-    if (pos >= n) return record_status::ok;
-    if (text[pos] == ',') {
-      ++pos;
-      if (pos >= n) {
-        fields.emplace_back();
-        return record_status::ok;
-      }
-      continue;
-    }
-    pos += line_end_at(pos);
-    return record_status::ok;
-  }
-}
-
-/// Every valid id of the index CSV goes into `ids` (whatever its email: an
-/// entry with any email is a user that exists on the platform).
 void read_index_ids(const std::filesystem::path& path, id_table& ids) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw fatal_error(exit_code::input_error,
-                      "verify: users file: open: " + path.string() + ": " + std::strerror(errno));
+  std::vector<raw_index_entry> entries;
+  try {
+    entries = read_index_csv(path, 0);
+  } catch (const fatal_error& e) {
+    // For verify an unreadable index is an unreadable input: exit 2.
+    throw fatal_error(exit_code::input_error, std::string("verify: users file: ") + e.what());
   }
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw fatal_error(exit_code::input_error, "verify: users file: read: " + path.string());
-  std::size_t pos = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
-  std::vector<std::string> fields;
-  record_status status = record_status::blank;
-  while ((status = next_record(text, pos, fields)) == record_status::blank) {
-  }
-  if (status != record_status::ok) {
-    throw fatal_error(exit_code::input_error, "verify: users file: " + path.string() + ": no header record");
-  }
-  const std::size_t columns = fields.size();
-  std::optional<std::size_t> id_col;
-  std::optional<std::size_t> email_col;
-  for (std::size_t i = 0; i < columns; ++i) {
-    std::string name(trim(fields[i]));
-    std::transform(name.begin(), name.end(), name.begin(), ascii_lower);
-    for (auto [wanted, col] : {std::pair{"id"sv, &id_col}, std::pair{"email"sv, &email_col}}) {
-      if (name != wanted) continue;
-      if (*col) {
-        throw fatal_error(exit_code::input_error,
-                          "verify: users file: " + path.string() + ": repeated column " + std::string(wanted));
-      }
-      *col = i;
-    }
-  }
-  for (auto [wanted, col] : {std::pair{"id"sv, &id_col}, std::pair{"email"sv, &email_col}}) {
-    if (!*col) {
-      throw fatal_error(exit_code::input_error,
-                        "verify: users file: " + path.string() + ": missing column " + std::string(wanted));
-    }
-  }
-  while ((status = next_record(text, pos, fields)) != record_status::end) {
-    if (status != record_status::ok || fields.size() != columns) continue;  // malformed: skipped
-    if (const auto id = parse_index_id(fields[*id_col])) ids.insert(*id, {0, 0});
+  for (const raw_index_entry& entry : entries) {
+    if (entry.id) ids.insert(*entry.id, {0, 0});
   }
 }
 
