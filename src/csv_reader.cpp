@@ -362,8 +362,13 @@ void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noexcept {
 
 // Everything in this namespace, the included walker too, may use AVX2, BMI and POPCNT; it is
 // only called after __builtin_cpu_supports("avx2") (every AVX2 CPU has BMI1/2 and POPCNT).
+#if defined(__clang__)
+// Clang ignores GCC's target pragma; its attribute pragma gives every function here the ISA.
+#pragma clang attribute push(__attribute__((target("avx2,bmi,bmi2,popcnt,lzcnt"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,bmi,bmi2,popcnt,lzcnt")
+#endif
 namespace avx2_isa {
 // Two 32-byte compare results -> one 64-bit mask.
 inline std::uint64_t join_avx2(__m256i lo, __m256i hi) noexcept {
@@ -384,7 +389,11 @@ inline void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noex
 }
 #include "csv_scan_generic_internal.hpp"
 }  // namespace avx2_isa
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #endif
 
 bool cpu_has(simd_level level) noexcept {
