@@ -25,7 +25,7 @@
 #   SIZES ["100000 1000000 2500000"]  FORMATS ["tar tar.zst tar.gz"]  THREADS ["1 <nproc>"]
 #   REPEATS [3]  SEED [1]  BASELINE [1]  BASELINE_MAX_ROWS [none]  REUSE_DATA [0]
 #   KEEP_OUTPUTS [0]  TIXPORT [build/tixport]  PYTHON [/usr/bin/python3]  DATA_DIR [perf/data]
-#   RESULTS [perf/RESULTS.md]  PLOT [1]
+#   RESULTS [perf/RESULTS.md]  PLOT [1]  NOTE [none: a line of text for the section]
 # Exit status: 0 done; 1 done, but a run failed or an archive of tixport did not
 # verify (the table says which); 2 setup error (nothing appended).
 set -euo pipefail
@@ -48,6 +48,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 DATA=${DATA_DIR:-perf/data}
 RESULTS=${RESULTS:-perf/RESULTS.md}
 PLOT=${PLOT:-1}
+NOTE=${NOTE:-}
 BASELINE_SCRIPT="$ROOT/perf/baseline_pandas.py"
 PLOT_SCRIPT="$ROOT/perf/plot.gnuplot"
 
@@ -412,6 +413,10 @@ SECTION="$TMPD/section.md"
   printf -- '- commit: `%s` (%s); binary: `%s`\n' "$COMMIT" "$BRANCH" "$TIXPORT"
   printf -- '- machine: %s, %s cores (nproc), %s GiB RAM, %s; load average %s at the start, %s at the end\n' \
     "${CPU_MODEL:-unknown CPU}" "$NPROC" "$MEM_GIB" "$(uname -sr)" "$LOAD_START" "$LOAD_END"
+  if [ "$(nice)" != 0 ]; then
+    printf -- '- run at niceness %s: the wall times include waiting behind other work; compare the CPU columns\n' "$(nice)"
+  fi
+  if [ -n "$NOTE" ]; then printf -- '- note: %s\n' "$NOTE"; fi
   printf -- '- tools: %s\n' "$TOOLS"
   printf -- '- settings: sizes %s, seed %s, formats %s, threads %s, %s repeat(s) (median wall kept; peak RSS = max over repeats); the baseline once per size\n' \
     "$SIZES" "$SEED" "$FORMATS" "$THREADS" "$REPEATS"
