@@ -19,7 +19,7 @@
 #
 # On a fresh Debian 12 machine:
 #   TIXPORT_WITH_PERF=1 bash scripts/install-deps.sh && bash scripts/build.sh
-#   bash perf/run_perf.sh                        # 100k, 1M and 2.5M rows (the baseline takes most of an hour)
+#   bash perf/run_perf.sh                        # 100k, 1M and 2.5M rows (~15 min quiet, mostly the baseline)
 #   SIZES=100000 REPEATS=1 bash perf/run_perf.sh # quick check, about a minute
 # Environment knobs (defaults in brackets):
 #   SIZES ["100000 1000000 2500000"]  FORMATS ["tar tar.zst tar.gz"]  THREADS ["1 <nproc>"]
@@ -418,8 +418,10 @@ SECTION="$TMPD/section.md"
   fi
   if [ -n "$NOTE" ]; then printf -- '- note: %s\n' "$NOTE"; fi
   printf -- '- tools: %s\n' "$TOOLS"
-  printf -- '- settings: sizes %s, seed %s, formats %s, threads %s, %s repeat(s) (median wall kept; peak RSS = max over repeats); the baseline once per size\n' \
-    "$SIZES" "$SEED" "$FORMATS" "$THREADS" "$REPEATS"
+  if [ "$BASELINE" = 1 ]; then base_setting="the baseline once per size${BASELINE_MAX_ROWS:+ up to $BASELINE_MAX_ROWS rows}"
+  else base_setting="no baseline (BASELINE=0)"; fi
+  printf -- '- settings: sizes %s, seed %s, formats %s, threads %s, %s repeat(s) (median wall kept; peak RSS = max over repeats); %s\n' \
+    "$SIZES" "$SEED" "$FORMATS" "$THREADS" "$REPEATS" "$base_setting"
   for N in $SIZES; do printf -- '- %s rows: %s\n' "$N" "${GEN_NOTE[$N]:-}"; done
   printf -- '- plot: %s\n\n' "$PLOT_NOTE"
   printf '| rows | tool | output | threads | wall s | CPU s | rows/s | MB/s | peak RSS MiB | parse s | index wait s | resolve s | write s | in-process s | output MB | verify | baseline ÷ this, wall | baseline ÷ this, CPU |\n'
