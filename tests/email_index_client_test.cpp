@@ -1113,7 +1113,7 @@ TEST_CASE("https checks the host name", "[email_index_client][parallel]") {
   CHECK(server.total_requests() == 0);
 }
 
-TEST_CASE("--insecure skips verification with a warning", "[email_index_client][parallel]") {
+TEST_CASE("fetch: insecure mode (--insecure) skips verification with a warning", "[email_index_client][parallel]") {
   index_server_config config;
   config.users = 250;
   config.tls = true;
