@@ -17,7 +17,7 @@ PACKAGES=(
   time
 )
 if [ "${TIXPORT_WITH_FUZZ:-0}" = "1" ]; then PACKAGES+=(clang libclang-rt-14-dev); fi
-if [ "${TIXPORT_WITH_PERF:-0}" = "1" ]; then PACKAGES+=(python3-pandas gnuplot-nox hyperfine); fi
+if [ "${TIXPORT_WITH_PERF:-0}" = "1" ]; then PACKAGES+=(python3-pandas gnuplot-nox); fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
