@@ -25,6 +25,7 @@
 
 #include <oneapi/tbb/concurrent_queue.h>
 #include <oneapi/tbb/flow_graph.h>
+#include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
@@ -108,15 +109,25 @@ constexpr std::uint64_t bits_through(unsigned to) noexcept { return (std::uint64
 // Sinks: where the parsers put fields and records.
 // ---------------------------------------------------------------------------
 
-// Builds a csv_chunk.
-struct chunk_sink {
-  csv_chunk& chunk;
+// Builds a csv_chunk. chunk.fields serves as the buffer (its size is the buffer's, used_ counts the
+// fields so far), so the hot path is one store instead of a push_back; the destructor trims it.
+class chunk_sink {
+ public:
+  explicit chunk_sink(csv_chunk& chunk) : chunk_(chunk), used_(chunk.fields.size()) {
+    chunk_.fields.resize(std::max(chunk_.fields.capacity(), used_ + kMinBuffer));
+  }
+  ~chunk_sink() { chunk_.fields.resize(used_); }  // shrinking: never allocates
+  chunk_sink(const chunk_sink&) = delete;
+  chunk_sink& operator=(const chunk_sink&) = delete;
 
-  std::size_t mark() const noexcept { return chunk.fields.size(); }
-  void rollback(std::size_t mark) { chunk.fields.resize(mark); }
-  void field(std::string_view view) { chunk.fields.push_back(view); }
-  char* reserve(std::size_t n) { return chunk_access::reserve(chunk, n); }
-  void commit(std::size_t n) { chunk.fields.push_back(chunk_access::commit(chunk, n)); }
+  std::size_t mark() const noexcept { return used_; }
+  void rollback(std::size_t mark) noexcept { used_ = mark; }
+  void field(std::string_view view) {
+    if (used_ == chunk_.fields.size()) grow();
+    chunk_.fields[used_++] = view;
+  }
+  char* reserve(std::size_t n) { return chunk_access::reserve(chunk_, n); }
+  void commit(std::size_t n) { field(chunk_access::commit(chunk_, n)); }
   void owned_field(std::string_view content) {
     char* out = reserve(content.size());
     if (!content.empty()) std::memcpy(out, content.data(), content.size());
@@ -124,18 +135,25 @@ struct chunk_sink {
   }
   void record(std::uint64_t offset, std::uint64_t line, std::uint32_t field_count, std::size_t mark,
               bool unterminated) {
-    if (!unterminated && field_count == chunk.num_fields) {
-      chunk.record_offsets.push_back(offset);
-      chunk.record_lines.push_back(line);
+    if (!unterminated && field_count == chunk_.num_fields) {
+      chunk_.record_offsets.push_back(offset);
+      chunk_.record_lines.push_back(line);
       return;
     }
-    chunk.fields.resize(mark);
-    chunk.malformed.push_back({line, offset, field_count, unterminated});
+    used_ = mark;
+    chunk_.malformed.push_back({line, offset, field_count, unterminated});
   }
-  void blank(std::size_t mark) {
-    chunk.fields.resize(mark);
-    ++chunk.blank_lines;
+  void blank(std::size_t mark) noexcept {
+    used_ = mark;
+    ++chunk_.blank_lines;
   }
+
+ private:
+  static constexpr std::size_t kMinBuffer = 64;
+  [[gnu::noinline]] void grow() { chunk_.fields.resize(chunk_.fields.size() * 2); }
+
+  csv_chunk& chunk_;
+  std::size_t used_;  // fields written
 };
 
 // Counts only (the boundary benchmark).
@@ -146,7 +164,12 @@ struct counting_sink {
   std::size_t mark() const noexcept { return 0; }
   void rollback(std::size_t) noexcept {}
   void field(std::string_view) noexcept {}
-  char* reserve(std::size_t) noexcept { return nullptr; }  // validate without copying
+  std::string scratch{};  // unescaped bytes land here and are dropped
+
+  char* reserve(std::size_t n) {
+    if (scratch.size() < n) scratch.resize(n);
+    return scratch.data();
+  }
   void commit(std::size_t) noexcept {}
   void owned_field(std::string_view) noexcept {}
   void record(std::uint64_t, std::uint64_t, std::uint32_t field_count, std::size_t, bool unterminated) noexcept {
@@ -317,7 +340,27 @@ struct scan_kernels {
 // 1. Mask kernels, and the scanner compiled per instruction set
 // ---------------------------------------------------------------------------
 
+// Copy src[0, n) to out (n bytes of room), turning each `""` into `"`; -1 when a quote is not
+// half of such a pair (then pandas would have closed the field there).
+std::ptrdiff_t unescape_pairs_scalar(const char* src, std::size_t n, char* out) noexcept {
+  std::size_t pos = 0;
+  std::size_t written = 0;
+  while (pos < n) {
+    const void* hit = std::memchr(src + pos, kQuote, n - pos);
+    const std::size_t q = hit == nullptr ? n : static_cast<std::size_t>(static_cast<const char*>(hit) - src);
+    if (q < n && (q + 1 >= n || src[q + 1] != kQuote)) return -1;
+    const std::size_t piece_end = q < n ? q + 1 : n;  // keep one quote of the pair
+    std::memcpy(out + written, src + pos, piece_end - pos);
+    written += piece_end - pos;
+    pos = q < n ? q + 2 : n;
+  }
+  return static_cast<std::ptrdiff_t>(written);
+}
+
 namespace portable_isa {
+inline std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out) noexcept {
+  return unescape_pairs_scalar(src, n, out);
+}
 void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noexcept {
   for (std::size_t b = 0; b < nblocks; ++b, p += kBlockBytes) {
     std::uint64_t quote = 0;
@@ -337,6 +380,9 @@ void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noexcept {
 
 #if TIXPORT_CSV_X86
 namespace sse2_isa {
+inline std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out) noexcept {
+  return unescape_pairs_scalar(src, n, out);
+}
 inline std::uint64_t movemask_sse2(__m128i v, __m128i wanted) noexcept {
   return static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, wanted))));
 }
@@ -386,6 +432,38 @@ inline void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noex
               join_avx2(_mm256_cmpeq_epi8(lo, comma_v), _mm256_cmpeq_epi8(hi, comma_v)),
               join_avx2(_mm256_cmpeq_epi8(lo, lf_v), _mm256_cmpeq_epi8(hi, lf_v))};
   }
+}
+// unescape_pairs_scalar, 32 bytes at a time: copy ahead optimistically, stop at the first quote.
+// The store stays inside `out`: written <= pos, and pos + 32 <= n.
+inline std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out) noexcept {
+  const __m256i quote_v = _mm256_set1_epi8(kQuote);
+  std::size_t pos = 0;
+  std::size_t written = 0;
+  while (pos + 32 <= n) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + pos));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + written), v);
+    const auto quotes = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, quote_v)));
+    if (quotes == 0) {
+      pos += 32;
+      written += 32;
+      continue;
+    }
+    const auto k = static_cast<std::size_t>(std::countr_zero(quotes));
+    if (pos + k + 1 >= n || src[pos + k + 1] != kQuote) return -1;
+    written += k + 1;
+    pos += k + 2;
+  }
+  while (pos < n) {
+    const char c = src[pos];
+    out[written++] = c;
+    if (c != kQuote) {
+      ++pos;
+      continue;
+    }
+    if (pos + 1 >= n || src[pos + 1] != kQuote) return -1;
+    pos += 2;
+  }
+  return static_cast<std::ptrdiff_t>(written);
 }
 #include "csv_scan_generic_internal.hpp"
 }  // namespace avx2_isa
@@ -508,8 +586,10 @@ csv_chunk parse_range(std::string_view data, std::uint64_t begin, std::uint64_t 
                       std::uint32_t num_fields, parse_mode mode) {
   csv_chunk chunk;
   chunk.num_fields = num_fields;
-  chunk_sink sink{chunk};
-  parse_records(data.data(), data.size(), {begin, begin_line}, stop_at, sink, mode);
+  {
+    chunk_sink sink{chunk};
+    parse_records(data.data(), data.size(), {begin, begin_line}, stop_at, sink, mode);
+  }
   return chunk;
 }
 
@@ -603,8 +683,12 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
   const std::uint64_t begin = std::min<std::uint64_t>(header.data_offset, size);
   const std::uint64_t chunk_bytes = std::max<std::uint64_t>(1, options.chunk_bytes);
   const std::uint64_t chunk_count = (size - begin + chunk_bytes - 1) / chunk_bytes;
-  const std::size_t threads =
-      options.threads != 0 ? options.threads : static_cast<std::size_t>(oneapi::tbb::info::default_concurrency());
+  // More arena slots than TBB may run only earn a warning on stderr; the process-wide limit
+  // (hardware threads, or a tbb::global_control set by the caller) caps them.
+  const auto tbb_limit = oneapi::tbb::global_control::active_value(oneapi::tbb::global_control::max_allowed_parallelism);
+  const std::size_t threads = std::min(
+      tbb_limit,
+      options.threads != 0 ? options.threads : static_cast<std::size_t>(oneapi::tbb::info::default_concurrency()));
   const std::size_t in_flight = options.max_chunks_in_flight != 0 ? options.max_chunks_in_flight : 2 * threads;
   const auto num_fields = static_cast<std::uint32_t>(header.fields.size());
   const csv_internal::scan_kernels& kernels = csv_internal::active_kernels();
@@ -735,11 +819,20 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
           return flow::continue_msg{};
         });
 
+    // A serial node may emit its outputs out of order (oneTBB spawns its next queued body before
+    // forwarding the current result), so ordered delivery gets a sequencer of its own.
+    flow::sequencer_node<chunk_token> delivery_order(graph, [](const chunk_token& token) { return token.seq; });
+
     flow::make_edge(source, limiter);
     flow::make_edge(limiter, parse);
     flow::make_edge(parse, in_order);
     flow::make_edge(in_order, verify);
-    flow::make_edge(verify, deliver);
+    if (options.ordered) {
+      flow::make_edge(verify, delivery_order);
+      flow::make_edge(delivery_order, deliver);
+    } else {
+      flow::make_edge(verify, deliver);
+    }
     flow::make_edge(deliver, limiter.decrementer());
     source.activate();
     graph.wait_for_all();

@@ -4,6 +4,7 @@
 // instruction set: csv_reader.cpp includes this file inside each ISA namespace
 // (portable, sse2, and avx2 under `#pragma GCC target`), after defining there
 //   void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noexcept;
+//   std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out) noexcept;
 // so that the whole walker, not only the mask kernel, is compiled with the
 // ISA's instructions (popcnt, tzcnt) and the kernel inlines into it. No include
 // guard and no #include on purpose; everything it uses comes from the includer.
@@ -53,19 +54,10 @@ bool emit_fast_field(const char* data, std::uint64_t s, std::uint64_t i, std::ui
     return true;
   }
   // Inner quotes must all be `""` pairs; unescape while checking.
-  char* out = sink.reserve(static_cast<std::size_t>(ce - cb));
-  std::size_t written = 0;
-  std::uint64_t pos = cb;
-  while (pos < ce) {
-    const void* hit = std::memchr(data + pos, kQuote, static_cast<std::size_t>(ce - pos));
-    const std::uint64_t q = hit == nullptr ? ce : static_cast<std::uint64_t>(static_cast<const char*>(hit) - data);
-    if (q < ce && (q + 1 >= ce || data[q + 1] != kQuote)) return false;
-    const std::uint64_t piece_end = q < ce ? q + 1 : ce;  // keep one quote of the pair
-    if (out != nullptr) std::memcpy(out + written, data + pos, static_cast<std::size_t>(piece_end - pos));
-    written += static_cast<std::size_t>(piece_end - pos);
-    pos = q < ce ? q + 2 : ce;
-  }
-  sink.commit(written);
+  const auto length = static_cast<std::size_t>(ce - cb);
+  const std::ptrdiff_t written = unescape_pairs(data + cb, length, sink.reserve(length));
+  if (written < 0) return false;
+  sink.commit(static_cast<std::size_t>(written));
   return true;
 }
 

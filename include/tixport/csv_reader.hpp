@@ -126,7 +126,7 @@ struct csv_header {
 /// How read_csv_records splits and schedules the work.
 struct csv_read_options {
   std::size_t chunk_bytes = 4u << 20;    ///< planned chunk size (tests use tiny ones, down to 1; 0 means 1)
-  std::size_t threads = 0;               ///< 0 = all cores; a tbb::task_arena of this size runs the graph
+  std::size_t threads = 0;               ///< 0 = all cores; a tbb::task_arena of this size (at most TBB's max_allowed_parallelism) runs the graph
   std::size_t max_chunks_in_flight = 0;  ///< 0 = 2 * threads; bounds memory (limiter_node)
   bool ordered = false;                  ///< true: on_chunk called serially in chunk order; false: in parallel, any order
 };
