@@ -6,12 +6,6 @@
 // per page so that nothing is fetched more often than its retries explain.
 //
 //   ./tixport_tests "[email_index_client]"
-// GCC 12 warns (-Wtsan) that ThreadSanitizer does not model the std::atomic_thread_fence
-// inside Asio's handler recycling; with -Werror that stops a TSan build. TSan still checks
-// everything else; the warning is silenced for this file only, and only under TSan.
-#if defined(__SANITIZE_THREAD__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic ignored "-Wtsan"
-#endif
 #include "test_index_server.hpp"  // first: it includes <utility> before Asio
 
 #include <catch2/catch.hpp>

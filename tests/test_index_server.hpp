@@ -18,12 +18,6 @@
 //   CHECK(server.requests_per_page().at(2) == 2);
 #pragma once
 
-// GCC 12 warns (-Wtsan) that ThreadSanitizer does not model the std::atomic_thread_fence
-// inside Asio's handler recycling; with -Werror that stops a TSan build. TSan still checks
-// everything else; the warning is silenced for this file only, and only under TSan.
-#if defined(__SANITIZE_THREAD__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic ignored "-Wtsan"
-#endif
 #include <utility>  // first: Boost 1.74's Asio coroutine headers use std::exchange without it
 
 #include <openssl/ec.h>

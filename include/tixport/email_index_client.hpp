@@ -64,7 +64,10 @@ struct fetch_options {
   std::optional<std::filesystem::path> ca_file;  ///< extra trusted CA (PEM), besides the system's
   bool insecure = false;                   ///< skip TLS peer verification (warns)
   std::optional<api_credentials> credentials;  ///< sent as HTTP basic auth when set
-  std::function<void(std::string_view)> warn;  ///< warnings (e.g. --insecure); default: stderr
+  /// Warnings (--insecure; a server page size other than the one asked for; a `count` the
+  /// pages did not match); default: "warning: ..." on stderr. Called on the calling thread
+  /// or the fetch thread, never concurrently.
+  std::function<void(std::string_view)> warn;
   /// Called on the fetch thread after each finished page; pages_total is 0 while unknown.
   std::function<void(std::uint64_t pages_done, std::uint64_t pages_total)> progress;
 
