@@ -1,0 +1,276 @@
+// File: archive_verifier_fuzz.cpp
+//
+// libFuzzer target for `tixport verify` (archive_verifier.hpp). verify_archive
+// reads a file, so each input is written to a temporary file first. Two input
+// shapes:
+//   - Raw (the input does not start with '#'): the bytes are the archive file
+//     itself (tar, gzip or zstd, as the seeds show). Unreadable archives must
+//     end in fatal_error, never in a crash.
+//   - Structured (it starts with '#'): sections, each opened by a line
+//     `#NAME` and running to the next line that starts with '#'. Each section
+//     becomes a regular tar entry NAME holding the section's text; a section
+//     named `#!users` is the index CSV instead. This lets the fuzzer work on
+//     the JSON checks rather than on tar headers and checksums.
+// Oracles: the result does not depend on the thread count (1 vs 2 workers:
+// same counts, same problems in the same order); the problem list is
+// consistent with the per-kind counts; a structured archive is never
+// unreadable (only a bad index CSV may be fatal) and has one entry per
+// section; and an archive declared valid really is: every entry is
+// backup_tickets_N.json holding well-formed JSON whose arrays add up to the
+// reported ticket, comment and user counts.
+//
+//   build-fuzz/archive_verifier_fuzz tests/fuzz/corpus/archive_verifier -max_len=8192
+#include "tixport/archive_verifier.hpp"
+
+#include "tixport/errors.hpp"
+
+#include "fuzz_check.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace dom = simdjson::dom;
+
+constexpr std::size_t kMaxEntryBytes = 4096;  // small, so the size cap is reachable
+constexpr std::string_view kUsersSection = "!users";
+
+/// A directory for this process's input files, removed at exit.
+class scratch_dir {
+ public:
+  scratch_dir() : path_(fs::temp_directory_path() / ("tixport_fuzz_verify_" + std::to_string(::getpid()))) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~scratch_dir() {
+    std::error_code ignored;  // best effort at exit
+    fs::remove_all(path_, ignored);
+  }
+  scratch_dir(const scratch_dir&) = delete;
+  scratch_dir& operator=(const scratch_dir&) = delete;
+  [[nodiscard]] fs::path file(const char* name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const fs::path& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  FUZZ_CHECK(out.good());
+}
+
+struct section {
+  std::string name;
+  std::string_view content;
+};
+
+/// Split a structured input into its sections (see the file comment).
+std::vector<section> split_sections(std::string_view input) {
+  std::vector<section> sections;
+  std::size_t pos = 0;
+  while (pos < input.size()) {
+    // input[pos] == '#': the name runs to the end of the line, the content to the next "\n#".
+    const std::size_t name_end = std::min(input.find('\n', pos), input.size());
+    std::string name(input.substr(pos + 1, name_end - pos - 1));
+    const std::size_t next = name_end == input.size() ? std::string_view::npos : input.find("\n#", name_end);
+    const std::size_t content_begin = name_end + 1;
+    const std::size_t content_end = next == std::string_view::npos ? input.size() : next;
+    const std::string_view content =
+        content_end > content_begin ? input.substr(content_begin, content_end - content_begin) : std::string_view();
+    sections.push_back({std::move(name), content});
+    pos = next == std::string_view::npos ? input.size() : next + 1;
+  }
+  return sections;
+}
+
+struct archive_write_deleter {
+  void operator()(archive* a) const noexcept { archive_write_free(a); }
+};
+struct entry_deleter {
+  void operator()(archive_entry* e) const noexcept { archive_entry_free(e); }
+};
+
+/// A pax tar (what `run` writes) of the entries; nullopt when libarchive refuses a name.
+std::optional<std::string> build_tar(const std::vector<const section*>& entries) {
+  std::size_t capacity = 4096;
+  for (const section* s : entries) capacity += 3 * 512 + s->name.size() + s->content.size();
+  std::string buffer(capacity, '\0');
+  std::size_t used = 0;
+  const std::unique_ptr<archive, archive_write_deleter> a(archive_write_new());
+  FUZZ_CHECK(a != nullptr);
+  FUZZ_CHECK(archive_write_set_format_pax_restricted(a.get()) == ARCHIVE_OK);
+  FUZZ_CHECK(archive_write_set_bytes_in_last_block(a.get(), 1) == ARCHIVE_OK);
+  FUZZ_CHECK(archive_write_open_memory(a.get(), buffer.data(), buffer.size(), &used) == ARCHIVE_OK);
+  for (const section* s : entries) {
+    const std::unique_ptr<archive_entry, entry_deleter> entry(archive_entry_new());
+    archive_entry_set_pathname(entry.get(), s->name.c_str());
+    archive_entry_set_filetype(entry.get(), AE_IFREG);
+    archive_entry_set_perm(entry.get(), 0644);
+    archive_entry_set_size(entry.get(), static_cast<la_int64_t>(s->content.size()));
+    if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK) return std::nullopt;
+    if (!s->content.empty()) {
+      FUZZ_CHECK(archive_write_data(a.get(), s->content.data(), s->content.size()) ==
+                 static_cast<la_ssize_t>(s->content.size()));
+    }
+  }
+  FUZZ_CHECK(archive_write_close(a.get()) == ARCHIVE_OK);
+  buffer.resize(used);
+  return buffer;
+}
+
+/// verify_archive's result, or the fatal error's message.
+struct outcome {
+  std::optional<tixport::verify_result> result;
+  std::string error;
+};
+
+outcome run_verify(const fs::path& archive, const std::optional<fs::path>& users, unsigned threads) {
+  tixport::verify_options options;
+  options.archive = archive;
+  options.users_file = users;
+  options.threads = threads;
+  options.max_entry_bytes = kMaxEntryBytes;
+  try {
+    return {tixport::verify_archive(options), {}};
+  } catch (const tixport::fatal_error& e) {
+    FUZZ_CHECK(e.code() == tixport::exit_code::input_error);
+    return {std::nullopt, e.what()};
+  }
+}
+
+void check_consistent(const tixport::verify_result& r) {
+  std::uint64_t total = 0;
+  for (const auto& [kind, count] : r.problems_by_kind) {
+    FUZZ_CHECK(count > 0);
+    total += count;
+  }
+  FUZZ_CHECK(r.valid == (total == 0));
+  FUZZ_CHECK(r.first_problems.size() == std::min<std::uint64_t>(total, tixport::verify_options{}.max_problems_listed));
+  for (const tixport::verify_problem& p : r.first_problems) {
+    FUZZ_CHECK(r.problems_by_kind.contains(p.kind));
+    FUZZ_CHECK(!p.message.empty());
+  }
+}
+
+void check_same(const outcome& a, const outcome& b) {
+  FUZZ_CHECK(a.error == b.error);
+  FUZZ_CHECK(a.result.has_value() == b.result.has_value());
+  if (!a.result) return;
+  const tixport::verify_result& x = *a.result;
+  const tixport::verify_result& y = *b.result;
+  FUZZ_CHECK(x.valid == y.valid);
+  FUZZ_CHECK(x.entries == y.entries);
+  FUZZ_CHECK(x.tickets == y.tickets && x.comments == y.comments && x.users == y.users);
+  FUZZ_CHECK(x.bytes == y.bytes);
+  FUZZ_CHECK(x.problems_by_kind == y.problems_by_kind);
+  FUZZ_CHECK(x.first_problems.size() == y.first_problems.size());
+  for (std::size_t i = 0; i < x.first_problems.size(); ++i) {
+    const tixport::verify_problem& p = x.first_problems[i];
+    const tixport::verify_problem& q = y.first_problems[i];
+    FUZZ_CHECK(p.entry == q.entry && p.json_path == q.json_path && p.kind == q.kind && p.message == q.message);
+  }
+}
+
+bool is_batch_name(std::string_view name) {
+  constexpr std::string_view kPrefix = "backup_tickets_";
+  constexpr std::string_view kSuffix = ".json";
+  if (!name.starts_with(kPrefix) || !name.ends_with(kSuffix)) return false;
+  const std::string_view digits = name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+  return !digits.empty() && digits.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+std::uint64_t array_size(dom::element root, const char* pointer) {
+  dom::array array;
+  FUZZ_CHECK(root.at_pointer(pointer).get_array().get(array) == simdjson::SUCCESS);
+  return array.size();
+}
+
+/// A valid verdict on a structured archive: recount what the verifier reported.
+void check_valid_archive(const std::vector<const section*>& entries, const tixport::verify_result& r) {
+  static dom::parser parser;
+  std::uint64_t tickets = 0;
+  std::uint64_t comments = 0;
+  std::uint64_t users = 0;
+  std::uint64_t bytes = 0;
+  for (const section* s : entries) {
+    FUZZ_CHECK(is_batch_name(s->name));
+    FUZZ_CHECK(s->content.size() <= kMaxEntryBytes);
+    dom::element root;
+    FUZZ_CHECK(parser.parse(s->content.data(), s->content.size()).get(root) == simdjson::SUCCESS);
+    tickets += array_size(root, "/data/tickets/data");
+    comments += array_size(root, "/data/tickets/comments");
+    users += array_size(root, "/data/tickets/users");
+    FUZZ_CHECK(array_size(root, "/data/tickets/organizations") == 0);
+    bytes += s->content.size();
+  }
+  FUZZ_CHECK(r.tickets == tickets && r.comments == comments && r.users == users);
+  FUZZ_CHECK(r.bytes == bytes);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const scratch_dir dir;
+  static const fs::path archive_path = dir.file("input.tar");
+  static const fs::path users_path = dir.file("users.csv");
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+
+  if (!input.starts_with('#')) {
+    write_file(archive_path, input);
+    const outcome one = run_verify(archive_path, std::nullopt, 1);
+    const outcome two = run_verify(archive_path, std::nullopt, 2);
+    check_same(one, two);
+    if (one.result) check_consistent(*one.result);
+    return 0;
+  }
+
+  const std::vector<section> sections = split_sections(input);
+  std::vector<const section*> entries;
+  const section* users = nullptr;
+  for (const section& s : sections) {
+    if (s.name == kUsersSection) {
+      users = &s;
+    } else {
+      // A C string ends at NUL: such a name is not representable in a tar header.
+      if (s.name.empty() || s.name.find('\0') != std::string::npos) return 0;
+      entries.push_back(&s);
+    }
+  }
+  const std::optional<std::string> tar = build_tar(entries);
+  if (!tar) return 0;
+  write_file(archive_path, *tar);
+  std::optional<fs::path> users_file;
+  if (users != nullptr) {
+    write_file(users_path, users->content);
+    users_file = users_path;
+  }
+  const outcome one = run_verify(archive_path, users_file, 1);
+  const outcome two = run_verify(archive_path, users_file, 2);
+  check_same(one, two);
+  if (!one.result) {
+    // Only the index CSV may make a well-formed tar unverifiable.
+    if (!one.error.starts_with("verify: users file: ")) std::fprintf(stderr, "%s\n", one.error.c_str());
+    FUZZ_CHECK(one.error.starts_with("verify: users file: "));
+    return 0;
+  }
+  check_consistent(*one.result);
+  FUZZ_CHECK(one.result->entries == entries.size());
+  if (one.result->valid) check_valid_archive(entries, *one.result);
+  return 0;
+}
