@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "tixport/errors.hpp"
 #include "tixport/interrupt_guard.hpp"
@@ -196,6 +197,47 @@ std::string varied_json(std::size_t bytes, std::uint64_t seed) {
   return text;
 }
 
+/// A gzip file decoded by zlib as exactly one member (windowBits 31: gzip wrapper,
+/// header and trailer CRC/ISIZE checked by zlib). `members_ok` is false if the
+/// stream is not a single valid member that ends exactly at the end of the file.
+struct gunzipped {
+  bool members_ok = false;
+  std::string data;
+};
+
+gunzipped gunzip_one_member(const std::string& file) {
+  gunzipped result;
+  z_stream z{};
+  REQUIRE(inflateInit2(&z, 31) == Z_OK);
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(file.data()));
+  z.avail_in = static_cast<uInt>(file.size());
+  std::vector<unsigned char> buffer(1 << 16);
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    z.next_out = buffer.data();
+    z.avail_out = static_cast<uInt>(buffer.size());
+    rc = inflate(&z, Z_NO_FLUSH);
+    result.data.append(reinterpret_cast<const char*>(buffer.data()), buffer.size() - z.avail_out);
+  }
+  result.members_ok = rc == Z_STREAM_END && z.avail_in == 0;
+  inflateEnd(&z);
+  return result;
+}
+
+std::uint32_t le32_at(const std::string& bytes, std::size_t at) {
+  std::uint32_t value = 0;
+  for (std::size_t i = 0; i < 4; ++i) value |= std::uint32_t{static_cast<unsigned char>(bytes[at + i])} << (8 * i);
+  return value;
+}
+
+/// Deterministic incompressible bytes (deflate falls back to stored blocks).
+std::string random_bytes(std::size_t bytes, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string text(bytes, '\0');
+  for (char& c : text) c = static_cast<char>(rng() & 0xff);
+  return text;
+}
+
 /// The entries every format test writes: an ordinary batch, an empty file, UTF-8
 /// and control bytes, and a file of exactly one 512-byte tar block.
 const std::vector<std::pair<std::string, std::string>>& sample_entries() {
@@ -321,6 +363,179 @@ TEST_CASE("tar.gz: gzip stream holds the same tar bytes, no timestamp", "[tar_ar
   CHECK(static_cast<unsigned char>(bytes[0]) == 0x1f);
   CHECK(static_cast<unsigned char>(bytes[1]) == 0x8b);
   CHECK(bytes.substr(4, 4) == std::string(4, '\0'));  // MTIME field zero: reproducible
+}
+
+TEST_CASE("tar.gz: one gzip member, fixed header, trailer with the tar stream's CRC-32 and size",
+          "[tar_archive_sink]") {
+  temp_dir dir;
+  const std::string plain = read_file(write_sample(dir.path / "out.tar", format::tar));
+  const fs::path out = write_sample(dir.path / "out.tar.gz", format::tar_gz);
+  const std::string bytes = read_file(out);
+  REQUIRE(bytes.size() > 18);
+  // ID1 ID2, CM 8, FLG 0 (no name), MTIME 0, XFL 0 (level 6), OS 3 (Unix).
+  CHECK(bytes.substr(0, 10) == std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10));
+  const auto tar_crc = static_cast<std::uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(plain.data()), static_cast<uInt>(plain.size())));
+  CHECK(le32_at(bytes, bytes.size() - 8) == tar_crc);
+  CHECK(le32_at(bytes, bytes.size() - 4) == 4608);  // ISIZE
+  const gunzipped decoded = gunzip_one_member(bytes);
+  CHECK(decoded.members_ok);
+  CHECK(decoded.data == plain);
+  CHECK(run_command("gzip -t " + quoted(out)).status == 0);
+}
+
+TEST_CASE("tar.gz: the level sets XFL and the size, never the content", "[tar_archive_sink]") {
+  temp_dir dir;
+  const std::string data = varied_json(1 << 20, 3);
+  struct level_case {
+    int level;
+    unsigned char xfl;  // RFC 1952: 4 = fastest, 2 = maximum compression
+  };
+  std::vector<std::uint64_t> sizes;
+  for (const level_case c : {level_case{1, 4}, level_case{6, 0}, level_case{9, 2}}) {
+    INFO("level " << c.level);
+    archive_options options;
+    options.format = format::tar_gz;
+    options.gzip_level = c.level;
+    options.threads = 2;
+    const fs::path out = dir.path / numbered_name("l", c.level, ".tar.gz");
+    tar_archive_sink sink(out, options);
+    sink.add_entry("a.json", data);
+    sizes.push_back(sink.finish());
+    const std::string bytes = read_file(out);
+    REQUIRE(bytes.size() > 10);
+    CHECK(static_cast<unsigned char>(bytes[8]) == c.xfl);
+    const std::vector<read_entry> entries = read_archive(out);
+    REQUIRE(entries.size() == 1);
+    CHECK(entries[0].data == data);
+  }
+  CHECK(sizes[1] < sizes[0]);
+  CHECK(sizes[2] <= sizes[1]);
+}
+
+TEST_CASE("gzip levels outside 1..9 are usage errors", "[tar_archive_sink]") {
+  temp_dir dir;
+  for (const int level : {0, 10, -1}) {
+    archive_options options;
+    options.format = format::tar_gz;
+    options.gzip_level = level;
+    try {
+      tar_archive_sink sink(dir.path / "out.tar.gz", options);
+      FAIL("no exception");
+    } catch (const fatal_error& error) {
+      CHECK(error.code() == exit_code::input_error);
+      CHECK(std::string(error.what()) == "output: options: gzip level " + std::to_string(level) + " outside 1..9");
+    }
+  }
+  CHECK(fs::is_empty(dir.path));
+}
+
+TEST_CASE("tar.gz and tar.zst: 1, 2 and 8 threads give the same bytes, which gzip, zstd, tar and libarchive read",
+          "[tar_archive_sink][parallel]") {
+  temp_dir dir;
+  // ~2.6 MB of tar: ~20 gzip blocks, more than 8 workers' 18 slots, so the ring wraps;
+  // random bytes make deflate emit stored blocks, the empty file a lone header.
+  const std::vector<std::pair<std::string, std::string>> entries = {
+      {"backup_tickets_100.json", varied_json(1'500'000, 21)},
+      {"backup_tickets_200.json", random_bytes(300'000, 22)},
+      {"backup_tickets_300.json", ""},
+      {"backup_tickets_400.json", varied_json(800'123, 23)},
+      {"backup_tickets_500.json", "{}"},
+  };
+  const fs::path plain = dir.path / "plain.tar";
+  {
+    tar_archive_sink sink(plain, archive_options{format::tar, kMtime, 1, 3, 6});
+    for (const auto& [name, data] : entries) sink.add_entry(name, data);
+    sink.finish();
+  }
+  const std::string plain_bytes = read_file(plain);
+  REQUIRE(plain_bytes.size() == 5 * 512 + 1'500'160 + 300'032 + 512 + 800'256 + 1024);
+  struct codec {
+    const char* suffix;
+    const char* decompress;  ///< shell command prefix writing the tar to stdout
+    const char* test;        ///< integrity check command prefix
+    const char* tar_flag;    ///< GNU tar's decompression flag
+  };
+  for (const codec c : {codec{".tar.gz", "gzip -dc ", "gzip -t ", "-z"},
+                        codec{".tar.zst", "zstd -q -dc ", "zstd -q -t ", "--zstd"}}) {
+    INFO(c.suffix);
+    std::vector<std::string> outputs;
+    for (const unsigned threads : {1U, 2U, 8U}) {
+      const fs::path out = dir.path / numbered_name("t", threads, c.suffix);
+      archive_options options;
+      options.format = *tixport::archive_format_from_name(out.string());
+      options.mtime = kMtime;
+      options.threads = threads;
+      tar_archive_sink sink(out, options);
+      for (const auto& [name, data] : entries) sink.add_entry(name, data);
+      const std::uint64_t archive_bytes = sink.finish();
+      CHECK(archive_bytes == fs::file_size(out));
+      CHECK(sink.uncompressed_bytes() == plain_bytes.size());
+      outputs.push_back(read_file(out));
+    }
+    CHECK(outputs[0] == outputs[1]);
+    CHECK(outputs[0] == outputs[2]);
+    const fs::path archive_path = dir.path / numbered_name("t", 8, c.suffix);
+    const command_result decompressed = run_command(c.decompress + quoted(archive_path));
+    CHECK(decompressed.status == 0);
+    CHECK(decompressed.output == plain_bytes);
+    CHECK(run_command(c.test + quoted(archive_path)).status == 0);
+    if (std::string_view(c.suffix) == ".tar.gz") {
+      const gunzipped decoded = gunzip_one_member(outputs[0]);
+      CHECK(decoded.members_ok);
+      CHECK(decoded.data == plain_bytes);
+    }
+    // GNU tar extracts the same files; libarchive reads the same entries.
+    const fs::path extracted = dir.path / (std::string("extracted") + c.suffix);
+    fs::create_directory(extracted);
+    CHECK(run_command(std::string("tar ") + c.tar_flag + " -xf " + quoted(archive_path) + " -C " + quoted(extracted))
+              .status == 0);
+    const std::vector<read_entry> read = read_archive(archive_path);
+    REQUIRE(read.size() == entries.size());
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      INFO("entry " << i);
+      CHECK(read[i].name == entries[i].first);
+      CHECK(read[i].data == entries[i].second);
+      CHECK(read_file(extracted / entries[i].first) == entries[i].second);
+    }
+    fs::remove_all(extracted);
+  }
+}
+
+TEST_CASE("tar.gz: tar streams that end before, on or just past a 128 KiB block boundary",
+          "[tar_archive_sink][parallel]") {
+  temp_dir dir;
+  // One entry of D bytes makes a tar stream of 512 + D rounded up to 512 + 1024 bytes.
+  struct boundary_case {
+    std::size_t data_bytes;
+    std::size_t tar_bytes;
+    bool random;  ///< incompressible content (stored deflate blocks)
+  };
+  for (const boundary_case c : {boundary_case{129'536, 131'072, false}, boundary_case{129'536, 131'072, true},
+                                boundary_case{260'608, 262'144, false}, boundary_case{261'120, 262'656, true},
+                                boundary_case{129'024, 130'560, false}}) {
+    INFO("data " << c.data_bytes << (c.random ? " random" : " json"));
+    const std::string data = c.random ? random_bytes(c.data_bytes, c.data_bytes) : varied_json(c.data_bytes, 5);
+    std::vector<std::string> outputs;
+    for (const unsigned threads : {1U, 3U}) {
+      const fs::path out = dir.path / numbered_name("b", threads, ".tar.gz");
+      archive_options options;
+      options.format = format::tar_gz;
+      options.mtime = kMtime;
+      options.threads = threads;
+      tar_archive_sink sink(out, options);
+      sink.add_entry("a.json", data);
+      sink.finish();
+      CHECK(sink.uncompressed_bytes() == c.tar_bytes);
+      outputs.push_back(read_file(out));
+    }
+    CHECK(outputs[0] == outputs[1]);
+    const gunzipped decoded = gunzip_one_member(outputs[0]);
+    CHECK(decoded.members_ok);
+    REQUIRE(decoded.data.size() == c.tar_bytes);
+    CHECK(decoded.data.substr(512, c.data_bytes) == data);
+    CHECK(le32_at(outputs[0], outputs[0].size() - 4) == c.tar_bytes);
+  }
 }
 
 TEST_CASE("tar.zst: zstd frame with checksum holds the same tar bytes", "[tar_archive_sink]") {
@@ -510,8 +725,11 @@ TEST_CASE("a file size limit makes writes fail with output_error and removes the
   temp_dir dir;
   constexpr rlim_t kLimit = 256 * 1024;
   const std::string big = varied_json(4 * 1024 * 1024, 7);
-  for (const char* name : {"out.tar", "out.tar.gz", "out.tar.zst"}) {
-    INFO(name);
+  for (const auto& name_threads : {std::pair{"out.tar", 2U}, std::pair{"out.tar.gz", 1U},
+                                   std::pair{"out.tar.gz", 8U}, std::pair{"out.tar.zst", 2U}}) {
+    const char* name = name_threads.first;
+    const unsigned threads = name_threads.second;
+    INFO(name << " threads " << threads);
     const fs::path out = dir.path / name;
     const int status = run_in_child([&] {
       // Ignored SIGXFSZ turns the limit into write() failing with EFBIG, like a full disk's ENOSPC.
@@ -520,7 +738,7 @@ TEST_CASE("a file size limit makes writes fail with output_error and removes the
       if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) return 10;
       archive_options options;
       options.format = *tixport::archive_format_from_name(name);
-      options.threads = 2;
+      options.threads = threads;
       fs::path temp;
       try {
         tar_archive_sink sink(out, options);

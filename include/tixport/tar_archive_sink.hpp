@@ -7,9 +7,12 @@
 // its destructor, so an existing output file is never touched.
 //
 // The bytes depend only on the entries and on archive_options::format, mtime and
-// the compression levels, never on `threads` (zstd always runs in its
-// multi-threaded mode with >= 1 worker, whose output does not depend on the
-// worker count).
+// the compression levels (and the zlib / zstd versions), never on `threads`:
+// zstd always runs in its multi-threaded mode with >= 1 worker, whose output does
+// not depend on the worker count, and gzip is compressed pigz-style in fixed
+// 128 KiB blocks (each primed with the previous 32 KiB) whose boundaries do not
+// depend on it either. A .tar.gz is one gzip member: MTIME 0, no file name,
+// OS byte 3 (Unix), XFL 2 at level 9 and 4 at level 1 (else 0), as zlib sets it.
 //
 //   auto format = archive_format_from_name(path);       // nullopt: usage error
 //   tar_archive_sink sink(path, {.format = *format, .mtime = epoch});
@@ -41,8 +44,8 @@ struct archive_options {
   archive_format format = archive_format::tar_zst;  ///< container and compression
   std::int64_t mtime = 0;  ///< every entry's mtime (SOURCE_DATE_EPOCH or input mtime; caller decides)
   unsigned threads = 0;    ///< compression workers; 0 = all cores (never changes the bytes)
-  int zstd_level = 3;      ///< zstd compression level (1..19)
-  int gzip_level = 6;      ///< gzip compression level (1..9)
+  int zstd_level = 3;      ///< zstd compression level (zstd's range; the CLI allows 1..19)
+  int gzip_level = 6;      ///< gzip compression level, 1..9 (else the constructor throws input_error)
 };
 
 /// Single writer of the output archive.
@@ -54,13 +57,18 @@ struct archive_options {
 /// second SIGINT/SIGTERM removes it too. Not thread-safe: calls must not overlap, but
 /// they may come from different threads in turn (e.g. a TBB serial_in_order filter).
 ///
+/// Compression runs on `options.threads` worker threads (gzip: none for 1, the
+/// blocks then compress on the calling thread) with a bounded number of blocks in
+/// flight; the workers are joined by finish() and by the destructor.
+///
 /// Entries are ustar-compatible pax ("restricted pax": extended headers only if a
 /// name or size does not fit ustar, never for times), regular files at the root,
 /// mode 0644, uid/gid 0, empty uname/gname, mtime `options.mtime`, no atime/ctime.
 class tar_archive_sink {
  public:
   /// Create the temporary file. Throws fatal_error(output_error,
-  /// "output: create: <dir>: <strerror>") when it cannot be created.
+  /// "output: create: <dir>: <strerror>") when it cannot be created, and
+  /// fatal_error(input_error, "output: options: ...") for a level outside its range.
   tar_archive_sink(std::filesystem::path output, archive_options options);
 
   /// Append a regular file `name` (a plain file name: non-empty, no '/', not "." or "..",
