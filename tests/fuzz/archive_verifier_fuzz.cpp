@@ -11,6 +11,13 @@
 //     becomes a regular tar entry NAME holding the section's text; a section
 //     named `#!users` is the index CSV instead. This lets the fuzzer work on
 //     the JSON checks rather than on tar headers and checksums.
+//   - Generated (it starts with '@'): the rest (through FuzzedDataProvider)
+//     picks tickets, comments and users with ids and emails from small pools
+//     (so they collide), the batch size and the numbering style; the batches
+//     are written with encode_batch as `run` writes them. The expected problems
+//     are computed here from the records: duplicate ids and email keys, unknown
+//     ticket / author / requester ids, blank bodies and names, untrimmed names,
+//     invalid emails; the verifier must report exactly those kinds and counts.
 // Oracles: the result does not depend on the thread count (1 vs 2 workers:
 // same counts, same problems in the same order); the problem list is
 // consistent with the per-kind counts; a structured archive is never
@@ -23,20 +30,28 @@
 #include "tixport/archive_verifier.hpp"
 
 #include "tixport/errors.hpp"
+#include "tixport/field_parsers.hpp"
+#include "tixport/json_batch_encoder.hpp"
 
 #include "fuzz_check.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <fuzzer/FuzzedDataProvider.h>
 #include <simdjson.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,7 +92,7 @@ void write_file(const fs::path& path, std::string_view bytes) {
 
 struct section {
   std::string name;
-  std::string_view content;
+  std::string content;
 };
 
 /// Split a structured input into its sections (see the file comment).
@@ -93,7 +108,7 @@ std::vector<section> split_sections(std::string_view input) {
     const std::size_t content_end = next == std::string_view::npos ? input.size() : next;
     const std::string_view content =
         content_end > content_begin ? input.substr(content_begin, content_end - content_begin) : std::string_view();
-    sections.push_back({std::move(name), content});
+    sections.push_back({std::move(name), std::string(content)});
     pos = next == std::string_view::npos ? input.size() : next + 1;
   }
   return sections;
@@ -140,12 +155,13 @@ struct outcome {
   std::string error;
 };
 
-outcome run_verify(const fs::path& archive, const std::optional<fs::path>& users, unsigned threads) {
+outcome run_verify(const fs::path& archive, const std::optional<fs::path>& users, unsigned threads,
+                   std::size_t max_entry_bytes = kMaxEntryBytes) {
   tixport::verify_options options;
   options.archive = archive;
   options.users_file = users;
   options.threads = threads;
-  options.max_entry_bytes = kMaxEntryBytes;
+  options.max_entry_bytes = max_entry_bytes;
   try {
     return {tixport::verify_archive(options), {}};
   } catch (const tixport::fatal_error& e) {
@@ -202,7 +218,8 @@ std::uint64_t array_size(dom::element root, const char* pointer) {
 }
 
 /// A valid verdict on a structured archive: recount what the verifier reported.
-void check_valid_archive(const std::vector<const section*>& entries, const tixport::verify_result& r) {
+void check_valid_archive(const std::vector<const section*>& entries, const tixport::verify_result& r,
+                         std::size_t max_entry_bytes = kMaxEntryBytes) {
   static dom::parser parser;
   std::uint64_t tickets = 0;
   std::uint64_t comments = 0;
@@ -210,7 +227,7 @@ void check_valid_archive(const std::vector<const section*>& entries, const tixpo
   std::uint64_t bytes = 0;
   for (const section* s : entries) {
     FUZZ_CHECK(is_batch_name(s->name));
-    FUZZ_CHECK(s->content.size() <= kMaxEntryBytes);
+    FUZZ_CHECK(s->content.size() <= max_entry_bytes);
     dom::element root;
     FUZZ_CHECK(parser.parse(s->content.data(), s->content.size()).get(root) == simdjson::SUCCESS);
     tickets += array_size(root, "/data/tickets/data");
@@ -223,6 +240,149 @@ void check_valid_archive(const std::vector<const section*>& entries, const tixpo
   FUZZ_CHECK(r.bytes == bytes);
 }
 
+// ---------------------------------------------------------------------------
+// Generated mode
+// ---------------------------------------------------------------------------
+
+constexpr std::size_t kMaxRecords = 40;  // per kind; several batches at small batch sizes
+constexpr std::size_t kGeneratedMaxEntryBytes = std::size_t{1} << 20;  // far above any generated batch
+
+std::int64_t pick_id(FuzzedDataProvider& in) {
+  // Mostly a small pool so that ids collide and references resolve; sometimes any int64.
+  return in.ConsumeBool() ? in.ConsumeIntegralInRange<std::int64_t>(-2, 12) : in.ConsumeIntegral<std::int64_t>();
+}
+
+/// Free text made valid UTF-8, as every field is before encoding.
+std::string pick_text(FuzzedDataProvider& in) {
+  std::string clean;
+  tixport::repair_utf8(in.ConsumeRandomLengthString(24), clean);
+  return clean;
+}
+
+/// An email from a small pool in random letter case (colliding keys), or free text.
+std::string pick_email(FuzzedDataProvider& in) {
+  if (in.ConsumeIntegralInRange<int>(0, 7) == 0) return pick_text(in);
+  std::string email = "user" + std::to_string(in.ConsumeIntegralInRange<int>(0, 9)) + "@example.org";
+  for (char& c : email) {
+    if (c >= 'a' && c <= 'z' && in.ConsumeBool()) c = static_cast<char>(c - 'a' + 'A');
+  }
+  return email;
+}
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  return out;
+}
+
+template <typename T, typename Key>
+std::uint64_t repeats(const std::vector<T>& items, Key key) {
+  std::set<decltype(key(items.front()))> seen;
+  std::uint64_t n = 0;
+  for (const T& item : items) n += seen.insert(key(item)).second ? 0 : 1;
+  return n;
+}
+
+/// What verify must report for these records (kinds with a non-zero count).
+std::map<std::string, std::uint64_t> expected_problems(const std::vector<tixport::ticket_record>& tickets,
+                                                       const std::vector<tixport::comment_record>& comments,
+                                                       const std::vector<tixport::user_record>& users) {
+  std::map<std::string, std::uint64_t> expected;
+  std::set<std::int64_t> ticket_ids;
+  std::set<std::int64_t> user_ids;
+  for (const auto& t : tickets) ticket_ids.insert(t.id);
+  for (const auto& u : users) user_ids.insert(u.id);
+  expected["duplicate_ticket_id"] = repeats(tickets, [](const auto& t) { return t.id; });
+  expected["duplicate_comment_id"] = repeats(comments, [](const auto& c) { return c.id; });
+  expected["duplicate_user_id"] = repeats(users, [](const auto& u) { return u.id; });
+  expected["duplicate_email"] = repeats(users, [](const auto& u) { return lower_ascii(u.email); });
+  std::uint64_t& value = expected["value"];
+  for (const auto& t : tickets) expected["unknown_requester_id"] += user_ids.contains(t.requester_id) ? 0 : 1;
+  for (const auto& c : comments) {
+    expected["unknown_ticket_id"] += ticket_ids.contains(c.ticket_id) ? 0 : 1;
+    expected["unknown_author_id"] += user_ids.contains(c.author_id) ? 0 : 1;
+    value += tixport::trim_ws(c.html_body).empty() ? 1 : 0;
+  }
+  for (const auto& u : users) {
+    value += tixport::trim_ws(u.name) != u.name || u.name.empty() ? 1 : 0;
+    value += tixport::is_valid_email(u.email) ? 0 : 1;
+  }
+  std::erase_if(expected, [](const auto& kv) { return kv.second == 0; });
+  return expected;
+}
+
+template <typename T>
+std::span<const T> batch_slice(const std::vector<T>& items, std::size_t k, std::size_t b) {
+  const std::size_t begin = std::min(items.size(), k * b);
+  return std::span<const T>(items).subspan(begin, std::min(items.size(), begin + b) - begin);
+}
+
+/// Records from the input, encoded into SPEC 2.6 batches, verified, compared with the expectation.
+void run_generated(std::string_view input, const fs::path& archive_path) {
+  FuzzedDataProvider in(reinterpret_cast<const std::uint8_t*>(input.data()), input.size());
+  std::deque<std::string> text;  // the records' string_views point here; a deque never moves them
+  std::vector<tixport::ticket_record> tickets(in.ConsumeIntegralInRange<std::size_t>(0, kMaxRecords));
+  std::vector<tixport::comment_record> comments(in.ConsumeIntegralInRange<std::size_t>(0, kMaxRecords));
+  std::vector<tixport::user_record> users(in.ConsumeIntegralInRange<std::size_t>(0, kMaxRecords));
+  const auto batch_size = in.ConsumeIntegralInRange<std::size_t>(1, 100);
+  const bool index_names = in.ConsumeBool();
+  const auto style = in.ConsumeBool() ? tixport::json_style::pretty : tixport::json_style::compact;
+  const auto timestamp = [&] {
+    return in.ConsumeIntegralInRange<std::int64_t>(tixport::kMinTimestamp, tixport::kMaxTimestamp);
+  };
+  for (auto& t : tickets) {
+    t.created_at = timestamp();
+    t.requester_id = pick_id(in);
+    t.id = pick_id(in);
+  }
+  for (auto& c : comments) {
+    c.created_at = timestamp();
+    c.ticket_id = pick_id(in);
+    c.id = pick_id(in);
+    c.is_public = in.ConsumeBool();
+    c.html_body = in.ConsumeBool() ? text.emplace_back(pick_text(in)) : text.emplace_back("<p>hello</p>");
+    c.author_id = pick_id(in);
+  }
+  for (auto& u : users) {
+    u.name = in.ConsumeBool() ? text.emplace_back(pick_text(in)) : text.emplace_back("Ann Lee");
+    u.id = pick_id(in);
+    u.email = text.emplace_back(pick_email(in));
+  }
+
+  // SPEC 2.6: K = the most batches any kind needs; batch k holds slice k of each list.
+  const std::size_t batches = std::max({(tickets.size() + batch_size - 1) / batch_size,
+                                        (comments.size() + batch_size - 1) / batch_size,
+                                        (users.size() + batch_size - 1) / batch_size});
+  std::vector<section> entries(batches);
+  std::vector<const section*> entry_ptrs;
+  for (std::size_t k = 0; k < batches; ++k) {
+    entries[k].name = "backup_tickets_" + std::to_string(index_names ? k + 1 : (k + 1) * batch_size) + ".json";
+    tixport::encode_batch(batch_slice(tickets, k, batch_size), batch_slice(comments, k, batch_size),
+                          batch_slice(users, k, batch_size), style, entries[k].content);
+    entry_ptrs.push_back(&entries[k]);
+  }
+  const std::optional<std::string> tar = build_tar(entry_ptrs);
+  FUZZ_CHECK(tar.has_value());
+  write_file(archive_path, *tar);
+  const outcome one = run_verify(archive_path, std::nullopt, 1, kGeneratedMaxEntryBytes);
+  const outcome two = run_verify(archive_path, std::nullopt, 2, kGeneratedMaxEntryBytes);
+  check_same(one, two);
+  if (!one.result) std::fprintf(stderr, "%s\n", one.error.c_str());
+  FUZZ_CHECK(one.result.has_value());
+  const tixport::verify_result& r = *one.result;
+  check_consistent(r);
+  FUZZ_CHECK(r.entries == batches);
+  FUZZ_CHECK(r.tickets == tickets.size() && r.comments == comments.size() && r.users == users.size());
+  const auto expected = expected_problems(tickets, comments, users);
+  if (r.problems_by_kind != expected) {
+    for (const auto& [kind, n] : expected) std::fprintf(stderr, "expected %s: %llu\n", kind.c_str(), static_cast<unsigned long long>(n));
+    for (const auto& [kind, n] : r.problems_by_kind) std::fprintf(stderr, "reported %s: %llu\n", kind.c_str(), static_cast<unsigned long long>(n));
+    for (const auto& p : r.first_problems) std::fprintf(stderr, "  %s %s %s: %s\n", p.entry.c_str(), p.json_path.c_str(), p.kind.c_str(), p.message.c_str());
+  }
+  FUZZ_CHECK(r.problems_by_kind == expected);
+  if (r.valid) check_valid_archive(entry_ptrs, r, kGeneratedMaxEntryBytes);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -231,6 +391,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const fs::path users_path = dir.file("users.csv");
   const std::string_view input(reinterpret_cast<const char*>(data), size);
 
+  if (input.starts_with('@')) {
+    run_generated(input.substr(1), archive_path);
+    return 0;
+  }
   if (!input.starts_with('#')) {
     write_file(archive_path, input);
     const outcome one = run_verify(archive_path, std::nullopt, 1);

@@ -7,7 +7,10 @@
 //           but never more than 512 chunks;
 //   byte 1  bits 0-1 threads - 1, bit 2 ordered delivery, bits 3-4 and 5-6
 //           the SIMD kernel of the serial and of the parallel read;
-//   byte 2  max chunks in flight (0 = the default).
+//   byte 2  bits 0-2 max chunks in flight (0 = the default, at most 4);
+//           bits 3-7 all set: widen the input by 66 KiB of one repeated byte
+//           right after its first `"` (or in its middle), so a record can
+//           outgrow the fast walker's 64 KiB look-ahead and span many chunks.
 // Oracle: the parallel read equals the serial one (one chunk holding the whole
 // input, one thread) and both equal the scalar exact parser (the pandas state
 // machine, no SIMD, no speculation): the same records with the same fields,
@@ -35,6 +38,8 @@ using csv_internal::simd_level;
 
 constexpr std::size_t kControlBytes = 3;
 constexpr std::size_t kMaxChunks = 512;
+constexpr std::size_t kWidenBytes = 66u << 10;  // just past csv_reader's kMaxSpeculativeRecord (64 KiB)
+constexpr unsigned kWidenBits = 31;
 
 /// Everything a read delivers, in file order, with the fields copied out.
 struct flat_read {
@@ -127,8 +132,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < kControlBytes) return 0;
   const unsigned chunk_sel = data[0];
   const unsigned flags = data[1];
-  const unsigned in_flight = data[2] % 5;
-  const std::string_view csv(reinterpret_cast<const char*>(data + kControlBytes), size - kControlBytes);
+  const unsigned in_flight = (data[2] & 7) % 5;
+  std::string_view csv(reinterpret_cast<const char*>(data + kControlBytes), size - kControlBytes);
+  std::vector<char> widened;  // exactly sized, so ASan sees any read past its end
+  if ((data[2] >> 3) == kWidenBits && !csv.empty()) {
+    const std::size_t quote = csv.find('"');
+    const std::size_t at = quote == std::string_view::npos ? csv.size() / 2 : quote + 1;
+    const char fill = at < csv.size() ? csv[at] : 'x';
+    widened.reserve(csv.size() + kWidenBytes);
+    widened.insert(widened.end(), csv.begin(), csv.begin() + static_cast<std::ptrdiff_t>(at));
+    widened.insert(widened.end(), kWidenBytes, fill);
+    widened.insert(widened.end(), csv.begin() + static_cast<std::ptrdiff_t>(at), csv.end());
+    csv = std::string_view(widened.data(), widened.size());
+  }
 
   const std::optional<csv_header> header = read_csv_header(csv);
   FUZZ_CHECK(header.has_value() == !only_blank_lines(csv));
