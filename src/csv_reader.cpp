@@ -39,6 +39,10 @@
 #include <string>
 #include <type_traits>
 
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #define TIXPORT_CSV_X86 1
@@ -57,7 +61,7 @@ struct chunk_access {
   static char* reserve(csv_chunk& chunk, std::size_t n) {
     if (chunk.remaining_ < n) {
       const std::size_t bytes = std::max(n, kBlockBytes);
-      chunk.blocks_.push_back(std::make_unique<char[]>(bytes));
+      chunk.blocks_.push_back(std::make_unique_for_overwrite<char[]>(bytes));  // no zeroing
       chunk.cursor_ = chunk.blocks_.back().get();
       chunk.remaining_ = bytes;
     }
@@ -657,6 +661,20 @@ std::vector<std::size_t> resolve_columns(const csv_header& header, std::span<con
 
 namespace {
 
+// ThreadSanitizer cannot see oneTBB's hand-offs between threads (Debian's libtbb is not
+// instrumented), so each place where one graph stage passes data to the next says so: the
+// writer releases the object, the reader acquires it. No-ops without TSan.
+inline void handoff_release([[maybe_unused]] const void* object) noexcept {
+#if defined(__SANITIZE_THREAD__)
+  __tsan_release(const_cast<void*>(object));
+#endif
+}
+inline void handoff_acquire([[maybe_unused]] const void* object) noexcept {
+#if defined(__SANITIZE_THREAD__)
+  __tsan_acquire(const_cast<void*>(object));
+#endif
+}
+
 // What travels along the graph edges: a chunk number and the slot holding its work.
 struct chunk_token {
   std::uint64_t seq = 0;   // planned chunk index
@@ -708,8 +726,10 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
     std::vector<std::uint8_t> entry_parity(chunk_count);
     std::vector<std::uint64_t> first_line(chunk_count);
     std::vector<std::uint32_t> separators(chunk_count);
+    handoff_release(&first_line);
     oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::uint64_t>(0, chunk_count),
                               [&](const oneapi::tbb::blocked_range<std::uint64_t>& range) {
+                                handoff_acquire(&first_line);
                                 for (std::uint64_t j = range.begin(); j != range.end(); ++j) {
                                   const auto counts = kernels.count_range(bytes, chunk_begin(j), chunk_end(j));
                                   entry_parity[j] = static_cast<std::uint8_t>(counts.quotes & 1);
@@ -718,7 +738,9 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
                                   separators[j] = static_cast<std::uint32_t>(std::min<std::uint64_t>(
                                       counts.commas + counts.lfs, (chunk_end(j) - chunk_begin(j)) / 4));
                                 }
+                                handoff_release(&entry_parity);
                               });
+    handoff_acquire(&entry_parity);
     std::uint8_t parity = 0;
     std::uint64_t line = header.data_first_line;
     for (std::uint64_t j = 0; j < chunk_count; ++j) {
@@ -730,7 +752,10 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
       line += lfs;
     }
     stats.lines = (line - 1) + ((size != 0 && bytes[size - 1] != '\n') ? 1 : 0);
-    if (chunk_count == 0) return;
+    if (chunk_count == 0) {
+      handoff_release(&stats);
+      return;
+    }
 
     // Pass 2. Slots hold the chunks in flight; the limiter guarantees a free one at each parse.
     std::vector<chunk_slot> slots(in_flight);
@@ -755,18 +780,25 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
 
     flow::graph graph;
     flow::input_node<chunk_token> source(graph, [&](oneapi::tbb::flow_control& control) -> chunk_token {
+      handoff_acquire(&graph);
+      handoff_acquire(&next_seq);  // a serial body, but not always on the same thread
+      const chunk_token token{next_seq, 0};
       if (next_seq == chunk_count) {
         control.stop();
-        return {};
+      } else {
+        ++next_seq;
       }
-      return {next_seq++, 0};
+      handoff_release(&next_seq);
+      return token;
     });
     flow::limiter_node<chunk_token> limiter(graph, in_flight);
     flow::function_node<chunk_token, chunk_token> parse(graph, flow::unlimited, [&](chunk_token token) {
+      handoff_acquire(&graph);
       const bool popped = free_slots.try_pop(token.slot);
       assert(popped && "limiter admits no more chunks than slots");
       (void)popped;
       chunk_slot& slot = slots[token.slot];
+      handoff_acquire(&slot);  // from the last delivery that used it
       fresh_chunk(slot.chunk, token.seq);
       slot.chunk.fields.reserve(separators[token.seq] + num_fields);
       const std::uint64_t lfs = (token.seq + 1 < chunk_count ? first_line[token.seq + 1] : line) - first_line[token.seq];
@@ -782,11 +814,15 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
         csv_internal::chunk_sink sink{slot.chunk};
         slot.end = csv_internal::parse_records(bytes, size, slot.start, e, sink, parse_mode::fast);
       }
+      handoff_release(&slot);
       return token;
     });
     flow::sequencer_node<chunk_token> in_order(graph, [](const chunk_token& token) { return token.seq; });
     flow::function_node<chunk_token, chunk_token> verify(graph, flow::serial, [&](chunk_token token) {
+      handoff_acquire(&graph);
+      handoff_acquire(&expected);  // serial state: the previous verify may have run elsewhere
       chunk_slot& slot = slots[token.slot];
+      handoff_acquire(&slot);
       const std::uint64_t e = chunk_end(token.seq);
       if (expected.offset >= e) {
         // Case 1: the previous chunk's last record swallowed this whole chunk: it owns nothing.
@@ -810,12 +846,20 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
       stats.records += slot.chunk.record_count();
       stats.malformed += slot.chunk.malformed.size();
       stats.blank_lines += slot.chunk.blank_lines;
+      handoff_release(&slot);
+      handoff_release(&expected);
       return token;
     });
     flow::function_node<chunk_token, flow::continue_msg> deliver(
         graph, options.ordered ? flow::serial : flow::unlimited, [&](const chunk_token& token) {
-          on_chunk(std::move(slots[token.slot].chunk));
+          handoff_acquire(&graph);
+          chunk_slot& slot = slots[token.slot];
+          handoff_acquire(&slot);
+          if (options.ordered) handoff_acquire(&on_chunk);  // ordered deliveries follow each other
+          on_chunk(std::move(slot.chunk));
+          handoff_release(&slot);
           free_slots.push(token.slot);
+          handoff_release(&on_chunk);  // ... and all of them precede our return
           return flow::continue_msg{};
         });
 
@@ -834,9 +878,15 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
       flow::make_edge(verify, deliver);
     }
     flow::make_edge(deliver, limiter.decrementer());
+    handoff_release(&graph);
     source.activate();
     graph.wait_for_all();
+    handoff_acquire(&on_chunk);
+    handoff_acquire(&expected);
+    handoff_acquire(&next_seq);
+    handoff_release(&stats);
   });
+  handoff_acquire(&stats);
   return stats;
 }
 

@@ -68,7 +68,7 @@ mapped_file mapped_file::open(const std::filesystem::path& path) {
   for (;;) {
     if (used == capacity) {
       const std::size_t grown = capacity == 0 ? kReadStep : capacity * 2;
-      auto bigger = std::make_unique<char[]>(grown);
+      auto bigger = std::make_unique_for_overwrite<char[]>(grown);
       if (used != 0) std::memcpy(bigger.get(), buffer.get(), used);
       buffer = std::move(bigger);
       capacity = grown;
