@@ -892,8 +892,16 @@ net::awaitable<error_code> worker::exchange(Stream& stream,
   if (!ec) {
     step = "read";
     lowest().expires_after(timeout);
-    co_await http::async_read(stream, buffer_, parser,
-                              net::redirect_error(net::use_awaitable, ec));
+    // The header on its own first: Beast 1.74's eager parse (what async_read does) drops the
+    // body_limit error of a Content-Length over the limit when body bytes come in the same
+    // read as the header, and then reads the whole body into memory (a 2 GiB answer took
+    // 2 GiB and ran into the timeout). async_read_header stops at the header and reports it.
+    co_await http::async_read_header(stream, buffer_, parser,
+                                     net::redirect_error(net::use_awaitable, ec));
+    if (!ec && !parser.is_done()) {
+      co_await http::async_read(stream, buffer_, parser,
+                                net::redirect_error(net::use_awaitable, ec));
+    }
   }
   if (open_) lowest().expires_never();
   co_return ec;
