@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -53,6 +54,7 @@
 
 #include "email_index_client_internal.hpp"
 #include "tixport/errors.hpp"
+#include "tixport/interrupt_guard.hpp"
 
 namespace tixport {
 namespace detail {
@@ -1344,6 +1346,7 @@ struct user_index_fetch::state {
   std::optional<fetch_result> result;
   std::exception_ptr error;
   bool taken = false;
+  std::atomic<bool> finished{false};  ///< set by the thread as its last step
 };
 
 user_index_fetch::user_index_fetch(fetch_options options) : state_(std::make_unique<state>()) {
@@ -1357,6 +1360,7 @@ user_index_fetch::user_index_fetch(fetch_options options) : state_(std::make_uni
     } catch (...) {
       s->error = std::current_exception();
     }
+    s->finished.store(true, std::memory_order_release);
   });
 }
 
@@ -1375,6 +1379,18 @@ void user_index_fetch::cancel() noexcept {
 }
 
 fetch_result user_index_fetch::get() {
+  // Wait in short steps so that SIGINT / SIGTERM (interrupt_guard's flag) cancels a fetch
+  // that would otherwise go on through its timeouts and retries for minutes: `fetch-users`
+  // has no other way to stop. The cancel makes the result fatal_error(interrupted).
+  constexpr auto kInterruptPoll = std::chrono::milliseconds(20);
+  bool cancelled = false;
+  while (!state_->finished.load(std::memory_order_acquire)) {
+    if (!cancelled && interrupt_requested()) {
+      cancel();
+      cancelled = true;
+    }
+    std::this_thread::sleep_for(kInterruptPoll);
+  }
   if (state_->thread.joinable()) state_->thread.join();
   if (state_->taken) {
     throw fatal_error(exit_code::user_index_error, "user index: the result was already taken");
