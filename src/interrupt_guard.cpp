@@ -3,6 +3,9 @@
 // SIGINT/SIGTERM handlers that only touch lock-free atomics and a static path
 // buffer, so everything they do is async-signal-safe: the first signal sets the
 // flag, a second one unlinks the registered temporary file and _exit(130)s.
+// A SIGBUS handler (SA_SIGINFO) looks the faulting address up in a fixed table of
+// registered input mappings, reports the truncated file by name, unlinks the
+// temporary file and _exit(2)s. SIGXFSZ is ignored while a guard lives.
 //
 //   interrupt_guard guard;        // install
 //   throw_if_interrupted();       // poll in long loops
@@ -12,6 +15,7 @@
 #include <cerrno>
 #include <climits>
 #include <csignal>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -23,6 +27,7 @@ namespace tixport {
 namespace {
 
 constexpr int kInterruptedStatus = static_cast<int>(exit_code::interrupted);
+constexpr int kTruncatedInputStatus = static_cast<int>(exit_code::input_error);
 
 // Lock-free atomics are the only shared state the handler may touch besides
 // the path buffer (C++20 [support.signal]: lock-free atomic operations are
@@ -42,6 +47,25 @@ std::atomic<int> g_temp_index{kNoTempFile};
 int g_depth = 0;
 struct sigaction g_old_int;
 struct sigaction g_old_term;
+struct sigaction g_old_bus;
+struct sigaction g_old_xfsz;
+
+// Registered input mappings. A slot goes free -> filling -> ready under a CAS, so
+// register/unregister may run on any thread; the handler reads only ready slots.
+// Eight is plenty: a run maps the export and at most one index file at a time.
+constexpr int kMappingSlots = 8;
+constexpr int kSlotFree = 0;
+constexpr int kSlotFilling = 1;
+constexpr int kSlotReady = 2;
+struct mapping_slot {
+  std::atomic<int> state{kSlotFree};
+  std::atomic<std::uintptr_t> begin{0};
+  std::atomic<std::size_t> size{0};
+  char path[PATH_MAX];  // NUL-terminated; empty when the path did not fit
+};
+static_assert(std::atomic<std::uintptr_t>::is_always_lock_free);
+static_assert(std::atomic<std::size_t>::is_always_lock_free);
+mapping_slot g_mappings[kMappingSlots];
 
 void write_stderr(const char* text) noexcept {
   // Best effort: nothing useful can be done in a signal handler if stderr fails.
@@ -49,13 +73,55 @@ void write_stderr(const char* text) noexcept {
   static_cast<void>(ignored);
 }
 
+void unlink_temp_file() noexcept {
+  const int index = g_temp_index.load(std::memory_order_acquire);
+  if (index != kNoTempFile) ::unlink(g_temp_paths[index]);
+}
+
+// The registered mapping holding `address`, or nullptr.
+const mapping_slot* find_mapping(std::uintptr_t address) noexcept {
+  for (const mapping_slot& slot : g_mappings) {
+    if (slot.state.load(std::memory_order_acquire) != kSlotReady) continue;
+    const std::uintptr_t begin = slot.begin.load(std::memory_order_relaxed);
+    if (address >= begin && address - begin < slot.size.load(std::memory_order_relaxed)) return &slot;
+  }
+  return nullptr;
+}
+
+extern "C" void on_bus_error(int signo, siginfo_t* info, void* /*context*/) {
+  // A kernel-raised SIGBUS at an address inside a mapped input: the file shrank under
+  // the mapping (truncated, or rewritten through O_TRUNC). Nothing read from it can be
+  // trusted any more and the faulting thread cannot go on, so end the process here.
+  const bool from_kernel = info != nullptr && info->si_code > 0;
+  const mapping_slot* slot =
+      from_kernel ? find_mapping(reinterpret_cast<std::uintptr_t>(info->si_addr)) : nullptr;
+  unlink_temp_file();
+  if (slot != nullptr) {
+    write_stderr("tixport: error: input: ");
+    if (slot->path[0] != '\0') {
+      write_stderr(slot->path);
+      write_stderr(": ");
+    }
+    write_stderr("the file was truncated or changed while being read\n");
+    ::_exit(kTruncatedInputStatus);
+  }
+  // Not an input mapping: a bug, or a SIGBUS sent by someone. Say so, then let the
+  // default action end the process (a core dump for the bug). The signal is blocked
+  // while this handler runs, so the raise takes effect on return.
+  write_stderr("tixport: error: bus error (SIGBUS) outside the mapped input\n");
+  struct sigaction fallback {};
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&fallback.sa_mask);
+  sigaction(signo, &fallback, nullptr);
+  ::raise(signo);
+}
+
 extern "C" void on_interrupt(int /*signo*/) {
   const int saved_errno = errno;
   if (g_requested.exchange(true)) {
     // Second signal: the run did not stop in time (or the user insists). Remove
     // the half-written archive ourselves, since no destructor will run after _exit.
-    const int index = g_temp_index.load(std::memory_order_acquire);
-    if (index != kNoTempFile) ::unlink(g_temp_paths[index]);
+    unlink_temp_file();
     write_stderr("tixport: interrupted again, stopping now\n");
     ::_exit(kInterruptedStatus);
   }
@@ -79,6 +145,23 @@ interrupt_guard::interrupt_guard() {
   action.sa_flags = SA_RESTART;
   sigaction(SIGINT, &action, &g_old_int);
   sigaction(SIGTERM, &action, &g_old_term);
+
+  // SIGBUS with siginfo for the faulting address. SA_ONSTACK is not needed: the fault
+  // is a plain memory read, the stack is fine.
+  struct sigaction bus {};
+  bus.sa_sigaction = &on_bus_error;
+  sigemptyset(&bus.sa_mask);
+  sigaddset(&bus.sa_mask, SIGINT);
+  sigaddset(&bus.sa_mask, SIGTERM);
+  bus.sa_flags = SA_SIGINFO;
+  sigaction(SIGBUS, &bus, &g_old_bus);
+
+  // A file size limit must not kill the run with its temporary file left behind:
+  // ignored, the write fails with EFBIG and the sink cleans up (exit 3).
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  sigaction(SIGXFSZ, &ignore, &g_old_xfsz);
 }
 
 interrupt_guard::~interrupt_guard() {
@@ -86,6 +169,8 @@ interrupt_guard::~interrupt_guard() {
   // The flag stays set so main() can still ask interrupt_requested() after the guard.
   sigaction(SIGINT, &g_old_int, nullptr);
   sigaction(SIGTERM, &g_old_term, nullptr);
+  sigaction(SIGBUS, &g_old_bus, nullptr);
+  sigaction(SIGXFSZ, &g_old_xfsz, nullptr);
 }
 
 bool interrupt_requested() noexcept { return g_requested.load(std::memory_order_relaxed); }
@@ -106,5 +191,29 @@ void register_temp_file(const std::filesystem::path& path) {
 }
 
 void unregister_temp_file() noexcept { g_temp_index.store(kNoTempFile, std::memory_order_release); }
+
+int register_mapped_input(const void* begin, std::size_t size, const std::filesystem::path& path) noexcept {
+  for (int i = 0; i < kMappingSlots; ++i) {
+    mapping_slot& slot = g_mappings[i];
+    int expected = kSlotFree;
+    if (!slot.state.compare_exchange_strong(expected, kSlotFilling, std::memory_order_acquire)) continue;
+    const std::string& native = path.native();
+    if (native.size() < sizeof slot.path) {
+      std::memcpy(slot.path, native.c_str(), native.size() + 1);
+    } else {
+      slot.path[0] = '\0';  // the message then names no file, rather than a cut one
+    }
+    slot.begin.store(reinterpret_cast<std::uintptr_t>(begin), std::memory_order_relaxed);
+    slot.size.store(size, std::memory_order_relaxed);
+    slot.state.store(kSlotReady, std::memory_order_release);
+    return i;
+  }
+  return -1;
+}
+
+void unregister_mapped_input(int handle) noexcept {
+  if (handle < 0 || handle >= kMappingSlots) return;
+  g_mappings[handle].state.store(kSlotFree, std::memory_order_release);
+}
 
 }  // namespace tixport

@@ -8,6 +8,7 @@
 #include "tixport/mapped_file.hpp"
 
 #include "tixport/errors.hpp"
+#include "tixport/interrupt_guard.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -23,6 +24,12 @@ namespace tixport {
 namespace {
 
 constexpr std::size_t kReadStep = 1u << 20;  // growth step when reading an unmappable stream
+
+constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
+
+std::int64_t mtime_ns(const struct stat& st) noexcept {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * kNanosPerSecond + st.st_mtim.tv_nsec;
+}
 
 [[noreturn]] void fail(std::string_view step, const std::filesystem::path& path, int err) {
   throw fatal_error(exit_code::input_error,
@@ -51,13 +58,19 @@ mapped_file mapped_file::open(const std::filesystem::path& path) {
   file.mtime_seconds_ = static_cast<std::int64_t>(st.st_mtime);
   if (S_ISREG(st.st_mode)) {
     file.size_ = static_cast<std::uint64_t>(st.st_size);
+    file.open_size_ = static_cast<std::int64_t>(st.st_size);
+    file.open_mtime_ns_ = mtime_ns(st);
+    // Kept open so changed_since_open() asks about this very file, even if the path is replaced.
+    file.fd_ = std::exchange(guard.fd, -1);
     if (file.size_ == 0) return file;  // mmap of length 0 is EINVAL; an empty view needs none
-    void* addr = ::mmap(nullptr, static_cast<std::size_t>(file.size_), PROT_READ, MAP_PRIVATE, guard.fd, 0);
+    void* addr = ::mmap(nullptr, static_cast<std::size_t>(file.size_), PROT_READ, MAP_PRIVATE, file.fd_, 0);
     if (addr == MAP_FAILED) fail("mmap", path, errno);
     // Advice only: a failure costs read-ahead, never correctness.
     (void)::madvise(addr, static_cast<std::size_t>(file.size_), MADV_SEQUENTIAL);
     file.data_ = static_cast<const char*>(addr);
     file.mapped_ = true;
+    // A SIGBUS in here means the file shrank under the mapping; the guard reports it by name.
+    file.guard_slot_ = register_mapped_input(addr, static_cast<std::size_t>(file.size_), path);
     return file;
   }
 
@@ -94,6 +107,10 @@ mapped_file::mapped_file(mapped_file&& other) noexcept
       size_(std::exchange(other.size_, 0)),
       mtime_seconds_(std::exchange(other.mtime_seconds_, 0)),
       mapped_(std::exchange(other.mapped_, false)),
+      fd_(std::exchange(other.fd_, -1)),
+      guard_slot_(std::exchange(other.guard_slot_, -1)),
+      open_size_(std::exchange(other.open_size_, 0)),
+      open_mtime_ns_(std::exchange(other.open_mtime_ns_, 0)),
       buffer_(std::move(other.buffer_)) {}
 
 mapped_file& mapped_file::operator=(mapped_file&& other) noexcept {
@@ -103,6 +120,10 @@ mapped_file& mapped_file::operator=(mapped_file&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
     mtime_seconds_ = std::exchange(other.mtime_seconds_, 0);
     mapped_ = std::exchange(other.mapped_, false);
+    fd_ = std::exchange(other.fd_, -1);
+    guard_slot_ = std::exchange(other.guard_slot_, -1);
+    open_size_ = std::exchange(other.open_size_, 0);
+    open_mtime_ns_ = std::exchange(other.open_mtime_ns_, 0);
     buffer_ = std::move(other.buffer_);
   }
   return *this;
@@ -110,14 +131,28 @@ mapped_file& mapped_file::operator=(mapped_file&& other) noexcept {
 
 mapped_file::~mapped_file() { release(); }
 
+bool mapped_file::changed_since_open() const noexcept {
+  if (fd_ < 0) return false;
+  struct stat st {};
+  // A file we can no longer even fstat cannot be vouched for.
+  if (::fstat(fd_, &st) != 0) return true;
+  return static_cast<std::int64_t>(st.st_size) != open_size_ || mtime_ns(st) != open_mtime_ns_;
+}
+
 void mapped_file::release() noexcept {
+  // Unregister before unmapping: the range may be reused by the next mapping.
+  unregister_mapped_input(std::exchange(guard_slot_, -1));
   if (mapped_ && data_ != nullptr) {
     // munmap only fails for an invalid range, which would be our bug; nothing to recover.
     (void)::munmap(const_cast<char*>(data_), static_cast<std::size_t>(size_));
   }
+  // A close error on a read-only descriptor loses no data; nothing to report.
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
   data_ = nullptr;
   size_ = 0;
   mapped_ = false;
+  open_size_ = 0;
+  open_mtime_ns_ = 0;
   buffer_.reset();
 }
 

@@ -229,6 +229,12 @@ run_report run_migration(const run_options& options) {
     written = write_batches(body_source{data, header->fields.size(), columns.body}, tickets, comments, users.users,
                             batches, sink, log);
   });
+  // A file rewritten in place while mapped raises no SIGBUS, but what was read may mix
+  // old and new bytes: never publish an archive made from that.
+  if (file.changed_since_open()) {
+    throw fatal_error(exit_code::input_error,
+                      "input: " + options.input.string() + ": the file was truncated or changed while being read");
+  }
   report.archive_bytes = sink.finish();
   progress.clear();
   report.batches = written.batches;

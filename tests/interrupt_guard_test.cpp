@@ -12,11 +12,16 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <functional>
 #include <random>
 #include <string>
 #include <system_error>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -205,4 +210,123 @@ TEST_CASE("a later registration replaces the earlier one", "[interrupt_guard]") 
     CHECK(fs::exists(first));
     CHECK(fs::exists(second));
   }
+}
+
+namespace {
+
+/// Map the first `pages` pages of `path` read-only (MAP_PRIVATE, as mapped_file does).
+const char* map_pages(const fs::path& path, std::size_t pages, std::size_t page) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  void* addr = ::mmap(nullptr, pages * page, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  return addr == MAP_FAILED ? nullptr : static_cast<const char*>(addr);
+}
+
+/// Run `body` in a child whose stderr goes to `err`; return its status as run_in_child does.
+int run_in_child_capturing(const fs::path& err, const std::function<int()>& body) {
+  return run_in_child([&] {
+    const int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || ::dup2(fd, STDERR_FILENO) < 0) return 98;
+    ::close(fd);
+    return body();
+  });
+}
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+TEST_CASE("SIGBUS in a registered input mapping: message naming the file, temp file unlinked, exit 2",
+          "[interrupt_guard]") {
+  temp_dir dir;
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const fs::path input = dir.path / "export.csv";
+  const fs::path temp = dir.path / ".out.tar.tmp.1.abcd";
+  const fs::path err = dir.path / "stderr";
+  std::ofstream(input) << std::string(3 * page, 'a');
+  std::ofstream(temp) << "partial";
+  const int status = run_in_child_capturing(err, [&] {
+    interrupt_guard guard;
+    tixport::register_temp_file(temp);
+    const char* bytes = map_pages(input, 3, page);
+    if (bytes == nullptr) return 10;
+    if (tixport::register_mapped_input(bytes, 3 * page, input) < 0) return 11;
+    if (bytes[2 * page] != 'a') return 12;   // readable while the file is whole
+    fs::resize_file(input, page / 2);        // shrink under the mapping
+    volatile char c = bytes[2 * page + 1];   // past the new end: SIGBUS
+    static_cast<void>(c);
+    return 13;
+  });
+  CHECK(status == 2);
+  CHECK(slurp(err) == "tixport: error: input: " + input.string() +
+                          ": the file was truncated or changed while being read\n");
+  CHECK_FALSE(fs::exists(temp));
+}
+
+TEST_CASE("SIGBUS outside any registered mapping: temp file unlinked, then the default action",
+          "[interrupt_guard]") {
+  temp_dir dir;
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const fs::path input = dir.path / "other.bin";
+  const fs::path temp = dir.path / ".out.tar.tmp.2.abcd";
+  const fs::path err = dir.path / "stderr";
+  std::ofstream(input) << std::string(2 * page, 'b');
+  std::ofstream(temp) << "partial";
+  SECTION("a registration that was withdrawn no longer counts") {
+    const int status = run_in_child_capturing(err, [&] {
+      ::signal(SIGBUS, SIG_DFL);
+      ::prctl(PR_SET_DUMPABLE, 0);  // no core file for the deliberate crash
+      interrupt_guard guard;
+      tixport::register_temp_file(temp);
+      const char* bytes = map_pages(input, 2, page);
+      if (bytes == nullptr) return 10;
+      tixport::unregister_mapped_input(tixport::register_mapped_input(bytes, 2 * page, input));
+      fs::resize_file(input, 0);
+      volatile char c = bytes[page];
+      static_cast<void>(c);
+      return 13;
+    });
+    CHECK(status == -SIGBUS);
+  }
+  SECTION("a SIGBUS sent by kill") {
+    const int status = run_in_child_capturing(err, [&] {
+      ::prctl(PR_SET_DUMPABLE, 0);
+      interrupt_guard guard;
+      tixport::register_temp_file(temp);
+      ::kill(::getpid(), SIGBUS);
+      return 13;
+    });
+    CHECK(status == -SIGBUS);
+  }
+  CHECK(slurp(err) == "tixport: error: bus error (SIGBUS) outside the mapped input\n");
+  CHECK_FALSE(fs::exists(temp));
+}
+
+TEST_CASE("under a guard SIGXFSZ is ignored, so a file size limit is a write error (EFBIG)", "[interrupt_guard]") {
+  temp_dir dir;
+  const fs::path big = dir.path / "big.bin";
+  const int status = run_in_child([&] {
+    ::signal(SIGXFSZ, SIG_DFL);
+    const rlimit limit{4096, 4096};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) return 10;
+    const std::string block(8192, 'c');
+    {
+      interrupt_guard guard;
+      if (current_handler(SIGXFSZ) != SIG_IGN) return 11;
+      const int fd = ::open(big.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0) return 12;
+      if (::write(fd, block.data(), block.size()) != 4096) return 13;  // up to the limit
+      errno = 0;
+      if (::write(fd, block.data(), block.size()) != -1 || errno != EFBIG) return 14;
+      ::close(fd);
+    }
+    // The old disposition is back once the guard ends.
+    return current_handler(SIGXFSZ) == SIG_DFL ? 0 : 15;
+  });
+  CHECK(status == 0);
+  CHECK(fs::file_size(big) == 4096);
 }

@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -103,5 +105,52 @@ TEST_CASE("open errors are input errors naming the path and the reason", "[mappe
     const auto [perm_code, perm_message] = open_error(dir / "secret.csv");
     CHECK(perm_code == tixport::exit_code::input_error);
     CHECK(perm_message == "input: open: " + (dir / "secret.csv").string() + ": Permission denied");
+  }
+}
+
+TEST_CASE("changed_since_open: a rewrite in place or a size change is seen; a rename over the path is not",
+          "[mapped_file]") {
+  temp_dir dir;
+  const auto path = dir / "in.csv";
+  write_file(path, "a,b\n1,2\n");
+  // An old mtime, so that the rewrites below change it whatever the clock's granularity.
+  std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now() - std::chrono::hours(24));
+  SECTION("untouched") {
+    const mapped_file file = mapped_file::open(path);
+    CHECK_FALSE(file.changed_since_open());
+  }
+  SECTION("rewritten in place, same size") {
+    const mapped_file file = mapped_file::open(path);
+    {
+      std::fstream out(path, std::ios::in | std::ios::out | std::ios::binary);
+      out.seekp(4);
+      out.write("9", 1);
+    }
+    CHECK(file.changed_since_open());
+  }
+  SECTION("extended") {
+    const mapped_file file = mapped_file::open(path);
+    std::filesystem::resize_file(path, 100);
+    CHECK(file.changed_since_open());
+  }
+  SECTION("an empty file that gains bytes") {
+    write_file(path, "");
+    const mapped_file file = mapped_file::open(path);
+    write_file(path, "a,b\n");
+    CHECK(file.changed_since_open());
+  }
+  SECTION("replaced by rename: the open file is unchanged, and so is the mapping") {
+    const mapped_file file = mapped_file::open(path);
+    write_file(dir / "other.csv", "x,y\n");
+    std::filesystem::rename(dir / "other.csv", path);
+    CHECK_FALSE(file.changed_since_open());
+    CHECK(file.bytes() == "a,b\n1,2\n");
+  }
+  SECTION("moved along with the mapping") {
+    mapped_file file = mapped_file::open(path);
+    const mapped_file moved(std::move(file));
+    std::filesystem::resize_file(path, 3);
+    CHECK(moved.changed_since_open());
+    CHECK_FALSE(file.changed_since_open());  // NOLINT(bugprone-use-after-move): moved-from is empty
   }
 }

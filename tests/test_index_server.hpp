@@ -3,9 +3,11 @@
 // An in-process HTTP/1.1 server (Boost.Beast, C++20 coroutines, its own thread) that
 // serves a user index in pages the way SPEC 1.3 describes, with injectable faults:
 // latency, 500s at a rate, 429 / 503 with Retry-After, truncated bodies, a stall after
-// the headers, a connection closed after each response or without any response, 401/403,
-// 400 past a page cap, no `count`, `next_page` links, cursor paging, and TLS with a
-// self-signed certificate made at start. It counts requests per page, connections and
+// the headers, a connection closed after each response or without any response, a
+// connection reset (RST), a huge body (Content-Length or chunked, 2 GiB by default, streamed
+// without holding it), the whole server dying after N requests, 401/403, 400 past a page
+// cap, no `count`, `next_page` links, cursor paging, and TLS with a self-signed certificate
+// made at start. It counts requests per page, connections and
 // the peak number of requests in flight, so tests can show that nothing is fetched more
 // often than its retries explain. Header-only: included by tests and the benchmark.
 //
@@ -43,6 +45,7 @@
 #include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -71,6 +74,9 @@ enum class fault {
   bad_json,                ///< a complete response whose JSON is cut in half
   stall_after_headers,     ///< the header, then silence for config.stall, then close
   close_without_response,  ///< read the request, then close the connection
+  reset_connection,        ///< read the request, then reset the connection (RST, SO_LINGER 0)
+  huge_body,               ///< 200, Content-Length config.huge_body_bytes, streamed until sent or the client goes
+  huge_chunked_body,       ///< 200, chunked, config.huge_body_bytes of body streamed the same way
 };
 
 /// What the server serves and how it misbehaves.
@@ -93,6 +99,11 @@ struct index_server_config {
   std::string tls_subject_alt_names = "DNS:localhost,IP:127.0.0.1";  ///< of that cert
   std::optional<std::vector<std::string>> raw_users;  ///< JSON text of each user, verbatim
   std::chrono::milliseconds stall{10000};  ///< how long stall_after_headers stays silent
+  std::uint64_t huge_body_bytes = std::uint64_t{2} << 30;  ///< body size of huge_body / huge_chunked_body
+  /// > 0: the server dies after answering this many requests: the listener closes (new
+  /// connections are refused), and every later request, or one still waiting out its
+  /// latency, is dropped without a response.
+  unsigned die_after_requests = 0;
 };
 
 /// Id and email of generated user `index` (0-based).
@@ -231,6 +242,16 @@ class index_server {
     std::lock_guard lock(mutex_);
     return authorizations_;
   }
+  /// Body bytes written by huge_body / huge_chunked_body answers so far (all connections).
+  [[nodiscard]] std::uint64_t huge_bytes_sent() const {
+    std::lock_guard lock(mutex_);
+    return huge_bytes_sent_;
+  }
+  /// True once die_after_requests has been reached.
+  [[nodiscard]] bool dead() const {
+    std::lock_guard lock(mutex_);
+    return dead_;
+  }
 
  private:
   using tcp = boost::asio::ip::tcp;
@@ -294,13 +315,35 @@ class index_server {
       if (ec) co_return;
       enter();
       const plan answer = decide(request);
+      die_if_due();
       if (answer.delay.count() > 0) {
         timer.expires_after(answer.delay);
         co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
       }
       const bool keep_alive = request.keep_alive() && !config_.close_after_each_response;
+      if (is_dead()) {
+        // A dead server answers nothing, even a request it had begun to wait on.
+        leave();
+        close();
+        co_return;
+      }
       switch (answer.kind) {
         case fault::close_without_response:
+          leave();
+          close();
+          co_return;
+        case fault::reset_connection: {
+          // Linger 0 makes close() send RST instead of FIN: the client sees ECONNRESET.
+          error_code ignored;
+          auto& socket = boost::beast::get_lowest_layer(stream).socket();
+          socket.set_option(tcp::socket::linger(true, 0), ignored);
+          socket.close(ignored);
+          leave();
+          co_return;
+        }
+        case fault::huge_body:
+        case fault::huge_chunked_body:
+          co_await send_huge_body(stream, answer.kind == fault::huge_chunked_body);
           leave();
           close();
           co_return;
@@ -342,6 +385,65 @@ class index_server {
         close();
         co_return;
       }
+    }
+  }
+
+  /// Stream config_.huge_body_bytes of a syntactically plausible JSON body (`{"users":[`
+  /// and then blanks) in 1 MiB writes, with Content-Length or chunked, until all is sent
+  /// or a write fails because the client gave up. Never holds more than one MiB.
+  template <class Stream>
+  boost::asio::awaitable<void> send_huge_body(Stream& stream, bool chunked) {
+    namespace net = boost::asio;
+    constexpr std::size_t kPiece = std::size_t{1} << 20;
+    const std::uint64_t total = config_.huge_body_bytes;
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
+    head += chunked ? std::string("Transfer-Encoding: chunked\r\n\r\n")
+                    : "Content-Length: " + std::to_string(total) + "\r\n\r\n";
+    error_code ec;
+    co_await net::async_write(stream, net::buffer(head), net::redirect_error(net::use_awaitable, ec));
+    std::string piece(kPiece, ' ');
+    const std::string opening = "{\"users\":[";
+    std::uint64_t sent = 0;
+    while (!ec && sent < total) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kPiece, total - sent));
+      std::string data = sent == 0 ? opening + piece.substr(0, n - std::min(n, opening.size()))
+                                   : piece.substr(0, n);
+      data.resize(n);
+      if (chunked) {
+        char size_line[32];
+        std::snprintf(size_line, sizeof size_line, "%zx\r\n", n);
+        data = size_line + data + "\r\n";
+      }
+      co_await net::async_write(stream, net::buffer(data), net::redirect_error(net::use_awaitable, ec));
+      if (ec) break;
+      sent += n;
+      std::lock_guard lock(mutex_);
+      huge_bytes_sent_ += n;
+    }
+    if (!ec && chunked) {
+      const std::string last = "0\r\n\r\n";
+      co_await net::async_write(stream, net::buffer(last), net::redirect_error(net::use_awaitable, ec));
+    }
+  }
+
+  bool is_dead() const {
+    std::lock_guard lock(mutex_);
+    return dead_;
+  }
+
+  /// Past die_after_requests: stop listening so new connections are refused.
+  void die_if_due() {
+    bool close_now = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (config_.die_after_requests > 0 && !dead_ && total_requests_ > config_.die_after_requests) {
+        dead_ = true;
+        close_now = true;
+      }
+    }
+    if (close_now) {
+      error_code ignored;
+      acceptor_.close(ignored);  // on the server's own thread: the acceptor is not shared
     }
   }
 
@@ -506,6 +608,8 @@ class index_server {
   unsigned connections_ = 0;
   unsigned in_flight_ = 0;
   unsigned peak_in_flight_ = 0;
+  std::uint64_t huge_bytes_sent_ = 0;
+  bool dead_ = false;
 };
 
 }  // namespace tixport::test

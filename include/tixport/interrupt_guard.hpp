@@ -6,6 +6,17 @@
 // signal while the flag is set means "stop now": the handler unlinks the
 // registered temporary file (async-signal-safe) and calls _exit(130).
 //
+// The guard also makes two faults of the whole CLI fail cleanly instead of killing
+// the process with a signal:
+// - SIGBUS inside a registered input mapping (the file was truncated while mapped;
+//   touching a page past the new end raises SIGBUS): the handler writes
+//   "tixport: error: input: <path>: the file was truncated or changed while being
+//   read" with write(2), unlinks the registered temporary file and _exit(2). A SIGBUS
+//   anywhere else is a bug: same clean-up and message, then the default action.
+// - SIGXFSZ (a file size limit, `ulimit -f` / `prlimit --fsize`) is ignored, so the
+//   write fails with EFBIG and the archive sink reports an output error (exit 3) and
+//   removes its temporary file, as for a full disk.
+//
 //   int main(...) {
 //     tixport::interrupt_guard guard;            // handlers installed
 //     ...
@@ -16,12 +27,13 @@
 //   }                                            // old handlers restored
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 
 namespace tixport {
 
-/// Install SIGINT/SIGTERM handlers for the life of the object and restore the
-/// previous ones after. Guards nest: the outermost one clears the flag on entry
+/// Install SIGINT/SIGTERM and SIGBUS handlers and ignore SIGXFSZ for the life of the
+/// object, and restore the previous dispositions after. Guards nest: the outermost one clears the flag on entry
 /// and restores the original handlers on exit. Create and destroy guards on one
 /// thread (main); the flag functions below may be called from any thread.
 class interrupt_guard {
@@ -45,5 +57,14 @@ void register_temp_file(const std::filesystem::path& path);
 
 /// Forget the recorded temporary file.
 void unregister_temp_file() noexcept;
+
+/// Record [begin, begin + size) as the read-only mapping of input file `path`, so that a
+/// SIGBUS inside it (under a guard) ends the run with exit 2 and a message naming `path`.
+/// Returns a handle for unregister_mapped_input(), or -1 when all slots are taken (then a
+/// SIGBUS there is reported as an unexpected bus error). Any thread; mapped_file calls it.
+int register_mapped_input(const void* begin, std::size_t size, const std::filesystem::path& path) noexcept;
+
+/// Forget a mapping recorded by register_mapped_input() (before it is unmapped). -1 is a no-op.
+void unregister_mapped_input(int handle) noexcept;
 
 }  // namespace tixport

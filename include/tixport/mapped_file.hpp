@@ -3,6 +3,9 @@
 // A read-only view of a whole input file: mmap for regular files (RAII,
 // move-only), a plain in-memory copy for pipes, FIFOs and character devices
 // (which cannot be mapped). An empty file gives an empty view and no mapping.
+// A mapping is registered with interrupt_guard, so a SIGBUS from a file truncated
+// while mapped ends the run with a message naming it (exit 2), and
+// changed_since_open() tells whether the file was rewritten in place meanwhile.
 //
 //   tixport::mapped_file input = tixport::mapped_file::open("export.csv");
 //   std::string_view bytes = input.bytes();      // valid while `input` lives
@@ -39,6 +42,11 @@ class mapped_file {
   [[nodiscard]] std::int64_t mtime_seconds() const noexcept { return mtime_seconds_; }
   /// True when the bytes are an mmap of the file (false: read into memory, or empty).
   [[nodiscard]] bool is_mapped() const noexcept { return mapped_; }
+  /// True when the open regular file's size or mtime differs from what open() saw: it was
+  /// truncated, extended or rewritten in place, so the bytes read may mix old and new
+  /// contents. False for streams read into memory (their bytes are a private copy) and
+  /// when the path was only replaced by another file (the mapping keeps the old one).
+  [[nodiscard]] bool changed_since_open() const noexcept;
 
  private:
   void release() noexcept;
@@ -47,6 +55,10 @@ class mapped_file {
   std::uint64_t size_ = 0;               ///< bytes in the view
   std::int64_t mtime_seconds_ = 0;       ///< st_mtime
   bool mapped_ = false;                  ///< true: data_ is an mmap to munmap
+  int fd_ = -1;                          ///< the regular file, kept open for changed_since_open()
+  int guard_slot_ = -1;                  ///< interrupt_guard handle of the mapping (SIGBUS report)
+  std::int64_t open_size_ = 0;           ///< st_size at open
+  std::int64_t open_mtime_ns_ = 0;       ///< st_mtim at open, in nanoseconds
   std::unique_ptr<char[]> buffer_;       ///< owned bytes of a file that could not be mapped
 };
 
