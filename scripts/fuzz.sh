@@ -68,7 +68,7 @@ for t in "${targets[@]}"; do
       -print_final_stats=1 -artifact_prefix="$BUILD_DIR/artifacts/$t-" >"$BUILD_DIR/$t.log" 2>&1; then
     runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$BUILD_DIR/$t.log" | grep -Eo '[0-9]+$' || echo '?')
     cov=$(grep -Eo 'cov: [0-9]+' "$BUILD_DIR/$t.log" | tail -n 1 || true)
-    echo "fuzz: $t ok: $runs runs, $cov, corpus $(find "$work" -type f | wc -l) new inputs, $(( $(date +%s) - start )) s"
+    echo "fuzz: $t ok: $runs runs, $cov, $(find "$work" -type f | wc -l) inputs kept in $work, $(( $(date +%s) - start )) s"
   else
     echo "fuzz: $t FAILED; last lines of $BUILD_DIR/$t.log:"
     tail -n 60 "$BUILD_DIR/$t.log"
