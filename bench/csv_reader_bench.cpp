@@ -2,8 +2,10 @@
 //
 // Throughput of the CSV reader on a generated chat export (the 10 SPEC
 // columns; HTML bodies of 20-400 bytes with commas, `""`, LF and CRLF inside):
-// pass-1 counting, boundary finding per SIMD kernel, and read_csv_records on 1 thread and on all threads. Deterministic input
-// (~128 MB, built once per process); rates in bytes per second.
+// pass-1 counting, boundary finding per SIMD kernel, and read_csv_records on
+// 1 thread and on all threads. Deterministic input (~128 MB, built once per
+// process); rates in bytes per second. A 32 MB variant with a stray quote in
+// one record of ten measures the worst case for speculation.
 //
 //   build/tixport_bench --benchmark_filter=csv --benchmark_min_time=1
 #include "tixport/csv_reader.hpp"
@@ -58,29 +60,43 @@ void append_body(std::string& out, rng& r) {
   if (needs_quotes) out += '"';
 }
 
-const std::string& export_csv() {
-  static const std::string data = [] {
-    std::string s =
-        "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-        "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
-    s.reserve(kTargetBytes + 4096);
-    rng r{42};
-    std::uint64_t part = 1000000;
-    while (s.size() < kTargetBytes) {
-      const std::uint64_t conversation = 500000 + r.below(200000);
-      const std::uint64_t author = 10000 + r.below(50000);
-      append_timestamp(s, r);
-      s += ',' + std::to_string(author) + ',' + std::to_string(part++) + ',' + std::to_string(conversation) + ',';
-      s += r.below(2) == 0 ? "True," : "False,";
-      append_body(s, r);
-      s += ',';
-      append_timestamp(s, r);
-      s += ',' + std::to_string(author) + ",\"Name " + std::to_string(author) + ", Jr\",user" + std::to_string(author) +
-           "@example.org";
-      s += r.below(4) == 0 ? "\r\n" : "\n";
+// The export: ~target_bytes of records. stray_every > 0: every stray_every-th record has an
+// unquoted NAME holding a stray quote (`5'10" tall`), which pandas reads as an ordinary byte
+// but which flips quote parity: the worst case for speculation.
+std::string make_export(std::size_t target_bytes, std::size_t stray_every) {
+  std::string s =
+      "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
+      "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+  s.reserve(target_bytes + 4096);
+  rng r{42};
+  std::uint64_t part = 1000000;
+  while (s.size() < target_bytes) {
+    const std::uint64_t conversation = 500000 + r.below(200000);
+    const std::uint64_t author = 10000 + r.below(50000);
+    append_timestamp(s, r);
+    s += ',' + std::to_string(author) + ',' + std::to_string(part++) + ',' + std::to_string(conversation) + ',';
+    s += r.below(2) == 0 ? "True," : "False,";
+    append_body(s, r);
+    s += ',';
+    append_timestamp(s, r);
+    if (stray_every != 0 && part % stray_every == 0) {
+      s += ',' + std::to_string(author) + ",Name 5'10\" tall,user" + std::to_string(author) + "@example.org";
+    } else {
+      s += ',' + std::to_string(author) + ",\"Name " + std::to_string(author) + ", Jr\",user" +
+           std::to_string(author) + "@example.org";
     }
-    return s;
-  }();
+    s += r.below(4) == 0 ? "\r\n" : "\n";
+  }
+  return s;
+}
+
+const std::string& export_csv() {
+  static const std::string data = make_export(kTargetBytes, 0);
+  return data;
+}
+
+const std::string& stray_quote_csv() {
+  static const std::string data = make_export(kTargetBytes / 4, 10);
   return data;
 }
 
@@ -147,3 +163,27 @@ BENCHMARK(BM_csv_read_records)
     ->UseRealTime();
 
 }  // namespace
+
+// The same on an export where one record in ten has a stray quote: the fast path falls back to
+// the exact parser for those records and the ordered merge re-parses chunks whose parity broke.
+void BM_csv_read_records_stray_quotes(benchmark::State& state) {
+  const std::string& data = stray_quote_csv();
+  const auto header = *tixport::read_csv_header(data);
+  tixport::csv_read_options options;
+  options.threads = static_cast<std::size_t>(state.range(0));
+  tixport::csv_read_stats stats;
+  for (auto _ : state) {
+    stats = tixport::read_csv_records(data, header, options, [](tixport::csv_chunk&& chunk) {
+      benchmark::DoNotOptimize(chunk.fields.data());
+    });
+  }
+  state.counters["records"] = static_cast<double>(stats.records);
+  state.counters["reparsed"] = static_cast<double>(stats.reparsed_chunks);
+  state.counters["chunks"] = static_cast<double>(stats.chunks);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
+}
+BENCHMARK(BM_csv_read_records_stray_quotes)
+    ->Arg(1)
+    ->Arg(static_cast<std::int64_t>(std::thread::hardware_concurrency()))
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
