@@ -35,6 +35,7 @@
 #include <bit>
 #include <cassert>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -736,7 +737,8 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
                                   first_line[j] = counts.lfs;
                                   // Bounded so a chunk of quoted commas cannot reserve 16 bytes a byte.
                                   separators[j] = static_cast<std::uint32_t>(std::min<std::uint64_t>(
-                                      counts.commas + counts.lfs, (chunk_end(j) - chunk_begin(j)) / 4));
+                                      {counts.commas + counts.lfs, (chunk_end(j) - chunk_begin(j)) / 4,
+                                       std::numeric_limits<std::uint32_t>::max()}));
                                 }
                                 handoff_release(&entry_parity);
                               });

@@ -16,7 +16,8 @@
 // Record rules (decided, pandas / Python csv compatible; SPEC 1.1):
 // - A UTF-8 BOM (EF BB BF) is skipped at the start of the file only.
 // - A record ends at LF or CRLF (the CR is not part of the field); a lone CR is
-//   an ordinary character. The last record may lack a line end.
+//   an ordinary character (also as the file's last byte). The last record may
+//   lack a line end; a `,` as the last byte still opens an empty last field.
 // - A line with zero bytes (just LF or CRLF) outside quotes is skipped: not a
 //   record, not counted as one, but it is still a physical line (blank_lines).
 // - Physical line of byte offset X = 1 + number of LF bytes before X (a CRLF is
@@ -39,7 +40,8 @@
 // exclusive sum of LFs its first line. Pass 2 parses the chunks speculatively in
 // parallel, then a serial node in chunk order checks that each chunk started
 // exactly where the previous one ended and re-parses it from the true position
-// when not (stray quotes break the parity assumption). Only a few integers per
+// when not (stray quotes break the parity assumption), and re-anchors the parity
+// of the chunks after it at that true position. Only a few integers per
 // planned chunk are kept for the whole file; at most max_chunks_in_flight parsed
 // chunks exist at a time.
 #pragma once
