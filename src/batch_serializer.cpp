@@ -8,8 +8,11 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
+#include <exception>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace tixport {
@@ -98,12 +101,23 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
   };
 
   std::uint64_t next_k = 1;
+  // The first error (a full disk, an interrupt, bad_alloc) is kept here instead of escaping a
+  // filter: an exception would cancel the pipeline and leak the batches in flight between
+  // filters (oneTBB does not destroy them). Later items drain and are destroyed normally.
+  std::atomic<bool> failed{false};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  const auto keep_failure = [&] {
+    std::lock_guard lock(failure_mutex);
+    if (!failure) failure = std::current_exception();
+    failed.store(true);
+  };
   oneapi::tbb::parallel_pipeline(
       in_flight,
       oneapi::tbb::make_filter<void, std::unique_ptr<encoded_batch>>(
           oneapi::tbb::filter_mode::serial_in_order,
           [&](oneapi::tbb::flow_control& fc) -> std::unique_ptr<encoded_batch> {
-            if (next_k > total || interrupt_requested()) {
+            if (next_k > total || interrupt_requested() || failed.load()) {
               fc.stop();
               return nullptr;
             }
@@ -114,48 +128,64 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
           oneapi::tbb::make_filter<std::unique_ptr<encoded_batch>, std::unique_ptr<encoded_batch>>(
               oneapi::tbb::filter_mode::parallel,
               [&](std::unique_ptr<encoded_batch> batch) {
-                const auto t = slice(tickets, batch->k);
-                const auto c = slice(comments, batch->k);
-                const auto u = slice(users, batch->k);
-                std::vector<ticket_record> ticket_out;
-                ticket_out.reserve(t.size());
-                for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
-                // Bodies that need a copy (re-read for "" or repaired UTF-8) live
-                // here; a deque keeps their addresses stable while we add more.
-                std::deque<std::string> owned;
-                std::string raw;
-                std::vector<comment_record> comment_out;
-                comment_out.reserve(c.size());
-                for (const comment_candidate& x : c) {
-                  std::string_view body;
-                  if (x.body_in_place) {
-                    body = source.file_bytes.substr(x.body_offset, x.body_size);
-                  } else {
-                    reread_field(source.file_bytes, x.offset, source.body_field, raw);
-                    body = owned.emplace_back(std::move(raw));
-                    raw = std::string();
+                if (failed.load()) return batch;
+                try {
+                  const auto t = slice(tickets, batch->k);
+                  const auto c = slice(comments, batch->k);
+                  const auto u = slice(users, batch->k);
+                  std::vector<ticket_record> ticket_out;
+                  ticket_out.reserve(t.size());
+                  for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
+                  // Bodies that need a copy (re-read for "" or repaired UTF-8) live
+                  // here; a deque keeps their addresses stable while we add more.
+                  std::deque<std::string> owned;
+                  std::string raw;
+                  std::vector<comment_record> comment_out;
+                  comment_out.reserve(c.size());
+                  for (const comment_candidate& x : c) {
+                    std::string_view body;
+                    if (x.body_in_place) {
+                      body = source.file_bytes.substr(x.body_offset, x.body_size);
+                    } else {
+                      reread_field(source.file_bytes, x.offset, source.body_field, raw);
+                      body = owned.emplace_back(std::move(raw));
+                      raw = std::string();
+                    }
+                    if (!is_valid_utf8(body)) {
+                      std::string fixed;
+                      repair_utf8(body, fixed);
+                      body = owned.emplace_back(std::move(fixed));
+                      batch->log.add(row_issue::utf8_repaired_field, x.line);
+                    }
+                    comment_out.push_back({x.created_at, x.ticket_id, x.id, x.is_public, body, x.author_id});
                   }
-                  if (!is_valid_utf8(body)) {
-                    std::string fixed;
-                    repair_utf8(body, fixed);
-                    body = owned.emplace_back(std::move(fixed));
-                    batch->log.add(row_issue::utf8_repaired_field, x.line);
-                  }
-                  comment_out.push_back({x.created_at, x.ticket_id, x.id, x.is_public, body, x.author_id});
+                  std::vector<user_record> user_out;
+                  user_out.reserve(u.size());
+                  for (const resolved_user& x : u) user_out.push_back({x.name, x.id, x.email});
+                  encode_batch(ticket_out, comment_out, user_out, options.style, batch->json);
+                } catch (...) {
+                  keep_failure();
                 }
-                std::vector<user_record> user_out;
-                user_out.reserve(u.size());
-                for (const resolved_user& x : u) user_out.push_back({x.name, x.id, x.email});
-                encode_batch(ticket_out, comment_out, user_out, options.style, batch->json);
                 return batch;
               }) &
           oneapi::tbb::make_filter<std::unique_ptr<encoded_batch>, void>(
               oneapi::tbb::filter_mode::serial_in_order, [&](std::unique_ptr<encoded_batch> batch) {
-                sink.add_entry(batch_entry_name(batch->k, b, options.name_style), batch->json);
-                stats.json_bytes += batch->json.size();
-                log.merge(batch->log);
-                if (options.progress) options.progress(batch->k, total);
+                if (failed.load()) return;
+                try {
+                  sink.add_entry(batch_entry_name(batch->k, b, options.name_style), batch->json);
+                  stats.json_bytes += batch->json.size();
+                  log.merge(batch->log);
+                  if (options.progress) options.progress(batch->k, total);
+                } catch (...) {
+                  keep_failure();
+                }
               }));
+  std::exception_ptr error;
+  {
+    std::lock_guard lock(failure_mutex);  // the pipeline has ended; the lock only shows TSan the order
+    error = failure;
+  }
+  if (error) std::rethrow_exception(error);
   throw_if_interrupted();
   return stats;
 }
