@@ -63,6 +63,11 @@ constexpr const char* kHeader =
     "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
 constexpr const char* kPrevious = "previous archive";
 constexpr auto kChildDeadline = 120s;  // a child still running after this is a hang: killed, test fails
+#if defined(__SANITIZE_ADDRESS__)
+constexpr long kRssScale = 4;  // ASan's shadow memory and quarantine: the CLI under test is built the same way
+#else
+constexpr long kRssScale = 1;
+#endif
 
 /// A small export of two comments on one ticket.
 std::string small_export() {
@@ -432,15 +437,18 @@ TEST_CASE("SIGINT and SIGTERM at random moments of a large run: exit 130, no out
     child.signal(signo);
     const child_result r = child.wait();
     INFO(r.err);
-    CHECK(r.signal == 0);
-    if (r.exit_code == 130) {
+    const std::string now = read_file(out);
+    if (now != expected) {
       ++interrupted;
+      CHECK(r.signal == 0);
+      CHECK(r.exit_code == 130);
       CHECK(r.err.find("tixport: error: interrupted") != std::string::npos);
-      CHECK(read_file(out) == kPrevious);
+      CHECK(now == kPrevious);
     } else {
-      // Only a run that had already renamed its archive may finish: then it is whole.
-      CHECK(r.exit_code == 0);
-      CHECK(read_file(out) == expected);
+      // Only a run that had already renamed its archive may finish: then it is whole. A
+      // signal after main() returned (the guard gone; a sanitizer's exit checks take a
+      // while) meets the default action: killed, but with the run complete.
+      CHECK((r.exit_code == 0 || r.signal == signo));
     }
     CHECK(leftovers(dir.path()).empty());
   }
@@ -458,11 +466,17 @@ TEST_CASE("a second signal stops at once: exit 130, the temporary file removed (
   REQUIRE(wait_until([&] { return !leftovers(dir.path()).empty() || !child.running(); }, 30s));
   child.signal(SIGINT);
   std::this_thread::sleep_for(5ms);
-  child.signal(SIGTERM);
+  if (child.running()) child.signal(SIGTERM);
   const child_result r = child.wait();
   INFO(r.err);
-  CHECK(r.signal == 0);
-  CHECK(r.exit_code == 130);
+  if (r.signal == SIGTERM) {
+    // The run had already stopped on the first signal and left main(), where the old
+    // (default) action is back; it must have stopped cleanly before that.
+    CHECK(r.err.find("tixport: error: interrupted") != std::string::npos);
+  } else {
+    CHECK(r.signal == 0);
+    CHECK(r.exit_code == 130);
+  }
   CHECK(read_file(out) == kPrevious);
   CHECK(leftovers(dir.path()).empty());
 }
@@ -776,7 +790,7 @@ TEST_CASE("a 2 GiB body is refused without being held in memory: exit 4 (SPEC 1.
     CHECK(r.exit_code == 4);
     CHECK(r.err.find("page 2") != std::string::npos);
     CHECK(r.err.find("body limit exceeded") != std::string::npos);
-    CHECK(r.max_rss_kib < 200 * 1024);
+    CHECK(r.max_rss_kib < kRssScale * 200 * 1024);
     CHECK(server.huge_bytes_sent() < (std::uint64_t{1} << 30));
     CHECK_FALSE(fs::exists(dir / "out.tar"));
   }
@@ -790,7 +804,7 @@ TEST_CASE("a 2 GiB body is refused without being held in memory: exit 4 (SPEC 1.
     CHECK(r.err.find("page 1") != std::string::npos);
     CHECK(r.err.find("body limit exceeded") != std::string::npos);
     CHECK(server.huge_bytes_sent() < (std::uint64_t{2} << 30));
-    CHECK(r.max_rss_kib < 1024 * 1024);
+    CHECK(r.max_rss_kib < kRssScale * 1024 * 1024);
     CHECK_FALSE(fs::exists(dir / "out.tar"));
   }
 }
