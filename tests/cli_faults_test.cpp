@@ -63,8 +63,11 @@ constexpr const char* kHeader =
     "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
 constexpr const char* kPrevious = "previous archive";
 constexpr auto kChildDeadline = 120s;  // a child still running after this is a hang: killed, test fails
-#if defined(__SANITIZE_ADDRESS__)
-constexpr long kRssScale = 4;  // ASan's shadow memory and quarantine: the CLI under test is built the same way
+// The CLI under test is built like this binary: sanitizers multiply its memory (shadow, quarantine).
+#if defined(__SANITIZE_THREAD__)
+constexpr long kRssScale = 8;
+#elif defined(__SANITIZE_ADDRESS__)
+constexpr long kRssScale = 4;
 #else
 constexpr long kRssScale = 1;
 #endif
