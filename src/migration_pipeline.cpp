@@ -187,6 +187,8 @@ run_report run_migration(const run_options& options) {
 
   // 3. Resolve users and remap every reference.
   const auto resolve_start = clock_type::now();
+  std::vector<comment_candidate> comments;
+  arena.execute([&] { comments = dedup.take_comments(); });  // before log(): it counts duplicate comments
   reject_log log = dedup.log();
   const row_totals totals = dedup.totals();
   report.well_formed_rows = totals.rows;
@@ -194,11 +196,9 @@ run_report run_migration(const run_options& options) {
   report.valid_comment_rows = totals.valid_comment_rows;
   report.valid_ticket_rows = totals.valid_ticket_rows;
   report.user_candidate_rows = totals.user_candidate_rows;
-  std::vector<comment_candidate> comments;
   std::vector<ticket_candidate> tickets;
   resolved_users users;
   arena.execute([&] {
-    comments = dedup.take_comments();
     tickets = dedup.take_tickets();
     users = resolve_users(dedup.take_users(), dedup.take_authors(), index, dedup.max_id(), log);
     remap_references(comments, tickets, users.identity, log);

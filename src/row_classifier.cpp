@@ -4,6 +4,7 @@
 #include "tixport/field_parsers.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace tixport {
 
@@ -84,11 +85,12 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, std::string
       // A body without "" is a view into the mapping; one that held "" was
       // unescaped into chunk storage that dies with the chunk, so it is re-read
       // from its record when the batch is written.
-      const bool in_place = body.data() >= file_begin && body.data() + body.size() <= file_end;
+      const bool in_place = body.data() >= file_begin && body.data() + body.size() <= file_end &&
+                            body.size() <= std::numeric_limits<std::uint32_t>::max();
       out.comments.push_back(comment_candidate{
           offset, line, *part, *conversation, *author, *created,
-          in_place ? static_cast<std::uint64_t>(body.data() - file_begin) : 0, body.size(), *is_public,
-          in_place});
+          in_place ? static_cast<std::uint64_t>(body.data() - file_begin) : 0,
+          in_place ? static_cast<std::uint32_t>(body.size()) : 0, *is_public, in_place});
       ++out.valid_comment_rows;
     }
 

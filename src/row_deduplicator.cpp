@@ -3,6 +3,9 @@
 
 #include "sharded_id_map_internal.hpp"
 
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/combinable.h>
+#include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/parallel_sort.h>
 
 #include <algorithm>
@@ -44,7 +47,7 @@ std::vector<Candidate> drain_sorted(Map& map) {
 
 }  // namespace
 
-struct row_deduplicator::comment_shards : detail::sharded_id_map<comment_candidate> {};
+struct row_deduplicator::comment_shards : detail::sharded_first_offset_map {};
 
 row_deduplicator::row_deduplicator(std::uint64_t expected_rows)
     : comments_(std::make_unique<comment_shards>()),
@@ -56,9 +59,9 @@ row_deduplicator::~row_deduplicator() = default;
 
 void row_deduplicator::absorb(classified_chunk&& chunk) {
   reject_log dup_log;
-  comments_->insert_all(chunk.comments, [&](comment_candidate& held, comment_candidate&& incoming) {
-    keep_first(held, std::move(incoming), row_issue::duplicate_comment, dup_log);
-  });
+  // Comments: only (id, offset) enters the shared map; the candidates wait in
+  // their chunk's slot until take_comments() keeps each id's first.
+  comments_->insert_all(std::span<const comment_candidate>(chunk.comments));
   // Within a chunk comments were not deduplicated; tickets, users and authors were.
   for (auto& [id, t] : chunk.tickets) {
     ticket_map::accessor slot;
@@ -88,6 +91,8 @@ void row_deduplicator::absorb(classified_chunk&& chunk) {
     held.conflict = conflict;
   }
   std::lock_guard lock(mutex_);
+  if (comments_by_chunk_.size() <= chunk.chunk_seq) comments_by_chunk_.resize(chunk.chunk_seq + 1);
+  comments_by_chunk_[chunk.chunk_seq] = std::move(chunk.comments);
   log_.merge(chunk.log);
   log_.merge(dup_log);
   if (chunk.max_id && (!max_id_ || *chunk.max_id > *max_id_)) max_id_ = chunk.max_id;
@@ -98,8 +103,40 @@ void row_deduplicator::absorb(classified_chunk&& chunk) {
 }
 
 std::vector<comment_candidate> row_deduplicator::take_comments() {
-  std::vector<comment_candidate> out = comments_->take();
-  sort_by_offset(out);
+  // Chunks are in file order and each chunk's candidates too, so keeping each
+  // id's first candidate chunk by chunk gives the winners already sorted.
+  std::vector<std::vector<comment_candidate>>& chunks = comments_by_chunk_;
+  oneapi::tbb::combinable<reject_log> logs;
+  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, chunks.size()),
+                            [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
+                              reject_log& local = logs.local();
+                              for (std::size_t c = range.begin(); c != range.end(); ++c) {
+                                std::vector<comment_candidate>& v = chunks[c];
+                                std::size_t kept = 0;
+                                for (const comment_candidate& x : v) {
+                                  if (comments_->first_offset(x.id) == x.offset) {
+                                    v[kept++] = x;
+                                  } else {
+                                    local.add(row_issue::duplicate_comment, x.line);
+                                  }
+                                }
+                                v.resize(kept);
+                              }
+                            });
+  comments_->clear();
+  logs.combine_each([&](const reject_log& local) { log_.merge(local); });
+
+  std::vector<std::size_t> starts(chunks.size() + 1, 0);
+  for (std::size_t c = 0; c < chunks.size(); ++c) starts[c + 1] = starts[c] + chunks[c].size();
+  std::vector<comment_candidate> out(starts.back());
+  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, chunks.size()),
+                            [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
+                              for (std::size_t c = range.begin(); c != range.end(); ++c) {
+                                std::copy(chunks[c].begin(), chunks[c].end(), out.begin() + starts[c]);
+                                std::vector<comment_candidate>().swap(chunks[c]);
+                              }
+                            });
+  chunks.clear();
   return out;
 }
 std::vector<ticket_candidate> row_deduplicator::take_tickets() {

@@ -1,60 +1,93 @@
 // File: sharded_id_map_internal.hpp
 //
-// A concurrent map int64 id -> candidate for the one key that sees millions of
-// distinct values (COMMENT_PART_ID). tbb::concurrent_hash_map allocates a node
-// and takes a bucket lock per insert; on a 2.5M-row export that cost about a
-// third of the whole run. Here the key space is split into kShards shards,
-// each an open-addressing table behind its own mutex, and a caller inserts a
-// whole chunk's worth per shard under one lock, so locking is per chunk and
-// per shard, and an insert is a probe into a flat array.
+// A concurrent map int64 id -> the smallest record offset seen for it, for the
+// one key that sees millions of distinct values (COMMENT_PART_ID). The comment
+// candidates themselves never enter the map: they stay in their chunk's vector
+// (already in file order), and once every chunk is in, a candidate is the
+// winner for its id exactly when its offset is the one the map kept. So the
+// winners come out in file order by walking the chunks in order, with no sort
+// and no 64-byte candidate moved into a hash table.
 //
-//   sharded_id_map<comment_candidate> map;
-//   map.insert_all(chunk.comments, [&](comment_candidate& kept, comment_candidate&& loser) {...});
-//   std::vector<comment_candidate> all = map.take();    // unordered
+// tbb::concurrent_hash_map allocates a node and takes a bucket lock per insert;
+// on a 2.5M-row export that cost about a third of the whole run. Here the key
+// space is split into kShards shards, each an open-addressing table of 16-byte
+// slots behind its own mutex, and a caller inserts a whole chunk's worth per
+// shard under one lock, so locking is per chunk and per shard.
+//
+//   sharded_first_offset_map map;
+//   map.insert_all(std::span<const comment_candidate>(chunk.comments));  // many threads, once per chunk
+//   ... all inserts done (happens-before: the parse's join) ...
+//   bool first = map.first_offset(id) == offset; // any thread, read-only
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <mutex>
+#include <span>
 #include <vector>
 
 namespace tixport::detail {
 
-template <typename Candidate>
-class sharded_id_map {
+class sharded_first_offset_map {
  public:
   static constexpr unsigned kShardBits = 6;
   static constexpr std::size_t kShards = std::size_t{1} << kShardBits;
+  /// Never a real offset: marks an empty slot.
+  static constexpr std::uint64_t kNoOffset = std::numeric_limits<std::uint64_t>::max();
 
-  /// Insert every candidate (keyed by .id). On a key already present, `collide(held, incoming)`
-  /// decides what stays in `held`. Thread-safe.
-  template <typename Collide>
-  void insert_all(std::vector<Candidate>& items, Collide&& collide) {
-    // Bucket by shard first so each shard's lock is taken once per call.
-    std::vector<std::vector<Candidate*>> by_shard(kShards);
-    for (Candidate& item : items) by_shard[shard_of(item.id)].push_back(&item);
+  /// Record (item.id, item.offset) for every item, keeping the smallest offset per id. Thread-safe.
+  template <typename Candidate>
+  void insert_all(std::span<const Candidate> items) {
+    // Bucket by shard first so each shard's lock is taken once per call. The
+    // buckets are per thread and reused: a chunk must not cost 64 allocations.
+    thread_local std::vector<std::size_t> by_shard[kShards];
+    for (std::vector<std::size_t>& bucket : by_shard) bucket.clear();  // after a throw mid-way
+    for (std::size_t i = 0; i < items.size(); ++i) by_shard[shard_of(items[i].id)].push_back(i);
     for (std::size_t s = 0; s < kShards; ++s) {
-      if (by_shard[s].empty()) continue;
+      std::vector<std::size_t>& bucket = by_shard[s];
+      if (bucket.empty()) continue;
       shard& sh = shards_[s];
-      std::lock_guard lock(sh.mutex);
-      for (Candidate* item : by_shard[s]) sh.insert(std::move(*item), collide);
+      {
+        std::lock_guard lock(sh.mutex);
+        sh.reserve(sh.size + bucket.size());
+        for (const std::size_t i : bucket) sh.insert_min(items[i].id, items[i].offset);
+      }
+      bucket.clear();
     }
   }
 
-  /// Every value, in no particular order; the map is empty afterwards. Not thread-safe.
-  std::vector<Candidate> take() {
-    std::size_t total = 0;
-    for (const shard& sh : shards_) total += sh.values.size();
-    std::vector<Candidate> out;
-    out.reserve(total);
-    for (shard& sh : shards_) {
-      for (Candidate& v : sh.values) out.push_back(std::move(v));
-      sh = shard_state{};
+  /// The smallest offset recorded for `id`, or kNoOffset. Read-only: call only after every
+  /// insert_all has returned (and is visible to this thread).
+  [[nodiscard]] std::uint64_t first_offset(std::int64_t id) const noexcept {
+    const shard& sh = shards_[shard_of(id)];
+    if (sh.slots.empty()) return kNoOffset;
+    const std::size_t mask = sh.slots.size() - 1;
+    for (std::size_t i = mix(id) & mask;; i = (i + 1) & mask) {
+      const slot& s = sh.slots[i];
+      if (s.offset == kNoOffset || s.key == id) return s.offset;
     }
-    return out;
+  }
+
+  /// Distinct ids recorded. Not thread-safe.
+  [[nodiscard]] std::size_t size() const noexcept {
+    std::size_t total = 0;
+    for (const shard& sh : shards_) total += sh.size;
+    return total;
+  }
+
+  /// Free every table. Not thread-safe.
+  void clear() noexcept {
+    for (shard& sh : shards_) {
+      std::vector<slot>().swap(sh.slots);
+      sh.size = 0;
+    }
   }
 
  private:
-  static constexpr std::uint32_t kEmpty = 0xFFFFFFFFu;
+  struct slot {
+    std::int64_t key = 0;
+    std::uint64_t offset = kNoOffset;
+  };
 
   static std::uint64_t mix(std::int64_t id) noexcept {
     // splitmix64's finaliser: ids are often sequential, the table needs them spread.
@@ -66,54 +99,44 @@ class sharded_id_map {
     x ^= x >> 31;
     return x;
   }
+  // The top bits pick the shard, the low bits the slot: the two stay independent.
   static std::size_t shard_of(std::int64_t id) noexcept { return mix(id) >> (64 - kShardBits); }
 
-  struct shard_state {
-    std::vector<std::int64_t> keys;     // slot -> key (valid where slots[i] != kEmpty)
-    std::vector<std::uint32_t> slots;   // slot -> index into values, or kEmpty
-    std::vector<Candidate> values;      // insertion order within the shard
-  };
-
-  struct shard : shard_state {
+  struct shard {
     std::mutex mutex;
-    shard& operator=(shard_state&& state) {
-      static_cast<shard_state&>(*this) = std::move(state);
-      return *this;
+    std::vector<slot> slots;  // power-of-two size, at most half full
+    std::size_t size = 0;
+
+    void reserve(std::size_t entries) {
+      if (entries * 2 <= slots.size()) return;
+      std::size_t capacity = slots.empty() ? 1024 : slots.size();
+      while (entries * 2 > capacity) capacity *= 2;
+      std::vector<slot> bigger(capacity);
+      const std::size_t mask = capacity - 1;
+      for (const slot& s : slots) {
+        if (s.offset == kNoOffset) continue;
+        std::size_t i = mix(s.key) & mask;
+        while (bigger[i].offset != kNoOffset) i = (i + 1) & mask;
+        bigger[i] = s;
+      }
+      slots = std::move(bigger);
     }
 
-    template <typename Collide>
-    void insert(Candidate&& item, Collide& collide) {
-      if ((this->values.size() + 1) * 2 > this->slots.size()) grow();
-      const std::size_t mask = this->slots.size() - 1;
-      for (std::size_t i = mix(item.id) & mask;; i = (i + 1) & mask) {
-        const std::uint32_t at = this->slots[i];
-        if (at == kEmpty) {
-          this->slots[i] = static_cast<std::uint32_t>(this->values.size());
-          this->keys[i] = item.id;
-          this->values.push_back(std::move(item));
+    // Requires a free slot (reserve() first).
+    void insert_min(std::int64_t key, std::uint64_t offset) noexcept {
+      const std::size_t mask = slots.size() - 1;
+      for (std::size_t i = mix(key) & mask;; i = (i + 1) & mask) {
+        slot& s = slots[i];
+        if (s.offset == kNoOffset) {
+          s = slot{key, offset};
+          ++size;
           return;
         }
-        if (this->keys[i] == item.id) {
-          collide(this->values[at], std::move(item));
+        if (s.key == key) {
+          if (offset < s.offset) s.offset = offset;
           return;
         }
       }
-    }
-
-    void grow() {
-      const std::size_t size = this->slots.empty() ? 1024 : this->slots.size() * 2;
-      std::vector<std::int64_t> keys(size);
-      std::vector<std::uint32_t> slots(size, kEmpty);
-      const std::size_t mask = size - 1;
-      for (std::uint32_t v = 0; v < this->values.size(); ++v) {
-        const std::int64_t key = this->values[v].id;
-        std::size_t i = mix(key) & mask;
-        while (slots[i] != kEmpty) i = (i + 1) & mask;
-        slots[i] = v;
-        keys[i] = key;
-      }
-      this->keys = std::move(keys);
-      this->slots = std::move(slots);
     }
   };
 

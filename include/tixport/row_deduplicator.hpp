@@ -45,7 +45,8 @@ class row_deduplicator {
   /// Merge one chunk's candidates; thread-safe.
   void absorb(classified_chunk&& chunk);
 
-  /// Winners sorted by offset. Call once, after every absorb().
+  /// Winners sorted by offset. Call once, after every absorb() (take_comments also logs the
+  /// duplicate comments, so read log() after it).
   std::vector<comment_candidate> take_comments();
   std::vector<ticket_candidate> take_tickets();
   std::vector<user_candidate> take_users();
@@ -63,9 +64,11 @@ class row_deduplicator {
   using user_map = oneapi::tbb::concurrent_hash_map<std::string, user_candidate>;
   using author_map = oneapi::tbb::concurrent_hash_map<std::int64_t, author_candidate>;
 
-  // Millions of distinct comment ids: a sharded flat map (see sharded_id_map_internal.hpp).
+  // Millions of distinct comment ids: a sharded flat map id -> first offset
+  // (see sharded_id_map_internal.hpp); the candidates wait per chunk.
   struct comment_shards;
   std::unique_ptr<comment_shards> comments_;
+  std::vector<std::vector<comment_candidate>> comments_by_chunk_;  // by chunk_seq; guarded by mutex_
   ticket_map tickets_;
   user_map users_;
   author_map authors_;
