@@ -6,7 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace tixport {
@@ -46,6 +48,35 @@ void append_lines(std::string& out, const std::vector<std::uint64_t>& lines) {
 void close_object(std::string& out) {
   if (!out.empty() && out.back() == ',') out.pop_back();
   out += '}';
+}
+
+[[noreturn]] void throw_report_error(const char* step, const std::filesystem::path& path, int error) {
+  throw fatal_error(exit_code::output_error,
+                    std::string("report: ") + step + ": " + path.string() + ": " + std::strerror(error));
+}
+
+// Writes `text` to an existing non-regular target (character device, FIFO, socket, symlink)
+// through one open(): no temp file, no rename. O_TRUNC matters only when a symlink leads to a
+// regular file (e.g. /dev/stdout redirected to a file); devices and FIFOs ignore it.
+void write_report_through(const std::string& text, const std::filesystem::path& path) {
+  int fd = -1;
+  do {
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  } while (fd < 0 && errno == EINTR);  // a FIFO's open blocks until a reader comes; a signal may cut it
+  if (fd < 0) throw_report_error("open", path, errno);
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : EIO;  // write() returning 0 for a non-empty buffer: no progress
+      ::close(fd);  // the write already failed; its error is the one to report
+      throw_report_error("write", path, error);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  // close() is where NFS and some devices report a failed write.
+  if (::close(fd) != 0 && errno != EINTR) throw_report_error("close", path, errno);
 }
 
 }  // namespace
@@ -144,6 +175,17 @@ std::string report_json(const run_report& r) {
 
 void write_report_json(const run_report& report, const std::filesystem::path& path) {
   const std::string text = report_json(report);
+  // Only a regular file (or a new path) is replaced by temp file + rename. Anything else is
+  // written through: renaming over /dev/stdout, /dev/null or a FIFO would replace the device
+  // node or link itself (as root, even in /dev) instead of writing to it. A symlink counts as
+  // "anything else" too: /dev/stdout is one, to /proc/self/fd/1, and renaming over a link
+  // replaces the link rather than writing to what it names.
+  struct stat st {};
+  const bool replace = ::lstat(path.c_str(), &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode);
+  if (!replace) {
+    write_report_through(text, path);
+    return;
+  }
   std::filesystem::path temp = path;
   temp += ".tmp." + std::to_string(::getpid());
   {

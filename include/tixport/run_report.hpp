@@ -6,7 +6,7 @@
 //
 //   run_report report = run_migration(options);
 //   print_summary(report, stderr);
-//   write_report_json(report, "report.json");
+//   write_report_json(report, "report.json");   // or "/dev/stdout", a FIFO, ...
 #pragma once
 
 #include "tixport/reject_log.hpp"
@@ -61,7 +61,11 @@ bool strict_problems(const run_report& report) noexcept;
 /// The human summary (stderr).
 void print_summary(const run_report& report, std::FILE* out);
 
-/// The report as JSON, written atomically. Throws fatal_error(output_error) on failure.
+/// Write the report as JSON to `path`. A regular file or a new path is written atomically
+/// (temp file beside it, then rename); any other existing target (a character device such as
+/// /dev/stdout's terminal or /dev/null, a FIFO, a socket, a symlink) is opened and written
+/// directly, so the device node or link is never replaced. Throws fatal_error(output_error)
+/// on any failure (open, write, close, rename), e.g. ENOSPC from /dev/full.
 void write_report_json(const run_report& report, const std::filesystem::path& path);
 
 /// The report as JSON text.
