@@ -619,7 +619,6 @@ using std::chrono::milliseconds;
 
 constexpr unsigned kDefaultPageSize = 100;
 constexpr std::uint64_t kMaxPages = 10'000'000;             // guards absurd `count` values
-constexpr std::uint64_t kMaxBodyBytes = 256ULL * 1024 * 1024;
 constexpr std::uint32_t kMaxHeaderBytes = 64 * 1024;
 constexpr std::size_t kReadBufferBytes = 64 * 1024;  // per connection; Beast reads at most 64 KiB at once
 constexpr const char* kUserAgent = "tixport/0.1";
@@ -959,7 +958,7 @@ net::awaitable<attempt_outcome> worker::attempt(std::uint64_t page, const std::s
     ++requests_on_connection_;
     ++session_.stats_.requests;
     parser.emplace();
-    parser->body_limit(kMaxBodyBytes);
+    parser->body_limit(detail::kMaxResponseBodyBytes);
     parser->header_limit(kMaxHeaderBytes);
     const error_code ec = tls_ ? co_await exchange(*tls_, request, *parser, step)
                                : co_await exchange(*tcp_, request, *parser, step);

@@ -24,6 +24,14 @@
 
 namespace tixport::detail {
 
+/// Largest response body the client takes into memory, per connection. A page of 100 users
+/// is a few tens of KiB, so 32 MiB is over 1000x headroom for a real page; above it the
+/// answer fails with Beast's "body limit exceeded" and the page is retried like any bad
+/// answer. A Content-Length over it is refused at the header; a body without one (chunked
+/// or delimited by the connection's close) is read until it passes the limit, so at most
+/// this much per connection (times --concurrency) is ever held.
+constexpr std::uint64_t kMaxResponseBodyBytes = std::uint64_t{32} << 20;
+
 /// The parts of an http(s) URL the client needs.
 struct parsed_url {
   bool tls = false;         ///< https

@@ -748,6 +748,48 @@ TEST_CASE("fault: a body that is not the JSON page is retried", "[email_index_cl
   CHECK(result.stats.retries == 2);
 }
 
+TEST_CASE("fault: a body over the 32 MiB limit fails the page, with or without a length",
+          "[email_index_client][parallel]") {
+  constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
+  REQUIRE(tixport::detail::kMaxResponseBodyBytes == 32 * kMiB);
+  index_server_config config;
+  config.users = 250;  // the huge answers stream 2 GiB unless the client gives up
+  warning_log warnings;
+  auto check_refused = [&](fetch_options& options) {
+    options.retries = 0;
+    const auto error = fetch_error([&] { tixport::fetch_user_index(options); });
+    CHECK(error.code() == exit_code::user_index_error);
+    CHECK(std::string(error.what()) == "user index: page 2: read: body limit exceeded (failed 1 attempt)");
+  };
+
+  SECTION("Content-Length over the limit: refused at the header") {
+    config.page_faults[2] = {fault::huge_body};
+    index_server server(config);
+    auto options = fast_options(server, warnings);
+    check_refused(options);
+    CHECK(server.huge_bytes_sent() < tixport::detail::kMaxResponseBodyBytes);
+  }
+  // Without a length the body is read until it passes the limit: the server has sent the
+  // limit (less the 1 MiB piece in flight) and not much more (socket buffers), far below the
+  // 256 MiB the limit used to be.
+  SECTION("chunked: read up to the limit, then dropped") {
+    config.page_faults[2] = {fault::huge_chunked_body};
+    index_server server(config);
+    auto options = fast_options(server, warnings);
+    check_refused(options);
+    CHECK(server.huge_bytes_sent() >= tixport::detail::kMaxResponseBodyBytes - kMiB);
+    CHECK(server.huge_bytes_sent() < 128 * kMiB);
+  }
+  SECTION("delimited by the close: read up to the limit, then dropped") {
+    config.page_faults[2] = {fault::huge_close_delimited_body};
+    index_server server(config);
+    auto options = fast_options(server, warnings);
+    check_refused(options);
+    CHECK(server.huge_bytes_sent() >= tixport::detail::kMaxResponseBodyBytes - kMiB);
+    CHECK(server.huge_bytes_sent() < 128 * kMiB);
+  }
+}
+
 TEST_CASE("fault: a stall after the headers times out and is retried",
           "[email_index_client][parallel]") {
   index_server_config config;

@@ -4,8 +4,8 @@
 // serves a user index in pages the way SPEC 1.3 describes, with injectable faults:
 // latency, 500s at a rate, 429 / 503 with Retry-After, truncated bodies, a stall after
 // the headers, a connection closed after each response or without any response, a
-// connection reset (RST), a huge body (Content-Length or chunked, 2 GiB by default, streamed
-// without holding it), the whole server dying after N requests, 401/403, 400 past a page
+// connection reset (RST), a huge body (Content-Length, chunked or ended by the close, 2 GiB
+// by default, streamed without holding it), the whole server dying after N requests, 401/403, 400 past a page
 // cap, no `count`, `next_page` links, cursor paging, and TLS with a self-signed certificate
 // made at start. It counts requests per page, connections and
 // the peak number of requests in flight, so tests can show that nothing is fetched more
@@ -77,6 +77,7 @@ enum class fault {
   reset_connection,        ///< read the request, then reset the connection (RST, SO_LINGER 0)
   huge_body,               ///< 200, Content-Length config.huge_body_bytes, streamed until sent or the client goes
   huge_chunked_body,       ///< 200, chunked, config.huge_body_bytes of body streamed the same way
+  huge_close_delimited_body,  ///< 200, no length, "Connection: close": the body ends when the connection does
 };
 
 /// What the server serves and how it misbehaves.
@@ -99,7 +100,7 @@ struct index_server_config {
   std::string tls_subject_alt_names = "DNS:localhost,IP:127.0.0.1";  ///< of that cert
   std::optional<std::vector<std::string>> raw_users;  ///< JSON text of each user, verbatim
   std::chrono::milliseconds stall{10000};  ///< how long stall_after_headers stays silent
-  std::uint64_t huge_body_bytes = std::uint64_t{2} << 30;  ///< body size of huge_body / huge_chunked_body
+  std::uint64_t huge_body_bytes = std::uint64_t{2} << 30;  ///< body size of the huge_* faults
   /// > 0: the server dies after answering this many requests: the listener closes (new
   /// connections are refused), and every later request, or one still waiting out its
   /// latency, is dropped without a response.
@@ -242,7 +243,7 @@ class index_server {
     std::lock_guard lock(mutex_);
     return authorizations_;
   }
-  /// Body bytes written by huge_body / huge_chunked_body answers so far (all connections).
+  /// Body bytes written by the huge_* answers so far (all connections).
   [[nodiscard]] std::uint64_t huge_bytes_sent() const {
     std::lock_guard lock(mutex_);
     return huge_bytes_sent_;
@@ -343,7 +344,8 @@ class index_server {
         }
         case fault::huge_body:
         case fault::huge_chunked_body:
-          co_await send_huge_body(stream, answer.kind == fault::huge_chunked_body);
+        case fault::huge_close_delimited_body:
+          co_await send_huge_body(stream, answer.kind);
           leave();
           close();
           co_return;
@@ -389,16 +391,24 @@ class index_server {
   }
 
   /// Stream config_.huge_body_bytes of a syntactically plausible JSON body (`{"users":[`
-  /// and then blanks) in 1 MiB writes, with Content-Length or chunked, until all is sent
-  /// or a write fails because the client gave up. Never holds more than one MiB.
+  /// and then blanks) in 1 MiB writes, with Content-Length (huge_body), chunked
+  /// (huge_chunked_body) or with neither, ended by closing the connection
+  /// (huge_close_delimited_body), until all is sent or a write fails because the client gave
+  /// up. Never holds more than one MiB.
   template <class Stream>
-  boost::asio::awaitable<void> send_huge_body(Stream& stream, bool chunked) {
+  boost::asio::awaitable<void> send_huge_body(Stream& stream, fault kind) {
     namespace net = boost::asio;
     constexpr std::size_t kPiece = std::size_t{1} << 20;
     const std::uint64_t total = config_.huge_body_bytes;
+    const bool chunked = kind == fault::huge_chunked_body;
     std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
-    head += chunked ? std::string("Transfer-Encoding: chunked\r\n\r\n")
-                    : "Content-Length: " + std::to_string(total) + "\r\n\r\n";
+    if (chunked) {
+      head += "Transfer-Encoding: chunked\r\n\r\n";
+    } else if (kind == fault::huge_close_delimited_body) {
+      head += "Connection: close\r\n\r\n";
+    } else {
+      head += "Content-Length: " + std::to_string(total) + "\r\n\r\n";
+    }
     error_code ec;
     co_await net::async_write(stream, net::buffer(head), net::redirect_error(net::use_awaitable, ec));
     std::string piece(kPiece, ' ');
