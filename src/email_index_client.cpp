@@ -1468,6 +1468,12 @@ void save_index_csv(const std::vector<raw_index_entry>& entries,
     ::unlink(temp.c_str());
     throw fatal_error(exit_code::output_error, where + std::strerror(error));
   }
+  // A SIGINT / SIGTERM that came while the file was written (fsync can take a while) stops
+  // here: no cache file is put in place (an old one stays), the run or fetch-users exits 130.
+  if (interrupt_requested()) {
+    ::unlink(temp.c_str());
+    throw fatal_error(exit_code::interrupted, "users csv: write " + path.string() + ": interrupted");
+  }
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     const int error = errno;
     ::unlink(temp.c_str());

@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <climits>
 #include <csignal>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include <random>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -25,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tixport/email_index_client.hpp"
 #include "tixport/errors.hpp"
 
 namespace fs = std::filesystem;
@@ -133,6 +136,39 @@ TEST_CASE("a second signal after unregister leaves the file alone", "[interrupt_
   });
   CHECK(status == 130);
   CHECK(fs::exists(temp));
+}
+
+TEST_CASE("save_index_csv after a signal: no cache file put in place, an old one kept, no temp file",
+          "[interrupt_guard][email_index_client]") {
+  temp_dir dir;
+  const fs::path cache = dir.path / "users.csv";
+  const fs::path fresh = dir.path / "fresh.csv";
+  std::ofstream(cache) << "id,email\n1,old@example.org\n";
+  const std::vector<tixport::raw_index_entry> entries = {{std::int64_t{7}, std::string("new@example.org")}};
+  const int status = run_in_child([&] {
+    interrupt_guard guard;
+    tixport::save_index_csv(entries, fresh);  // no signal yet: written
+    std::raise(SIGTERM);
+    for (const fs::path& path : {cache, fresh}) {
+      try {
+        tixport::save_index_csv(entries, path);
+        return 10;
+      } catch (const fatal_error& error) {
+        if (error.code() != exit_code::interrupted) return 11;
+        if (std::string(error.what()) != "users csv: write " + path.string() + ": interrupted") return 12;
+      }
+    }
+    return 0;
+  });
+  CHECK(status == 0);
+  std::ifstream in(cache);
+  CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "id,email\n1,old@example.org\n");
+  std::ifstream in_fresh(fresh);
+  CHECK(std::string(std::istreambuf_iterator<char>(in_fresh), {}) == "id,email\n7,new@example.org\n");
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir.path)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"fresh.csv", "users.csv"});
 }
 
 TEST_CASE("the previous handlers come back, nested guards share one installation", "[interrupt_guard]") {

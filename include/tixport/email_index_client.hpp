@@ -122,7 +122,9 @@ class user_index_fetch {
 /// Write `entries` as CSV "id,email": a header line, then one line per entry with a valid id,
 /// in order; a null email gives an empty field; a field holding , " CR or LF or leading or
 /// trailing white space is quoted. Lines end in LF. Written to a temporary file beside `path`
-/// and renamed into place. Throws fatal_error(output_error, ...).
+/// and renamed into place. Throws fatal_error(output_error, ...); throws
+/// fatal_error(interrupted) instead of renaming when SIGINT / SIGTERM arrived under an
+/// interrupt_guard (the temporary file is removed, an existing `path` stays as it was).
 void save_index_csv(const std::vector<raw_index_entry>& entries,
                     const std::filesystem::path& path);
 
