@@ -47,7 +47,7 @@ std::vector<Candidate> drain_sorted(Map& map) {
 
 }  // namespace
 
-struct row_deduplicator::comment_shards : detail::sharded_first_offset_map {};
+struct row_deduplicator::comment_shards : detail::sharded_first_map<comment_candidate> {};
 
 row_deduplicator::row_deduplicator(std::uint64_t expected_rows)
     : comments_(std::make_unique<comment_shards>()),
@@ -59,9 +59,16 @@ row_deduplicator::~row_deduplicator() = default;
 
 void row_deduplicator::absorb(classified_chunk&& chunk) {
   reject_log dup_log;
-  // Comments: only (id, offset) enters the shared map; the candidates wait in
-  // their chunk's slot until take_comments() keeps each id's first.
-  comments_->insert_all(std::span<const comment_candidate>(chunk.comments));
+  // Comments wait in their chunk's slot (the vector's buffer never moves again);
+  // the shared map marks every candidate that an earlier one supersedes.
+  std::span<comment_candidate> comments;
+  {
+    std::lock_guard lock(mutex_);
+    if (comments_by_chunk_.size() <= chunk.chunk_seq) comments_by_chunk_.resize(chunk.chunk_seq + 1);
+    comments_by_chunk_[chunk.chunk_seq] = std::move(chunk.comments);
+    comments = comments_by_chunk_[chunk.chunk_seq];
+  }
+  comments_->insert_all(comments);
   // Within a chunk comments were not deduplicated; tickets, users and authors were.
   for (auto& [id, t] : chunk.tickets) {
     ticket_map::accessor slot;
@@ -91,8 +98,6 @@ void row_deduplicator::absorb(classified_chunk&& chunk) {
     held.conflict = conflict;
   }
   std::lock_guard lock(mutex_);
-  if (comments_by_chunk_.size() <= chunk.chunk_seq) comments_by_chunk_.resize(chunk.chunk_seq + 1);
-  comments_by_chunk_[chunk.chunk_seq] = std::move(chunk.comments);
   log_.merge(chunk.log);
   log_.merge(dup_log);
   if (chunk.max_id && (!max_id_ || *chunk.max_id > *max_id_)) max_id_ = chunk.max_id;
@@ -103,8 +108,9 @@ void row_deduplicator::absorb(classified_chunk&& chunk) {
 }
 
 std::vector<comment_candidate> row_deduplicator::take_comments() {
-  // Chunks are in file order and each chunk's candidates too, so keeping each
-  // id's first candidate chunk by chunk gives the winners already sorted.
+  // Chunks are in file order and each chunk's candidates too, so keeping the
+  // candidates nothing superseded, chunk by chunk, gives the winners already sorted.
+  comments_->clear();
   std::vector<std::vector<comment_candidate>>& chunks = comments_by_chunk_;
   oneapi::tbb::combinable<reject_log> logs;
   oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, chunks.size()),
@@ -114,7 +120,7 @@ std::vector<comment_candidate> row_deduplicator::take_comments() {
                                 std::vector<comment_candidate>& v = chunks[c];
                                 std::size_t kept = 0;
                                 for (const comment_candidate& x : v) {
-                                  if (comments_->first_offset(x.id) == x.offset) {
+                                  if (!x.superseded) {
                                     v[kept++] = x;
                                   } else {
                                     local.add(row_issue::duplicate_comment, x.line);
@@ -123,7 +129,6 @@ std::vector<comment_candidate> row_deduplicator::take_comments() {
                                 v.resize(kept);
                               }
                             });
-  comments_->clear();
   logs.combine_each([&](const reject_log& local) { log_.merge(local); });
 
   std::vector<std::size_t> starts(chunks.size() + 1, 0);

@@ -1,12 +1,13 @@
 // File: sharded_id_map_internal.hpp
 //
-// A concurrent map int64 id -> the smallest record offset seen for it, for the
-// one key that sees millions of distinct values (COMMENT_PART_ID). The comment
-// candidates themselves never enter the map: they stay in their chunk's vector
-// (already in file order), and once every chunk is in, a candidate is the
-// winner for its id exactly when its offset is the one the map kept. So the
-// winners come out in file order by walking the chunks in order, with no sort
-// and no 64-byte candidate moved into a hash table.
+// Decides, for the one key that sees millions of distinct values
+// (COMMENT_PART_ID), which candidate is the first in file order, while chunks
+// arrive from many threads in any order. The candidates never move: they stay
+// in their chunk's vector (in file order), and the map holds, per id, a pointer
+// to the candidate with the smallest offset seen so far. When a second one
+// comes, the one with the larger offset is marked `superseded` on the spot, so
+// once every chunk is in, the winners are the unmarked candidates, read chunk by
+// chunk in file order: no sort, no second lookup, no candidate copied into a table.
 //
 // tbb::concurrent_hash_map allocates a node and takes a bucket lock per insert;
 // on a 2.5M-row export that cost about a third of the whole run. Here the key
@@ -14,61 +15,50 @@
 // slots behind its own mutex, and a caller inserts a whole chunk's worth per
 // shard under one lock, so locking is per chunk and per shard.
 //
-//   sharded_first_offset_map map;
-//   map.insert_all(std::span<const comment_candidate>(chunk.comments));  // many threads, once per chunk
+//   sharded_first_map<comment_candidate> map;
+//   map.insert_all(stable_span);   // many threads, once per chunk; marks losers' `superseded`
 //   ... all inserts done (happens-before: the parse's join) ...
-//   bool first = map.first_offset(id) == offset; // any thread, read-only
+//   for (auto& c : chunk) if (!c.superseded) keep(c);
 #pragma once
 
 #include <cstdint>
-#include <limits>
 #include <mutex>
 #include <span>
 #include <vector>
 
 namespace tixport::detail {
 
-class sharded_first_offset_map {
+/// Candidate needs `std::int64_t id`, `std::uint64_t offset` and `bool superseded`.
+template <typename Candidate>
+class sharded_first_map {
  public:
   static constexpr unsigned kShardBits = 6;
   static constexpr std::size_t kShards = std::size_t{1} << kShardBits;
-  /// Never a real offset: marks an empty slot.
-  static constexpr std::uint64_t kNoOffset = std::numeric_limits<std::uint64_t>::max();
 
-  /// Record (item.id, item.offset) for every item, keeping the smallest offset per id. Thread-safe.
-  template <typename Candidate>
-  void insert_all(std::span<const Candidate> items) {
+  /// Take part in the contest for every item's id; of two candidates with one id the one
+  /// with the larger offset gets superseded = true. `items` must stay where they are (and
+  /// alive) until clear(); a superseded flag may be set on an item of an earlier call.
+  /// Thread-safe.
+  void insert_all(std::span<Candidate> items) {
     // Bucket by shard first so each shard's lock is taken once per call. The
     // buckets are per thread and reused: a chunk must not cost 64 allocations.
-    thread_local std::vector<std::size_t> by_shard[kShards];
-    for (std::vector<std::size_t>& bucket : by_shard) bucket.clear();  // after a throw mid-way
-    for (std::size_t i = 0; i < items.size(); ++i) by_shard[shard_of(items[i].id)].push_back(i);
+    thread_local std::vector<Candidate*> by_shard[kShards];
+    for (std::vector<Candidate*>& bucket : by_shard) bucket.clear();  // after a throw mid-way
+    for (Candidate& item : items) by_shard[shard_of(item.id)].push_back(&item);
     for (std::size_t s = 0; s < kShards; ++s) {
-      std::vector<std::size_t>& bucket = by_shard[s];
+      std::vector<Candidate*>& bucket = by_shard[s];
       if (bucket.empty()) continue;
       shard& sh = shards_[s];
       {
         std::lock_guard lock(sh.mutex);
         sh.reserve(sh.size + bucket.size());
-        for (const std::size_t i : bucket) sh.insert_min(items[i].id, items[i].offset);
+        for (Candidate* item : bucket) sh.insert(item);
       }
       bucket.clear();
     }
   }
 
-  /// The smallest offset recorded for `id`, or kNoOffset. Read-only: call only after every
-  /// insert_all has returned (and is visible to this thread).
-  [[nodiscard]] std::uint64_t first_offset(std::int64_t id) const noexcept {
-    const shard& sh = shards_[shard_of(id)];
-    if (sh.slots.empty()) return kNoOffset;
-    const std::size_t mask = sh.slots.size() - 1;
-    for (std::size_t i = mix(id) & mask;; i = (i + 1) & mask) {
-      const slot& s = sh.slots[i];
-      if (s.offset == kNoOffset || s.key == id) return s.offset;
-    }
-  }
-
-  /// Distinct ids recorded. Not thread-safe.
+  /// Distinct ids seen. Not thread-safe.
   [[nodiscard]] std::size_t size() const noexcept {
     std::size_t total = 0;
     for (const shard& sh : shards_) total += sh.size;
@@ -86,7 +76,7 @@ class sharded_first_offset_map {
  private:
   struct slot {
     std::int64_t key = 0;
-    std::uint64_t offset = kNoOffset;
+    Candidate* first = nullptr;  // nullptr: empty slot
   };
 
   static std::uint64_t mix(std::int64_t id) noexcept {
@@ -114,26 +104,31 @@ class sharded_first_offset_map {
       std::vector<slot> bigger(capacity);
       const std::size_t mask = capacity - 1;
       for (const slot& s : slots) {
-        if (s.offset == kNoOffset) continue;
+        if (s.first == nullptr) continue;
         std::size_t i = mix(s.key) & mask;
-        while (bigger[i].offset != kNoOffset) i = (i + 1) & mask;
+        while (bigger[i].first != nullptr) i = (i + 1) & mask;
         bigger[i] = s;
       }
       slots = std::move(bigger);
     }
 
     // Requires a free slot (reserve() first).
-    void insert_min(std::int64_t key, std::uint64_t offset) noexcept {
+    void insert(Candidate* item) noexcept {
       const std::size_t mask = slots.size() - 1;
-      for (std::size_t i = mix(key) & mask;; i = (i + 1) & mask) {
+      for (std::size_t i = mix(item->id) & mask;; i = (i + 1) & mask) {
         slot& s = slots[i];
-        if (s.offset == kNoOffset) {
-          s = slot{key, offset};
+        if (s.first == nullptr) {
+          s = slot{item->id, item};
           ++size;
           return;
         }
-        if (s.key == key) {
-          if (offset < s.offset) s.offset = offset;
+        if (s.key == item->id) {
+          if (item->offset < s.first->offset) {
+            s.first->superseded = true;
+            s.first = item;
+          } else {
+            item->superseded = true;
+          }
           return;
         }
       }

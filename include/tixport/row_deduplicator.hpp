@@ -64,7 +64,7 @@ class row_deduplicator {
   using user_map = oneapi::tbb::concurrent_hash_map<std::string, user_candidate>;
   using author_map = oneapi::tbb::concurrent_hash_map<std::int64_t, author_candidate>;
 
-  // Millions of distinct comment ids: a sharded flat map id -> first offset
+  // Millions of distinct comment ids: a sharded flat map id -> first candidate
   // (see sharded_id_map_internal.hpp); the candidates wait per chunk.
   struct comment_shards;
   std::unique_ptr<comment_shards> comments_;
