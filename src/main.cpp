@@ -18,6 +18,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <malloc.h>
@@ -103,6 +104,11 @@ struct run_cli_options {
   api_cli_options api;
 };
 
+// Loads the index from an id,email CSV: --users-file, or a present --users-cache.
+std::function<tixport::user_index()> index_file_loader(const std::string& path, unsigned threads) {
+  return [path, threads] { return tixport::user_index::build(tixport::read_index_csv(path, threads)); };
+}
+
 int do_run(const run_cli_options& o, unsigned threads) {
   if (o.users_file.empty() == o.api.users_url.empty()) {
     throw fatal_error(exit_code::input_error, "run: give exactly one of --users-file or --users-url");
@@ -131,18 +137,10 @@ int do_run(const run_cli_options& o, unsigned threads) {
 
   if (!o.users_file.empty()) {
     opt.index_source = o.users_file;
-    const std::string path = o.users_file;
-    opt.load_index = [path, threads] {
-      const auto entries = tixport::read_index_csv(path, threads);
-      return tixport::user_index::build(entries);
-    };
+    opt.load_index = index_file_loader(o.users_file, threads);
   } else if (!o.users_cache.empty() && !o.refresh_users && std::filesystem::exists(o.users_cache)) {
     opt.index_source = o.users_cache + " (cache of " + o.api.users_url + ")";
-    const std::string path = o.users_cache;
-    opt.load_index = [path, threads] {
-      const auto entries = tixport::read_index_csv(path, threads);
-      return tixport::user_index::build(entries);
-    };
+    opt.load_index = index_file_loader(o.users_cache, threads);
   } else {
     opt.index_source = o.api.users_url;
     // The fetch starts now, on its own thread, and runs while the export is parsed.
