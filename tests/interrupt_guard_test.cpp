@@ -30,32 +30,16 @@
 #include "tixport/email_index_client.hpp"
 #include "tixport/errors.hpp"
 
+#include "test_support.hpp"
+
 namespace fs = std::filesystem;
 using tixport::exit_code;
 using tixport::fatal_error;
 using tixport::interrupt_guard;
 using tixport::interrupt_requested;
+using tixport::test::run_in_child;
 
 namespace {
-
-/// Run `body` in a forked child; return its exit status, or -signal when a signal killed it.
-int run_in_child(const std::function<int()>& body) {
-  std::fflush(nullptr);  // else buffered output would be written twice
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int code = 99;
-    try {
-      code = body();
-    } catch (...) {
-      code = 99;
-    }
-    ::_exit(code);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-}
 
 /// The handler currently installed for `signo`.
 void (*current_handler(int signo))(int) {

@@ -35,6 +35,8 @@
 #include "tixport/errors.hpp"
 #include "tixport/interrupt_guard.hpp"
 
+#include "test_support.hpp"
+
 namespace fs = std::filesystem;
 // Qualified: <archive.h> declares a global C function archive_format(struct archive*).
 using format = tixport::archive_format;
@@ -42,6 +44,7 @@ using tixport::archive_options;
 using tixport::exit_code;
 using tixport::fatal_error;
 using tixport::tar_archive_sink;
+using tixport::test::run_in_child;
 
 namespace {
 
@@ -108,26 +111,6 @@ std::string numbered_name(std::string_view prefix, long long n, std::string_view
 }
 
 std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
-
-/// Run `body` in a forked child and return its exit status (-signal if killed).
-/// The child never returns into Catch: it _exits with body's result (99 on an exception).
-int run_in_child(const std::function<int()>& body) {
-  std::fflush(nullptr);  // else buffered output would be written twice
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int code = 99;
-    try {
-      code = body();
-    } catch (...) {
-      code = 99;
-    }
-    ::_exit(code);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-}
 
 /// One entry as libarchive's reader sees it.
 struct read_entry {

@@ -1,17 +1,21 @@
 // File: test_support.hpp
 //
-// Small helpers shared by the end-to-end tests: a temporary directory that
-// removes itself, file I/O, reading an archive's entries back with libarchive,
-// and running the built CLI with its exit code and output captured.
+// Small helpers shared by the tests: a temporary directory that removes itself,
+// file I/O, reading an archive's entries back with libarchive, running the built
+// CLI with its exit code and output captured, and running a body in a forked child
+// (for cases that change process-wide state: signal handlers, limits, user ids).
 #pragma once
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <catch2/catch.hpp>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -137,6 +141,26 @@ inline std::string sh_quote(const std::string& s) {
     else out += c;
   }
   return out + "'";
+}
+
+/// Run `body` in a forked child and return its exit status (-signal if killed).
+/// The child never returns into Catch: it _exits with body's result (99 on an exception).
+inline int run_in_child(const std::function<int()>& body) {
+  std::fflush(nullptr);  // else buffered output would be written twice
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int code = 99;
+    try {
+      code = body();
+    } catch (...) {
+      code = 99;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
 }  // namespace tixport::test
