@@ -4,6 +4,8 @@
 #include "tixport/field_parsers.hpp"
 #include "tixport/interrupt_guard.hpp"
 
+#include "csv_reader_internal.hpp"
+
 #include <oneapi/tbb/parallel_pipeline.h>
 #include <oneapi/tbb/task_arena.h>
 
@@ -29,44 +31,8 @@ std::string batch_entry_name(std::uint64_t k, unsigned batch_size, batch_name_st
 }
 
 void reread_field(std::string_view data, std::uint64_t offset, std::size_t field, std::string& out) {
-  out.clear();
-  std::size_t pos = offset;
-  const std::size_t n = data.size();
-  for (std::size_t current = 0;; ++current) {
-    const bool want = current == field;
-    // 1. A quoted field: "" is one quote, a single quote closes it. Runs
-    //    between quotes are copied whole (bodies are long, quotes are rare).
-    if (pos < n && data[pos] == '"') {
-      ++pos;
-      while (pos < n) {
-        const std::size_t quote = data.find('"', pos);
-        const std::size_t run_end = quote == std::string_view::npos ? n : quote;
-        if (want) out.append(data.substr(pos, run_end - pos));
-        pos = run_end;
-        if (pos == n) break;
-        if (pos + 1 < n && data[pos + 1] == '"') {
-          if (want) out.push_back('"');
-          pos += 2;
-          continue;
-        }
-        ++pos;
-        break;
-      }
-    }
-    // 2. Unquoted text, or what follows a closing quote, runs to the separator
-    //    or the record end (LF, or CR immediately followed by LF; a lone CR is data).
-    const std::size_t start = pos;
-    while (pos < n && data[pos] != ',' && data[pos] != '\n' &&
-           !(data[pos] == '\r' && pos + 1 < n && data[pos + 1] == '\n')) {
-      ++pos;
-    }
-    if (want) {
-      out.append(data.substr(start, pos - start));
-      return;
-    }
-    if (pos >= n || data[pos] != ',') return;
-    ++pos;
-  }
+  // The reader's own exact parser, so the re-read bytes are the ones the parse saw.
+  csv_internal::read_record_field(data, offset, field, out);
 }
 
 namespace {

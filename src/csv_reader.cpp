@@ -626,6 +626,27 @@ quote_lf_counts count_quotes_and_lfs(std::string_view data, std::uint64_t begin,
   return active_kernels().count_range(data.data(), begin, end);
 }
 
+void read_record_field(std::string_view data, std::uint64_t record_start, std::size_t field, std::string& out) {
+  // Keeps field `field` of the one record parse_record_exact reads; the others are dropped.
+  struct one_field_sink {
+    std::size_t want;
+    std::string& out;
+    std::size_t seen = 0;
+    std::size_t mark() const noexcept { return 0; }
+    void field(std::string_view view) {
+      if (seen++ == want) out.assign(view);
+    }
+    void owned_field(std::string_view content) { field(content); }
+    void record(std::uint64_t, std::uint64_t, std::uint32_t, std::size_t, bool) noexcept {}
+    void blank(std::size_t) noexcept {}
+  };
+  out.clear();
+  if (record_start >= data.size()) return;
+  one_field_sink sink{field, out};
+  std::string scratch;
+  parse_record_exact(data.data(), data.size(), {record_start, 0}, sink, scratch);
+}
+
 }  // namespace csv_internal
 
 using csv_internal::parse_mode;

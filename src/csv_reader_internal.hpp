@@ -3,7 +3,8 @@
 // Pieces of csv_reader.cpp that tests and benchmarks reach directly (never
 // installed): the SIMD kernel selection, the serial range parser in its fast
 // (SIMD speculative) and exact (scalar state machine) forms, the boundary-only
-// scanner the benchmark measures, and the pass-1 counter.
+// scanner the benchmark measures, the pass-1 counter, and one field of one record
+// re-read by the exact parser (the batch serializer's bodies that held "").
 //
 //   using namespace tixport::csv_internal;
 //   set_simd_level(simd_level::portable);                   // force the scalar kernel
@@ -13,7 +14,9 @@
 
 #include "tixport/csv_reader.hpp"
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace tixport::csv_internal {
@@ -67,5 +70,10 @@ struct quote_lf_counts {
   std::uint64_t lfs = 0;     ///< LF bytes
 };
 quote_lf_counts count_quotes_and_lfs(std::string_view data, std::uint64_t begin, std::uint64_t end) noexcept;
+
+/// Field `field` (0-based) of the one record starting at `record_start` (a record start outside
+/// quotes), unescaped by the exact parser, into `out`: the same bytes parse_range gives for it.
+/// Empty when the record has fewer fields or `record_start` is at EOF.
+void read_record_field(std::string_view data, std::uint64_t record_start, std::size_t field, std::string& out);
 
 }  // namespace tixport::csv_internal
