@@ -67,9 +67,15 @@ bool row_issue_fails_strict(row_issue issue) noexcept {
 void reject_log::add(row_issue issue, std::uint64_t line) {
   const auto i = index(issue);
   ++counts_[i];
+  // Once kMaxSampleLines lines are kept, a larger line can never be a sample: duplicates
+  // are logged on most rows of an export, in ascending order, so this is the common case.
+  if (line > sample_ceiling_[i]) return;
   auto& lines = samples_[i];
   lines.push_back(line);
-  if (lines.size() >= 2 * kMaxSampleLines) prune(lines);
+  if (lines.size() >= 2 * kMaxSampleLines) {
+    prune(lines);
+    sample_ceiling_[i] = *std::max_element(lines.begin(), lines.end());
+  }
 }
 
 void reject_log::merge(const reject_log& other) {
@@ -77,7 +83,10 @@ void reject_log::merge(const reject_log& other) {
     counts_[i] += other.counts_[i];
     auto& lines = samples_[i];
     lines.insert(lines.end(), other.samples_[i].begin(), other.samples_[i].end());
-    if (lines.size() >= 2 * kMaxSampleLines) prune(lines);
+    if (lines.size() >= 2 * kMaxSampleLines) {
+      prune(lines);
+      sample_ceiling_[i] = *std::max_element(lines.begin(), lines.end());
+    }
   }
 }
 

@@ -526,3 +526,42 @@ TEST_CASE("is_valid_utf8 finds an error at every offset of a long string", "[fie
     CHECK(out == reference_repair(broken));
   }
 }
+
+TEST_CASE("parse_id equals a plain reference on random digit strings with stray bytes", "[field_parsers]") {
+  // Reference: the rules of SPEC 1.1 spelled out digit by digit, with a division per digit.
+  const auto reference = [](std::string_view s) -> std::optional<std::int64_t> {
+    s = tixport::trim_ws(s);
+    if (s.size() >= 2 && s.substr(s.size() - 2) == ".0") s.remove_suffix(2);
+    const bool negative = !s.empty() && s[0] == '-';
+    if (negative) s.remove_prefix(1);
+    if (s.empty()) return std::nullopt;
+    const std::uint64_t limit = negative ? std::uint64_t{1} << 63 : (std::uint64_t{1} << 63) - 1;
+    std::uint64_t v = 0;
+    bool too_big = false;
+    for (const char c : s) {
+      if (c < '0' || c > '9') return std::nullopt;
+      const auto d = static_cast<std::uint64_t>(c - '0');
+      if (too_big || v > (limit - d) / 10) {
+        too_big = true;
+      } else {
+        v = v * 10 + d;
+      }
+    }
+    if (too_big) return std::nullopt;
+    return negative ? static_cast<std::int64_t>(~v + 1) : static_cast<std::int64_t>(v);
+  };
+  std::mt19937_64 rng(76);
+  constexpr std::string_view kStray = "/:a .-+\t\x80\xff";
+  for (int i = 0; i < 200000; ++i) {
+    std::string s;
+    if (rng() % 4 == 0) s += '-';
+    const std::size_t zeros = rng() % 3 == 0 ? rng() % 6 : 0;
+    s.append(zeros, '0');
+    const std::size_t digits = 1 + rng() % 21;
+    for (std::size_t d = 0; d < digits; ++d) s += static_cast<char>('0' + rng() % 10);
+    if (rng() % 5 == 0) s += ".0";
+    if (rng() % 3 == 0) s[rng() % s.size()] = kStray[rng() % kStray.size()];
+    INFO("input \"" << s << "\"");
+    REQUIRE(tixport::parse_id(s) == reference(s));
+  }
+}

@@ -73,6 +73,13 @@ class reject_log {
   std::array<std::uint64_t, kRowIssueCount> counts_{};
   // Unsorted until samples() is asked; pruned to the smallest kMaxSampleLines when it grows.
   std::array<std::vector<std::uint64_t>, kRowIssueCount> samples_{};
+  // After a prune: the largest kept line; larger lines are counted, not kept.
+  std::array<std::uint64_t, kRowIssueCount> sample_ceiling_ = filled_ceiling();
+  static constexpr std::array<std::uint64_t, kRowIssueCount> filled_ceiling() noexcept {
+    std::array<std::uint64_t, kRowIssueCount> a{};
+    a.fill(~std::uint64_t{0});
+    return a;
+  }
 };
 
 }  // namespace tixport
