@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -36,6 +35,33 @@ void reread_field(std::string_view data, std::uint64_t offset, std::size_t field
 }
 
 namespace {
+
+// What one encoder thread reuses from batch to batch.
+struct encode_scratch {
+  struct copied_body {
+    std::size_t comment;  // index in comments
+    std::size_t begin;    // its bytes in arena
+    std::size_t size;
+  };
+  std::vector<ticket_record> tickets;
+  std::vector<comment_record> comments;
+  std::vector<user_record> users;
+  std::string arena;                // bodies that needed a copy, back to back
+  std::vector<copied_body> copied;  // which comments' bodies are in arena
+  std::string raw;                  // one re-read body
+
+  void reset() {
+    // A huge body (hundreds of MB) must not stay pinned to a worker thread.
+    constexpr std::size_t kKeepBytes = 16u << 20;
+    if (arena.capacity() > kKeepBytes) std::string().swap(arena);
+    if (raw.capacity() > kKeepBytes) std::string().swap(raw);
+    tickets.clear();
+    comments.clear();
+    users.clear();
+    arena.clear();
+    copied.clear();
+  }
+};
 
 // One batch travelling through the pipeline.
 struct encoded_batch {
@@ -99,34 +125,41 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
                   const auto t = slice(tickets, batch->k);
                   const auto c = slice(comments, batch->k);
                   const auto u = slice(users, batch->k);
-                  std::vector<ticket_record> ticket_out;
-                  ticket_out.reserve(t.size());
+                  // Per-thread scratch: after the first batches a batch allocates nothing
+                  // but its JSON buffer.
+                  thread_local encode_scratch scratch;
+                  scratch.reset();
+                  std::vector<ticket_record>& ticket_out = scratch.tickets;
                   for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
-                  // Bodies that need a copy (re-read for "" or repaired UTF-8) live
-                  // here; a deque keeps their addresses stable while we add more.
-                  std::deque<std::string> owned;
-                  std::string raw;
-                  std::vector<comment_record> comment_out;
-                  comment_out.reserve(c.size());
+                  std::vector<comment_record>& comment_out = scratch.comments;
                   for (const comment_candidate& x : c) {
                     std::string_view body;
                     if (x.body_in_place) {
                       body = source.file_bytes.substr(x.body_offset, x.body_size);
                     } else {
-                      reread_field(source.file_bytes, x.offset, source.body_field, raw);
-                      body = owned.emplace_back(std::move(raw));
-                      raw = std::string();
+                      reread_field(source.file_bytes, x.offset, source.body_field, scratch.raw);
+                      body = scratch.raw;
                     }
-                    if (!is_valid_utf8(body)) {
-                      std::string fixed;
-                      repair_utf8(body, fixed);
-                      body = owned.emplace_back(std::move(fixed));
-                      batch->log.add(row_issue::utf8_repaired_field, x.line);
+                    const bool valid = is_valid_utf8(body);
+                    if (!x.body_in_place || !valid) {
+                      // A copy (re-read for "", or repaired): into the arena; its view is
+                      // made once the arena stops growing.
+                      const std::size_t begin = scratch.arena.size();
+                      if (valid) {
+                        scratch.arena.append(body);
+                      } else {
+                        repair_utf8(body, scratch.arena);
+                        batch->log.add(row_issue::utf8_repaired_field, x.line);
+                      }
+                      scratch.copied.push_back({comment_out.size(), begin, scratch.arena.size() - begin});
+                      body = {};
                     }
                     comment_out.push_back({x.created_at, x.ticket_id, x.id, x.is_public, body, x.author_id});
                   }
-                  std::vector<user_record> user_out;
-                  user_out.reserve(u.size());
+                  for (const encode_scratch::copied_body& b : scratch.copied) {
+                    comment_out[b.comment].html_body = std::string_view(scratch.arena).substr(b.begin, b.size);
+                  }
+                  std::vector<user_record>& user_out = scratch.users;
                   for (const resolved_user& x : u) user_out.push_back({x.name, x.id, x.email});
                   encode_batch(ticket_out, comment_out, user_out, options.style, batch->json);
                 } catch (...) {
