@@ -131,16 +131,17 @@ std::vector<comment_candidate> row_deduplicator::take_comments() {
                             });
   logs.combine_each([&](const reject_log& local) { log_.merge(local); });
 
-  std::vector<std::size_t> starts(chunks.size() + 1, 0);
-  for (std::size_t c = 0; c < chunks.size(); ++c) starts[c + 1] = starts[c] + chunks[c].size();
-  std::vector<comment_candidate> out(starts.back());
-  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, chunks.size()),
-                            [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
-                              for (std::size_t c = range.begin(); c != range.end(); ++c) {
-                                std::copy(chunks[c].begin(), chunks[c].end(), out.begin() + starts[c]);
-                                std::vector<comment_candidate>().swap(chunks[c]);
-                              }
-                            });
+  // One serial copy into reserved (untouched) memory, each chunk freed once copied: the
+  // resident total stays near one copy of the winners, where a parallel copy into a
+  // value-initialised vector would hold two at its peak.
+  std::size_t total = 0;
+  for (const std::vector<comment_candidate>& v : chunks) total += v.size();
+  std::vector<comment_candidate> out;
+  out.reserve(total);
+  for (std::vector<comment_candidate>& v : chunks) {
+    out.insert(out.end(), v.begin(), v.end());
+    std::vector<comment_candidate>().swap(v);
+  }
   chunks.clear();
   return out;
 }
