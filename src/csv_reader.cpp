@@ -643,7 +643,11 @@ void read_record_field(std::string_view data, std::uint64_t record_start, std::s
   out.clear();
   if (record_start >= data.size()) return;
   one_field_sink sink{field, out};
-  std::string scratch;
+  // Called for every body that held "" (about 40% in real exports): reuse the buffer.
+  thread_local std::string scratch;
+  constexpr std::size_t kKeepBytes = 16u << 20;  // a huge field must not stay pinned to a thread
+  if (scratch.capacity() > kKeepBytes) std::string().swap(scratch);
+  scratch.clear();
   parse_record_exact(data.data(), data.size(), {record_start, 0}, sink, scratch);
 }
 
