@@ -6,7 +6,7 @@
 // per page so that nothing is fetched more often than its retries explain.
 //
 //   ./tixport_tests "[email_index_client]"
-#include "test_index_server.hpp"  // first: it includes <utility> before Asio
+#include "test_index_server.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
