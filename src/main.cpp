@@ -21,7 +21,9 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#if defined(__GLIBC__)
 #include <malloc.h>
+#endif
 #include <memory>
 
 namespace {
@@ -204,7 +206,9 @@ int main(int argc, char** argv) {
   // blocks are freed, after which the freed tables of every doubling stay in the heap:
   // -84 MiB of peak RSS on 2.5M rows (perf/RESULTS.md). Chunk vectors are recycled, so the
   // extra page faults are few.
+#if defined(__GLIBC__)
   mallopt(M_MMAP_THRESHOLD, 256 << 10);
+#endif
   CLI::App app{"tixport: move a chat export into a ticketing-system import archive"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "tixport 0.1.0");

@@ -32,12 +32,16 @@ constexpr std::array<std::string_view, kRowIssueCount> kIssueNames = {
     "utf8_repaired_field",
 };
 
-// Keeps the smallest kMaxSampleLines entries. Called only when the vector has
-// grown to twice the cap, so the amortised cost per add is O(1).
-void prune(std::vector<std::uint64_t>& lines) {
-  if (lines.size() <= kMaxSampleLines) return;
-  std::nth_element(lines.begin(), lines.begin() + kMaxSampleLines, lines.end());
+// Called only when the vector has grown to twice the cap, so the amortised cost per
+// add is O(1). Keep the kMaxSampleLines smallest *distinct* lines, ascending. A line can repeat (a
+// row's NAME and EMAIL are both repaired): counting repeats here would crowd out lines
+// that belong in the samples. Returns the ceiling: past it no line can be a sample.
+std::uint64_t prune(std::vector<std::uint64_t>& lines) {
+  std::sort(lines.begin(), lines.end());
+  lines.erase(std::unique(lines.begin(), lines.end()), lines.end());
+  if (lines.size() < kMaxSampleLines) return ~std::uint64_t{0};
   lines.resize(kMaxSampleLines);
+  return lines.back();
 }
 
 }  // namespace
@@ -72,10 +76,7 @@ void reject_log::add(row_issue issue, std::uint64_t line) {
   if (line > sample_ceiling_[i]) return;
   auto& lines = samples_[i];
   lines.push_back(line);
-  if (lines.size() >= 2 * kMaxSampleLines) {
-    prune(lines);
-    sample_ceiling_[i] = *std::max_element(lines.begin(), lines.end());
-  }
+  if (lines.size() >= 2 * kMaxSampleLines) sample_ceiling_[i] = std::min(sample_ceiling_[i], prune(lines));
 }
 
 void reject_log::merge(const reject_log& other) {
@@ -84,8 +85,7 @@ void reject_log::merge(const reject_log& other) {
     auto& lines = samples_[i];
     lines.insert(lines.end(), other.samples_[i].begin(), other.samples_[i].end());
     if (lines.size() >= 2 * kMaxSampleLines) {
-      prune(lines);
-      sample_ceiling_[i] = *std::max_element(lines.begin(), lines.end());
+      sample_ceiling_[i] = std::min(sample_ceiling_[i], prune(lines));
     }
   }
 }

@@ -9,6 +9,8 @@
 #include <oneapi/tbb/parallel_sort.h>
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 namespace tixport {
 
@@ -64,7 +66,16 @@ void row_deduplicator::absorb(classified_chunk&& chunk) {
   std::span<comment_candidate> comments;
   {
     std::lock_guard lock(mutex_);
-    if (comments_by_chunk_.size() <= chunk.chunk_seq) comments_by_chunk_.resize(chunk.chunk_seq + 1);
+    if (comments_by_chunk_.size() <= chunk.chunk_seq) {
+      comments_by_chunk_.resize(chunk.chunk_seq + 1);
+      absorbed_.resize(chunk.chunk_seq + 1, false);
+    }
+    // The map points into this vector's buffer from now on: replacing it would leave
+    // dangling pointers, so a chunk number comes once (the CSV reader guarantees it).
+    if (absorbed_[chunk.chunk_seq]) {
+      throw std::logic_error("row_deduplicator: chunk " + std::to_string(chunk.chunk_seq) + " absorbed twice");
+    }
+    absorbed_[chunk.chunk_seq] = true;
     comments_by_chunk_[chunk.chunk_seq] = std::move(chunk.comments);
     comments = comments_by_chunk_[chunk.chunk_seq];
   }

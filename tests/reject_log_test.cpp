@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
+
+using tixport::kMaxSampleLines;
 
 using tixport::reject_log;
 using tixport::row_issue;
@@ -43,4 +46,34 @@ TEST_CASE("reject_log names and strictness", "[reject_log]") {
   CHECK(tixport::row_issue_fails_strict(row_issue::utf8_repaired_field));
   CHECK_FALSE(tixport::row_issue_fails_strict(row_issue::duplicate_comment));
   CHECK_FALSE(tixport::row_issue_fails_strict(row_issue::user_null_name));
+}
+
+TEST_CASE("reject_log: repeated lines never crowd out distinct ones", "[reject_log]") {
+  // A row's NAME and EMAIL can both be repaired: one line, two adds. 25 such rows.
+  reject_log log;
+  for (std::uint64_t line = 2; line <= 26; ++line) {
+    log.add(row_issue::utf8_repaired_field, line);
+    log.add(row_issue::utf8_repaired_field, line);
+  }
+  CHECK(log.count(row_issue::utf8_repaired_field) == 50);
+  std::vector<std::uint64_t> expected;
+  for (std::uint64_t line = 2; line <= 21; ++line) expected.push_back(line);
+  CHECK(log.samples(row_issue::utf8_repaired_field) == expected);
+
+  // Random adds and merges with many repeats equal the plain "20 smallest distinct".
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    reject_log a;
+    reject_log b;
+    std::set<std::uint64_t> all;
+    for (int i = 0; i < 300; ++i) {
+      const std::uint64_t line = 1 + rng() % 60;
+      (rng() % 2 == 0 ? a : b).add(row_issue::duplicate_ticket, line);
+      all.insert(line);
+    }
+    a.merge(b);
+    std::vector<std::uint64_t> smallest(all.begin(), all.end());
+    if (smallest.size() > kMaxSampleLines) smallest.resize(kMaxSampleLines);
+    REQUIRE(a.samples(row_issue::duplicate_ticket) == smallest);
+  }
 }

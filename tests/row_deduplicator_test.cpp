@@ -13,7 +13,10 @@
 
 #include <algorithm>
 #include <map>
+#include <atomic>
 #include <random>
+#include <stdexcept>
+#include <thread>
 
 using namespace tixport;
 
@@ -194,4 +197,49 @@ TEST_CASE("row_deduplicator: an invalid or later row never replaces the first va
   CHECK(comments[1].id == 43);
   CHECK(dedup.log().count(row_issue::duplicate_comment) == 2);
   CHECK(dedup.log().samples(row_issue::duplicate_comment) == std::vector<std::uint64_t>{4, 9});
+}
+
+TEST_CASE("row_deduplicator: tables grow past 100k ids while plain threads absorb (TSan sees them)",
+          "[row_deduplicator][parallel]") {
+  // 160k rows, ~120k distinct comment ids: every shard's table rehashes several times while
+  // other threads keep inserting and marking. std::thread rather than oneTBB, so that
+  // ThreadSanitizer sees every hand-off.
+  std::mt19937_64 rng(99);
+  std::vector<row> rows;
+  std::uint64_t offset = 10;
+  for (std::size_t i = 0; i < 160000; ++i) {
+    offset += 1 + rng() % 50;
+    rows.push_back(row{offset, static_cast<std::int64_t>(rng() % 120000) * 7919, -1, -1, {}});
+  }
+  constexpr std::size_t kChunkRows = 997;
+  std::vector<classified_chunk> chunks;
+  for (std::size_t begin = 0, seq = 0; begin < rows.size(); begin += kChunkRows, ++seq) {
+    chunks.push_back(make_chunk(rows, begin, std::min(rows.size(), begin + kChunkRows), seq));
+  }
+  std::shuffle(chunks.begin(), chunks.end(), rng);
+  row_deduplicator dedup(0);
+  std::atomic<std::size_t> next{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&] {
+      for (std::size_t i = next++; i < chunks.size(); i = next++) dedup.absorb(std::move(chunks[i]));
+    });
+  }
+  for (std::thread& w : workers) w.join();
+  const reference ref = serial_reference(rows);
+  CHECK(offsets_of(dedup.take_comments()) == ref.comment_offsets);
+  CHECK(dedup.log().count(row_issue::duplicate_comment) == ref.log.count(row_issue::duplicate_comment));
+  CHECK(dedup.log().samples(row_issue::duplicate_comment) == ref.log.samples(row_issue::duplicate_comment));
+}
+
+TEST_CASE("row_deduplicator: a chunk number absorbed twice is refused", "[row_deduplicator]") {
+  row_deduplicator dedup(0);
+  classified_chunk first;
+  first.chunk_seq = 3;
+  first.comments.push_back(comment_candidate{100, 3, 42, 1, 1, 0, 0, 0, true, true});
+  dedup.absorb(std::move(first));
+  classified_chunk again;
+  again.chunk_seq = 3;
+  CHECK_THROWS_AS(dedup.absorb(std::move(again)), std::logic_error);
+  CHECK(dedup.take_comments().size() == 1);
 }

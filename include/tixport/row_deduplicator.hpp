@@ -42,7 +42,7 @@ class row_deduplicator {
   row_deduplicator(const row_deduplicator&) = delete;
   row_deduplicator& operator=(const row_deduplicator&) = delete;
 
-  /// Merge one chunk's candidates; thread-safe.
+  /// Merge one chunk's candidates; thread-safe. Each chunk_seq at most once (std::logic_error).
   void absorb(classified_chunk&& chunk);
 
   /// Winners sorted by offset. Call once, after every absorb() (take_comments also logs the
@@ -69,6 +69,7 @@ class row_deduplicator {
   struct comment_shards;
   std::unique_ptr<comment_shards> comments_;
   std::vector<std::vector<comment_candidate>> comments_by_chunk_;  // by chunk_seq; guarded by mutex_
+  std::vector<bool> absorbed_;                                      // by chunk_seq; guarded by mutex_
   ticket_map tickets_;
   user_map users_;
   author_map authors_;
