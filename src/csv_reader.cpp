@@ -21,6 +21,7 @@
 #include "tixport/csv_reader.hpp"
 
 #include "csv_reader_internal.hpp"
+#include "tsan_annotations_internal.hpp"
 #include "tixport/errors.hpp"
 
 #include <oneapi/tbb/concurrent_queue.h>
@@ -40,9 +41,6 @@
 #include <string>
 #include <type_traits>
 
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-#endif
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -704,16 +702,8 @@ namespace {
 // ThreadSanitizer cannot see oneTBB's hand-offs between threads (Debian's libtbb is not
 // instrumented), so each place where one graph stage passes data to the next says so: the
 // writer releases the object, the reader acquires it. No-ops without TSan.
-inline void handoff_release([[maybe_unused]] const void* object) noexcept {
-#if defined(__SANITIZE_THREAD__)
-  __tsan_release(const_cast<void*>(object));
-#endif
-}
-inline void handoff_acquire([[maybe_unused]] const void* object) noexcept {
-#if defined(__SANITIZE_THREAD__)
-  __tsan_acquire(const_cast<void*>(object));
-#endif
-}
+inline void handoff_release(const void* object) noexcept { tsan::release(object); }
+inline void handoff_acquire(const void* object) noexcept { tsan::acquire(object); }
 
 // What travels along the graph edges: a chunk number and the slot holding its work.
 struct chunk_token {
@@ -766,10 +756,9 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
     std::vector<std::uint8_t> entry_parity(chunk_count);
     std::vector<std::uint64_t> first_line(chunk_count);
     std::vector<std::uint32_t> separators(chunk_count);
-    handoff_release(&first_line);
+    // tsan::body: oneTBB copies the body into each task it splits off, on the splitting thread.
     oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::uint64_t>(0, chunk_count),
-                              [&](const oneapi::tbb::blocked_range<std::uint64_t>& range) {
-                                handoff_acquire(&first_line);
+                              tsan::body(&entry_parity, [&](const oneapi::tbb::blocked_range<std::uint64_t>& range) {
                                 for (std::uint64_t j = range.begin(); j != range.end(); ++j) {
                                   const auto counts = kernels.count_range(bytes, chunk_begin(j), chunk_end(j));
                                   entry_parity[j] = static_cast<std::uint8_t>(counts.quotes & 1);
@@ -779,8 +768,7 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
                                       {counts.commas + counts.lfs, (chunk_end(j) - chunk_begin(j)) / 4,
                                        std::numeric_limits<std::uint32_t>::max()}));
                                 }
-                                handoff_release(&entry_parity);
-                              });
+                              }));
     handoff_acquire(&entry_parity);
     std::uint8_t parity = 0;
     std::uint64_t line = header.data_first_line;
@@ -819,8 +807,11 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
       return static_cast<std::uint8_t>(entry_parity[j] ^ (counts.quotes & 1));
     };
 
+    // Every node body releases bodies_done when it returns (or throws): see the end.
+    const int bodies_done = 0;
     flow::graph graph;
-    flow::input_node<chunk_token> source(graph, [&](oneapi::tbb::flow_control& control) -> chunk_token {
+    flow::input_node<chunk_token> source(
+        graph, tsan::serial_body(&bodies_done, [&](oneapi::tbb::flow_control& control) -> chunk_token {
       handoff_acquire(&graph);
       handoff_acquire(&next_seq);  // a serial body, but not always on the same thread
       const chunk_token token{next_seq, 0};
@@ -831,9 +822,10 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
       }
       handoff_release(&next_seq);
       return token;
-    });
+    }));
     flow::limiter_node<chunk_token> limiter(graph, in_flight);
-    flow::function_node<chunk_token, chunk_token> parse(graph, flow::unlimited, [&](chunk_token token) {
+    flow::function_node<chunk_token, chunk_token> parse(
+        graph, flow::unlimited, tsan::body(&bodies_done, [&](chunk_token token) {
       handoff_acquire(&graph);
       const bool popped = free_slots.try_pop(token.slot);
       assert(popped && "limiter admits no more chunks than slots");
@@ -857,9 +849,10 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
       }
       handoff_release(&slot);
       return token;
-    });
+    }));
     flow::sequencer_node<chunk_token> in_order(graph, [](const chunk_token& token) { return token.seq; });
-    flow::function_node<chunk_token, chunk_token> verify(graph, flow::serial, [&](chunk_token token) {
+    flow::function_node<chunk_token, chunk_token> verify(
+        graph, flow::serial, tsan::serial_body(&bodies_done, [&](chunk_token token) {
       handoff_acquire(&graph);
       handoff_acquire(&expected);  // serial state: the previous verify may have run elsewhere
       chunk_slot& slot = slots[token.slot];
@@ -890,9 +883,10 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
       handoff_release(&slot);
       handoff_release(&expected);
       return token;
-    });
+    }));
     flow::function_node<chunk_token, flow::continue_msg> deliver(
-        graph, options.ordered ? flow::serial : flow::unlimited, [&](const chunk_token& token) {
+        graph, options.ordered ? flow::serial : flow::unlimited,
+        tsan::body_fn(&bodies_done, options.ordered, [&](const chunk_token& token) {
           handoff_acquire(&graph);
           chunk_slot& slot = slots[token.slot];
           handoff_acquire(&slot);
@@ -902,7 +896,7 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
           free_slots.push(token.slot);
           handoff_release(&on_chunk);  // ... and all of them precede our return
           return flow::continue_msg{};
-        });
+        }));
 
     // A serial node may emit its outputs out of order (oneTBB spawns its next queued body before
     // forwarding the current result), so ordered delivery gets a sequencer of its own.
@@ -920,6 +914,8 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
     }
     flow::make_edge(deliver, limiter.decrementer());
     handoff_release(&graph);
+    // Destroyed first when wait_for_all() rethrows a body's exception, before the nodes and slots.
+    const tsan::acquire_on_exit all_bodies_done(&bodies_done);
     source.activate();
     graph.wait_for_all();
     handoff_acquire(&on_chunk);

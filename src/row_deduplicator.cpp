@@ -2,6 +2,7 @@
 #include "tixport/row_deduplicator.hpp"
 
 #include "sharded_id_map_internal.hpp"
+#include "tsan_annotations_internal.hpp"
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/combinable.h>
@@ -33,8 +34,12 @@ void keep_first(Candidate& slot, Candidate&& incoming, row_issue duplicate, reje
 
 template <typename Candidate>
 void sort_by_offset(std::vector<Candidate>& v) {
-  oneapi::tbb::parallel_sort(v.begin(), v.end(),
-                             [](const Candidate& a, const Candidate& b) { return a.offset < b.offset; });
+  // tsan:: the hand-offs ThreadSanitizer cannot see inside libtbb (tsan_annotations_internal.hpp).
+  tsan::release(&v);
+  oneapi::tbb::parallel_sort(v.begin(), v.end(), tsan::compare(&v, [](const Candidate& a, const Candidate& b) {
+                               return a.offset < b.offset;
+                             }));
+  tsan::acquire(&v);
 }
 
 template <typename Map, typename Candidate>
@@ -125,7 +130,7 @@ std::vector<comment_candidate> row_deduplicator::take_comments() {
   std::vector<std::vector<comment_candidate>>& chunks = comments_by_chunk_;
   oneapi::tbb::combinable<reject_log> logs;
   oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, chunks.size()),
-                            [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
+                            tsan::body(&logs, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
                               reject_log& local = logs.local();
                               for (std::size_t c = range.begin(); c != range.end(); ++c) {
                                 std::vector<comment_candidate>& v = chunks[c];
@@ -139,7 +144,8 @@ std::vector<comment_candidate> row_deduplicator::take_comments() {
                                 }
                                 v.resize(kept);
                               }
-                            });
+                            }));
+  tsan::acquire(&logs);
   logs.combine_each([&](const reject_log& local) { log_.merge(local); });
 
   // One serial copy into reserved (untouched) memory, each chunk freed once copied: the

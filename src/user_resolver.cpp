@@ -4,6 +4,8 @@
 #include "tixport/errors.hpp"
 #include "tixport/field_parsers.hpp"
 
+#include "tsan_annotations_internal.hpp"
+
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/combinable.h>
 #include <oneapi/tbb/parallel_for.h>
@@ -76,8 +78,9 @@ void remap_references(std::vector<comment_candidate>& comments, std::vector<tick
   std::sort(ticket_ids.begin(), ticket_ids.end());
 
   oneapi::tbb::combinable<reject_log> logs;
+  // tsan::body / acquire: hand-offs ThreadSanitizer cannot see in libtbb (tsan_annotations_internal.hpp).
   oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, comments.size(), 4096),
-                            [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
+                            tsan::body(&logs, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
                               reject_log& local = logs.local();
                               for (std::size_t i = range.begin(); i != range.end(); ++i) {
                                 comment_candidate& c = comments[i];
@@ -90,9 +93,10 @@ void remap_references(std::vector<comment_candidate>& comments, std::vector<tick
                                   local.add(row_issue::orphan_comment, c.line);
                                 }
                               }
-                            });
+                            }));
+  tsan::acquire(&logs);
   oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, tickets.size(), 4096),
-                            [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
+                            tsan::body(&logs, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
                               reject_log& local = logs.local();
                               for (std::size_t i = range.begin(); i != range.end(); ++i) {
                                 ticket_candidate& t = tickets[i];
@@ -102,7 +106,8 @@ void remap_references(std::vector<comment_candidate>& comments, std::vector<tick
                                   local.add(row_issue::dangling_requester_ref, t.line);
                                 }
                               }
-                            });
+                            }));
+  tsan::acquire(&logs);
   logs.combine_each([&](const reject_log& local) { log.merge(local); });
 }
 

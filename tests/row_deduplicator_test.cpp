@@ -8,6 +8,8 @@
 
 #include "tixport/row_deduplicator.hpp"
 
+#include "../src/tsan_annotations_internal.hpp"
+
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
@@ -151,8 +153,9 @@ TEST_CASE("row_deduplicator: parallel absorb in any order equals a serial pass (
     row_deduplicator dedup(rng() % 2 == 0 ? 0 : n * 360);
     oneapi::tbb::task_arena(threads).execute([&] {
       oneapi::tbb::parallel_for(std::size_t{0}, chunks.size(),
-                                [&](std::size_t i) { dedup.absorb(std::move(chunks[i])); });
+                                tsan::body(&dedup, [&](std::size_t i) { dedup.absorb(std::move(chunks[i])); }));
     });
+    tsan::acquire(&dedup);  // libtbb's join, which ThreadSanitizer cannot see
     const reference ref = serial_reference(rows);
     INFO("round " << round << ", " << n << " rows, " << chunks.size() << " chunks, " << threads << " threads");
 

@@ -60,9 +60,19 @@ class row_deduplicator {
   [[nodiscard]] reject_log log() const;
 
  private:
-  using ticket_map = oneapi::tbb::concurrent_hash_map<std::int64_t, ticket_candidate>;
-  using user_map = oneapi::tbb::concurrent_hash_map<std::string, user_candidate>;
-  using author_map = oneapi::tbb::concurrent_hash_map<std::int64_t, author_candidate>;
+#if defined(__SANITIZE_THREAD__)
+  // oneTBB's scalable allocator recycles nodes inside the uninstrumented libtbb, which
+  // ThreadSanitizer takes for races between a node and the memory's previous owner.
+  template <typename Key, typename Value>
+  using map = oneapi::tbb::concurrent_hash_map<Key, Value, oneapi::tbb::tbb_hash_compare<Key>,
+                                               std::allocator<std::pair<const Key, Value>>>;
+#else
+  template <typename Key, typename Value>
+  using map = oneapi::tbb::concurrent_hash_map<Key, Value>;
+#endif
+  using ticket_map = map<std::int64_t, ticket_candidate>;
+  using user_map = map<std::string, user_candidate>;
+  using author_map = map<std::int64_t, author_candidate>;
 
   // Millions of distinct comment ids: a sharded flat map id -> first candidate
   // (see sharded_id_map_internal.hpp); the candidates wait per chunk.
