@@ -22,11 +22,15 @@
 //   tsan::acquire(&v);                                    // the sorted elements
 #pragma once
 
+#include <type_traits>
 #include <utility>
 
 #if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
 #define TIXPORT_TSAN 1
+// TSan's dynamic annotations (libtsan exports them; no header declares them).
+extern "C" void AnnotateIgnoreReadsBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreReadsEnd(const char* file, int line);
 #else
 #define TIXPORT_TSAN 0
 #endif
@@ -48,6 +52,28 @@ inline void acquire([[maybe_unused]] const void* sync) noexcept {
 #if TIXPORT_TSAN
   __tsan_acquire(const_cast<void*>(sync));
 #endif
+}
+
+/// A private copy of a message oneTBB passes to a body (a parallel_for range,
+/// a flow-graph message). It lives in oneTBB's task storage, written by the
+/// sending thread after its body returned and recycled after ours returns,
+/// both behind TSan's back, so the copy itself is not checked: the accesses
+/// ignored are those of one shallow copy of oneTBB's own storage, and the body
+/// works on the copy. A reference to anything else is passed through.
+template <typename Arg>
+decltype(auto) private_copy(Arg&& arg) {
+  using value = std::remove_cvref_t<Arg>;
+  constexpr bool mutable_lvalue = std::is_lvalue_reference_v<Arg> && !std::is_const_v<std::remove_reference_t<Arg>>;
+  if constexpr (kEnabled && std::is_trivially_copyable_v<value> && !mutable_lvalue) {
+#if TIXPORT_TSAN
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    value copy = arg;
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+    return copy;
+#endif
+  } else {
+    return std::forward<Arg>(arg);
+  }
 }
 
 /// Acquires `sync` when it goes out of scope, also when an exception leaves
@@ -108,21 +134,32 @@ class body_fn : private recycled_memory {
   template <typename... Args>
   decltype(auto) operator()(Args&&... args) const {
     acquire(this);
-    const release_on_exit done{this};
-    return fn_(std::forward<Args>(args)...);
+    // No guard object on the stack: only `this`, which the call has acquired, is read after fn_.
+    if constexpr (std::is_void_v<std::invoke_result_t<const Fn&, Args&&...>>) {
+      try {
+        fn_(private_copy(std::forward<Args>(args))...);
+      } catch (...) {
+        done();
+        throw;
+      }
+      done();
+    } else {
+      try {
+        decltype(auto) result = fn_(private_copy(std::forward<Args>(args))...);
+        done();
+        return result;
+      } catch (...) {
+        done();
+        throw;
+      }
+    }
   }
 
  private:
-  struct release_on_exit {
-    explicit release_on_exit(const body_fn* b) noexcept : body(b) {}
-    release_on_exit(const release_on_exit&) = delete;
-    release_on_exit& operator=(const release_on_exit&) = delete;
-    ~release_on_exit() {
-      if (body->serial_) release(body);
-      release(body->join_);
-    }
-    const body_fn* body;
-  };
+  void done() const noexcept {
+    if (serial_) release(this);
+    release(join_);
+  }
 
   Fn fn_;
   const void* join_;
