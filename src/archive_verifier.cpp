@@ -25,6 +25,8 @@
 
 #include "tixport/errors.hpp"
 
+#include "tsan_annotations_internal.hpp"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <oneapi/tbb/parallel_pipeline.h>
@@ -1324,52 +1326,6 @@ class archive_merger {
   std::uint64_t users_count_ = 0;
 };
 
-// ---------------------------------------------------------------------------
-// Pipeline stages that ThreadSanitizer can follow
-// ---------------------------------------------------------------------------
-
-/// Shared by every stage body, see handoff_stage.
-std::atomic<unsigned> stage_handoff{0};
-
-/// A pipeline stage body whose hand-offs ThreadSanitizer can see. Debian's
-/// libtbb is not instrumented, so TSan misses the synchronisation by which
-/// oneTBB passes a token (and the captured state) from one stage and thread
-/// to the next, and reports every hand-off as a race. Each call therefore
-/// acquires a shared atomic first and releases it last; constructing a body
-/// (on the calling thread) releases, destroying it acquires. oneTBB already
-/// orders all of this; the cost is three atomic operations per entry.
-/// oneTBB's own header still reads its body reference unordered;
-/// tests/archive_verifier_test.cpp suppresses races whose top frame is there.
-template <typename Fn>
-class handoff_stage {
- public:
-  explicit handoff_stage(Fn fn) : fn_(std::move(fn)) { release(); }
-  handoff_stage(const handoff_stage& other) : fn_((acquire(), other.fn_)) { release(); }
-  handoff_stage(handoff_stage&& other) noexcept : fn_((acquire(), std::move(other.fn_))) { release(); }
-  handoff_stage& operator=(const handoff_stage&) = delete;
-  handoff_stage& operator=(handoff_stage&&) = delete;
-  ~handoff_stage() { acquire(); }
-
-  template <typename... Args>
-  decltype(auto) operator()(Args&&... args) const {
-    acquire();
-    const release_on_exit guard;
-    return fn_(std::forward<Args>(args)...);
-  }
-
- private:
-  struct release_on_exit {
-    release_on_exit() = default;
-    release_on_exit(const release_on_exit&) = delete;
-    release_on_exit& operator=(const release_on_exit&) = delete;
-    ~release_on_exit() { release(); }
-  };
-  static void acquire() noexcept { (void)stage_handoff.load(std::memory_order_acquire); }
-  static void release() noexcept { stage_handoff.fetch_add(1, std::memory_order_release); }
-
-  Fn fn_;
-};
-
 }  // namespace
 
 verify_result verify_archive(const verify_options& options) {
@@ -1396,37 +1352,53 @@ verify_result verify_archive(const verify_options& options) {
   // the ring of slots is reused, so memory stays at `tokens` entries.
   const std::size_t tokens = static_cast<std::size_t>(std::max(2, 2 * concurrency));
   std::vector<entry_work> slots(tokens);
-  tbb::enumerable_thread_specific<json_worker> workers;
+  tsan::per_thread<json_worker> workers;
   std::uint64_t next_entry = 0;
 
+  // tsan:: calls: the hand-offs ThreadSanitizer cannot see in libtbb (tsan_annotations_internal.hpp).
+  // A slot is released by the stage that wrote it and acquired by the next one (and, once the
+  // last stage is done with it, by the first stage reusing it).
+  const int stages_done = 0;
   tbb::task_arena arena(concurrency);
-  arena.execute([&] {
-    tbb::parallel_pipeline(
-        tokens,
-        tbb::make_filter<void, entry_work*>(
-            tbb::filter_mode::serial_in_order, handoff_stage([&](tbb::flow_control& control) -> entry_work* {
-              if (next_entry >= kNoIndex) {
-                throw fatal_error(exit_code::input_error, "verify: read header: too many entries");
-              }
-              // Token k lives in slot k % tokens: at most `tokens` are live and
-              // they leave the in-order last stage in order, so slot k - tokens is free.
-              entry_work& work = slots[next_entry % tokens];
-              work.reset(static_cast<std::uint32_t>(next_entry), keep);
-              if (!reader.next(work)) {
-                control.stop();
-                return nullptr;
-              }
-              ++next_entry;
-              return &work;
-            })) &
-            tbb::make_filter<entry_work*, entry_work*>(tbb::filter_mode::parallel,
-                                                       handoff_stage([&](entry_work* work) {
-                                                         check_entry(*work, workers.local());
-                                                         return work;
-                                                       })) &
-            tbb::make_filter<entry_work*, void>(tbb::filter_mode::serial_in_order,
-                                                handoff_stage([&](entry_work* work) { merger.merge(*work); })));
-  });
+  {
+    const tsan::acquire_on_exit all_stages_done(&stages_done);
+    arena.execute([&] {
+      tbb::parallel_pipeline(
+          tokens,
+          tbb::make_filter<void, entry_work*>(
+              tbb::filter_mode::serial_in_order,
+              tsan::serial_body(&stages_done, [&](tbb::flow_control& control) -> entry_work* {
+                if (next_entry >= kNoIndex) {
+                  throw fatal_error(exit_code::input_error, "verify: read header: too many entries");
+                }
+                // Token k lives in slot k % tokens: at most `tokens` are live and
+                // they leave the in-order last stage in order, so slot k - tokens is free.
+                entry_work& work = slots[next_entry % tokens];
+                tsan::acquire(&work);
+                work.reset(static_cast<std::uint32_t>(next_entry), keep);
+                if (!reader.next(work)) {
+                  control.stop();
+                  return nullptr;
+                }
+                ++next_entry;
+                tsan::release(&work);
+                return &work;
+              })) &
+              tbb::make_filter<entry_work*, entry_work*>(tbb::filter_mode::parallel,
+                                                         tsan::body(&stages_done, [&](entry_work* work) {
+                                                           tsan::acquire(work);
+                                                           check_entry(*work, workers.local());
+                                                           tsan::release(work);
+                                                           return work;
+                                                         })) &
+              tbb::make_filter<entry_work*, void>(tbb::filter_mode::serial_in_order,
+                                                  tsan::serial_body(&stages_done, [&](entry_work* work) {
+                                                    tsan::acquire(work);
+                                                    merger.merge(*work);
+                                                    tsan::release(work);
+                                                  })));
+    });
+  }
   merger.check_references(index ? &*index : nullptr);
   merger.finish(result);
   result.entries = next_entry;

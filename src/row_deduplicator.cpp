@@ -128,7 +128,7 @@ std::vector<comment_candidate> row_deduplicator::take_comments() {
   // candidates nothing superseded, chunk by chunk, gives the winners already sorted.
   comments_->clear();
   std::vector<std::vector<comment_candidate>>& chunks = comments_by_chunk_;
-  oneapi::tbb::combinable<reject_log> logs;
+  tsan::combinable<reject_log> logs;
   oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, chunks.size()),
                             tsan::body(&logs, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
                               reject_log& local = logs.local();

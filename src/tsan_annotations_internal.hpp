@@ -4,33 +4,41 @@
 // installed). Debian's libtbb is not built with TSan, so TSan does not see
 // the synchronisation inside it: a task spawned by one thread and stolen by
 // another, a pipeline token passed between filters, a flow-graph message, the
-// join at the end of an algorithm. Without help it reports every such hand-off
-// as a race. So each place where one TBB task hands data to another (or back
-// to the caller) says so: the writer calls release(x) after its last write,
-// the reader acquire(x) before its first read, x being any address both agree
-// on (usually the object handed over). Without TSan all of it compiles to
-// nothing.
+// join at the end of an algorithm, and the memory oneTBB recycles for its
+// tasks. Without help it reports every such hand-off as a race. So each place
+// where one TBB task hands data to another (or back to the caller) says so:
+// the writer calls release(x) after its last write, the reader acquire(x)
+// before its first read, x being any address both agree on (usually the
+// object handed over). Without TSan all of it compiles to nothing.
 //
 //   int join = 0;                                         // any address
 //   tbb::parallel_for(range, tsan::body(&join, [&](const auto& r) { ... }));
 //   tsan::acquire(&join);                                 // every body happened before
 //
-//   tsan::release(batch.get());   // end of pipeline filter k
-//   tsan::acquire(batch.get());   // start of filter k + 1
+//   tsan::release(batch);   // end of pipeline filter k (a pointer token)
+//   tsan::acquire(batch);   // start of filter k + 1
 //
-//   tbb::parallel_sort(v.begin(), v.end(), tsan::compare(&v, less));  // release(&v) first
+//   tsan::release(&v);
+//   tbb::parallel_sort(v.begin(), v.end(), tsan::compare(&v, less));
 //   tsan::acquire(&v);                                    // the sorted elements
+//
+//   tsan::combinable<reject_log> logs;                    // for tbb::combinable
 #pragma once
 
+#include <oneapi/tbb/combinable.h>
+#include <oneapi/tbb/enumerable_thread_specific.h>
+
+#include <memory>
 #include <type_traits>
 #include <utility>
 
 #if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
 #define TIXPORT_TSAN 1
-// TSan's dynamic annotations (libtsan exports them; no header declares them).
-extern "C" void AnnotateIgnoreReadsBegin(const char* file, int line);
-extern "C" void AnnotateIgnoreReadsEnd(const char* file, int line);
+// Exported by libtsan, declared by no header: stop / resume checking this
+// thread's memory accesses (its synchronisation is still followed).
+extern "C" void __tsan_ignore_thread_begin();
+extern "C" void __tsan_ignore_thread_end();
 #else
 #define TIXPORT_TSAN 0
 #endif
@@ -54,23 +62,43 @@ inline void acquire([[maybe_unused]] const void* sync) noexcept {
 #endif
 }
 
-/// A private copy of a message oneTBB passes to a body (a parallel_for range,
-/// a flow-graph message). It lives in oneTBB's task storage, written by the
-/// sending thread after its body returned and recycled after ours returns,
-/// both behind TSan's back, so the copy itself is not checked: the accesses
-/// ignored are those of one shallow copy of oneTBB's own storage, and the body
-/// works on the copy. A reference to anything else is passed through.
+/// Stop checking this thread's memory accesses until unchecked_end().
+inline void unchecked_begin() noexcept {
+#if TIXPORT_TSAN
+  __tsan_ignore_thread_begin();
+#endif
+}
+/// Check this thread's memory accesses again.
+inline void unchecked_end() noexcept {
+#if TIXPORT_TSAN
+  __tsan_ignore_thread_end();
+#endif
+}
+
+/// A copy of `x`, made without TSan checking the accesses: for small objects
+/// that live in memory oneTBB allocates and recycles behind TSan's back (its
+/// task storage), where TSan still remembers the accesses of the memory's
+/// previous owner. The copy is ours; what it points to is checked as usual.
+template <typename T>
+T unchecked_copy(const T& x) noexcept {
+  static_assert(std::is_trivially_copyable_v<T>);
+  unchecked_begin();
+  T copy = x;
+  unchecked_end();
+  return copy;
+}
+
+/// What a body gets for an argument oneTBB passes it: a private copy of a
+/// message (a parallel_for range, a flow-graph message, a pipeline token),
+/// which lives in oneTBB's task storage, written by the sending thread after
+/// its body returned and recycled after ours returns, or the argument itself
+/// for a mutable reference (flow_control) or anything not trivially copyable.
 template <typename Arg>
 decltype(auto) private_copy(Arg&& arg) {
   using value = std::remove_cvref_t<Arg>;
   constexpr bool mutable_lvalue = std::is_lvalue_reference_v<Arg> && !std::is_const_v<std::remove_reference_t<Arg>>;
   if constexpr (kEnabled && std::is_trivially_copyable_v<value> && !mutable_lvalue) {
-#if TIXPORT_TSAN
-    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
-    value copy = arg;
-    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
-    return copy;
-#endif
+    return unchecked_copy<value>(arg);
   } else {
     return std::forward<Arg>(arg);
   }
@@ -90,54 +118,69 @@ class acquire_on_exit {
   const void* sync_;
 };
 
-/// Base of an object that oneTBB places in memory it recycles itself (task
-/// objects from its small-object pool, nodes from its scalable allocator):
-/// TSan sees neither the free nor the reuse, so the object's destruction
-/// releases its address and the next object built there acquires it first.
-class recycled_memory {
- protected:
-  recycled_memory() noexcept { acquire(this); }
-  recycled_memory(const recycled_memory&) noexcept : recycled_memory() {}
-  recycled_memory& operator=(const recycled_memory&) = delete;
-  ~recycled_memory() { release(this); }
+namespace detail {
+/// First base of body_fn: member initialisation after it is not checked.
+struct unchecked_init {
+  unchecked_init() noexcept { unchecked_begin(); }
 };
+}  // namespace detail
 
 /// A oneTBB body (parallel_for, flow-graph node, pipeline filter) whose
-/// hand-offs TSan can see. oneTBB copies a parallel_for body into every task
-/// it splits off, on whichever thread splits, and another thread may run that
-/// task: each copy therefore acquires its source and releases itself, and
-/// each call acquires the copy it runs on, so the call sees the caller's
-/// writes before the algorithm and the splitter's copy. Each call releases
-/// `join` when it returns (or throws), so the caller sees every call's writes
-/// once it has acquired `join` after the algorithm. A serial body (a serial
-/// pipeline filter or flow-graph node: one call at a time, not always on the
-/// same thread) also sees the calls before it. Data passed between calls
-/// (pipeline tokens, graph messages) still needs its own release/acquire.
+/// hand-offs TSan can see. Fn must capture by reference (trivially copyable).
+///  - oneTBB copies a body into every task it splits off, on whichever thread
+///    splits, and another thread may run that task: each copy acquires its
+///    source and releases itself, and each call acquires the copy it runs on,
+///    so the call sees the caller's writes before the algorithm.
+///  - Each call releases `join` when it returns (or throws), so the caller
+///    sees every call's writes once it has acquired `join` after the
+///    algorithm. A serial body (a serial filter or node: one call at a time,
+///    not always on the same thread) also sees the calls before it.
+///  - The body object lives in oneTBB's recycled task memory, so TSan checks
+///    no access to the object itself (a few references): it is built
+///    unchecked and each call runs on an unchecked copy. Everything the
+///    references reach is checked.
+/// Data passed between calls (pipeline tokens, graph messages) still needs
+/// its own release/acquire.
 template <typename Fn>
-class body_fn : private recycled_memory {
+class body_fn : private detail::unchecked_init {
+  static_assert(std::is_trivially_copyable_v<Fn>, "a oneTBB body here captures by reference");
+
  public:
-  body_fn(const void* join, bool serial, Fn fn) : fn_(std::move(fn)), join_(join), serial_(serial) {
-    release(this);
-  }
+  body_fn(const void* join, bool serial, Fn fn) : fn_(fn), join_(join), serial_(serial) { built(); }
   body_fn(const body_fn& other)
-      : recycled_memory(), fn_((acquire(&other), other.fn_)), join_(other.join_), serial_(other.serial_) {
-    release(this);
-  }
-  body_fn(body_fn&& other) noexcept
-      : recycled_memory(), fn_((acquire(&other), std::move(other.fn_))), join_(other.join_), serial_(other.serial_) {
-    release(this);
+      : unchecked_init(), fn_((acquire(&other), other.fn_)), join_(other.join_), serial_(other.serial_) {
+    built();
   }
   body_fn& operator=(const body_fn&) = delete;
-  body_fn& operator=(body_fn&&) = delete;
   ~body_fn() = default;
 
   template <typename... Args>
   decltype(auto) operator()(Args&&... args) const {
-    acquire(this);
-    // No guard object on the stack: only `this`, which the call has acquired, is read after fn_.
-    if constexpr (std::is_void_v<std::invoke_result_t<const Fn&, Args&&...>>) {
+    if constexpr (kEnabled) {
+      acquire(this);
+      return run(this, unchecked_copy(fn_), unchecked_copy(join_), unchecked_copy(serial_),
+                 std::forward<Args>(args)...);
+    } else {
+      return fn_(std::forward<Args>(args)...);
+    }
+  }
+
+ private:
+  void built() noexcept {
+    unchecked_end();
+    release(this);
+  }
+
+  // One call, on private copies of the members; `shared` is the object oneTBB holds.
+  template <typename... Args>
+  static decltype(auto) run(const body_fn* shared, const Fn fn, const void* join, bool serial, Args&&... args) {
+    const auto done = [&]() noexcept {
+      if (serial) release(shared);
+      release(join);
+    };
+    if constexpr (std::is_void_v<std::invoke_result_t<const Fn&, decltype(private_copy(std::declval<Args>()))...>>) {
       try {
-        fn_(private_copy(std::forward<Args>(args))...);
+        fn(private_copy(std::forward<Args>(args))...);
       } catch (...) {
         done();
         throw;
@@ -145,7 +188,7 @@ class body_fn : private recycled_memory {
       done();
     } else {
       try {
-        decltype(auto) result = fn_(private_copy(std::forward<Args>(args))...);
+        decltype(auto) result = fn(private_copy(std::forward<Args>(args))...);
         done();
         return result;
       } catch (...) {
@@ -153,12 +196,6 @@ class body_fn : private recycled_memory {
         throw;
       }
     }
-  }
-
- private:
-  void done() const noexcept {
-    if (serial_) release(this);
-    release(join_);
   }
 
   Fn fn_;
@@ -170,14 +207,14 @@ class body_fn : private recycled_memory {
 /// a parallel filter, an unlimited node); each call releases `join` when it ends.
 template <typename Fn>
 body_fn<Fn> body(const void* join, Fn fn) {
-  return body_fn<Fn>(join, false, std::move(fn));
+  return body_fn<Fn>(join, false, fn);
 }
 
 /// Wrap `fn` as a oneTBB body called one call at a time (a serial filter or node):
 /// each call also sees the calls before it.
 template <typename Fn>
 body_fn<Fn> serial_body(const void* join, Fn fn) {
-  return body_fn<Fn>(join, true, std::move(fn));
+  return body_fn<Fn>(join, true, fn);
 }
 
 /// A comparator for tbb::parallel_sort whose hand-offs TSan can see. The sort
@@ -188,6 +225,8 @@ body_fn<Fn> serial_body(const void* join, Fn fn) {
 /// on entry and destroys the copies when it returns: the destructor releases,
 /// so the caller sees every element once it has acquired `sync` after the
 /// sort. The caller releases `sync` before the sort for the elements' writes.
+/// The comparator oneTBB holds is the caller's (on its stack); copies are on
+/// the sorting threads' stacks.
 template <typename Compare>
 class compare_fn {
  public:
@@ -223,5 +262,17 @@ template <typename Compare>
 compare_fn<Compare> compare(const void* sync, Compare less) {
   return compare_fn<Compare>(sync, std::move(less));
 }
+
+/// tbb::combinable, or under TSan the same per-thread storage with its
+/// elements allocated by malloc, which TSan follows, instead of oneTBB's
+/// scalable allocator, which recycles memory behind TSan's back.
+template <typename T>
+using combinable = std::conditional_t<kEnabled, oneapi::tbb::enumerable_thread_specific<T, std::allocator<T>>,
+                                      oneapi::tbb::combinable<T>>;
+
+/// tbb::enumerable_thread_specific<T>, with malloc'd elements under TSan (see combinable).
+template <typename T>
+using per_thread = std::conditional_t<kEnabled, oneapi::tbb::enumerable_thread_specific<T, std::allocator<T>>,
+                                      oneapi::tbb::enumerable_thread_specific<T>>;
 
 }  // namespace tixport::tsan

@@ -77,7 +77,7 @@ void remap_references(std::vector<comment_candidate>& comments, std::vector<tick
   for (const ticket_candidate& t : tickets) ticket_ids.push_back(t.id);
   std::sort(ticket_ids.begin(), ticket_ids.end());
 
-  oneapi::tbb::combinable<reject_log> logs;
+  tsan::combinable<reject_log> logs;
   // tsan::body / acquire: hand-offs ThreadSanitizer cannot see in libtbb (tsan_annotations_internal.hpp).
   oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, comments.size(), 4096),
                             tsan::body(&logs, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {

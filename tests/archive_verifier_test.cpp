@@ -29,18 +29,6 @@
 #include <string>
 #include <vector>
 
-#if defined(__SANITIZE_THREAD__)
-// Debian's libtbb is not built with ThreadSanitizer, so TSan cannot see how
-// oneTBB hands a pipeline body to a worker, and flags oneTBB's own header
-// reading the body reference it stored (see handoff_stage in
-// src/archive_verifier.cpp, which makes tixport's hand-offs visible). Only
-// races whose innermost frame is in that header are suppressed: a race in
-// tixport code inside a stage is still reported.
-extern "C" const char* __tsan_default_suppressions() {
-  return "race_top:oneapi/tbb/detail/_pipeline_filters.h\n";
-}
-#endif
-
 namespace fs = std::filesystem;
 using tixport::verify_options;
 using tixport::verify_result;
