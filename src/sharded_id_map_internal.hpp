@@ -58,13 +58,6 @@ class sharded_first_map {
     }
   }
 
-  /// Distinct ids seen. Not thread-safe.
-  [[nodiscard]] std::size_t size() const noexcept {
-    std::size_t total = 0;
-    for (const shard& sh : shards_) total += sh.size;
-    return total;
-  }
-
   /// Free every table. Not thread-safe.
   void clear() noexcept {
     for (shard& sh : shards_) {
