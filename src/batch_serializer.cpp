@@ -3,6 +3,7 @@
 
 #include "tixport/field_parsers.hpp"
 #include "tixport/interrupt_guard.hpp"
+#include "tixport/run_ledger.hpp"
 
 #include "csv_reader_internal.hpp"
 #include "tsan_annotations_internal.hpp"
@@ -35,6 +36,36 @@ void reread_field(std::string_view data, std::uint64_t offset, std::size_t field
   csv_internal::read_record_field(data, offset, field, out);
 }
 
+std::uint64_t ticket_fingerprint(const ticket_candidate& t, std::string& scratch) {
+  scratch.clear();
+  encode_ticket_object(ticket_record{t.created_at, t.requester_id, t.id}, scratch);
+  return fingerprint_bytes(scratch);
+}
+
+std::uint64_t comment_fingerprint(const body_source& source, const comment_candidate& c, std::string& raw,
+                                  std::string& scratch) {
+  std::string_view body;
+  if (c.body_in_place) {
+    body = source.file_bytes.substr(c.body_offset, c.body_size);
+  } else {
+    reread_field(source.file_bytes, c.offset, source.body_field, raw);
+    body = raw;
+  }
+  scratch.clear();
+  if (!is_valid_utf8(body)) {
+    // Repaired behind the JSON object's place in scratch: encode after the repaired body.
+    repair_utf8(body, scratch);
+    const std::size_t body_size = scratch.size();
+    raw.clear();  // the re-read body, if any, is no longer needed
+    encode_comment_object(comment_record{c.created_at, c.ticket_id, c.id, c.is_public,
+                                         std::string_view(scratch).substr(0, body_size), c.author_id},
+                          raw);
+    return fingerprint_bytes(raw);
+  }
+  encode_comment_object(comment_record{c.created_at, c.ticket_id, c.id, c.is_public, body, c.author_id}, scratch);
+  return fingerprint_bytes(scratch);
+}
+
 namespace {
 
 // What one encoder thread reuses from batch to batch.
@@ -50,12 +81,14 @@ struct encode_scratch {
   std::string arena;                // bodies that needed a copy, back to back
   std::vector<copied_body> copied;  // which comments' bodies are in arena
   std::string raw;                  // one re-read body
+  std::string object;               // one object's compact JSON, for its fingerprint
 
   void reset() {
     // A huge body (hundreds of MB) must not stay pinned to a worker thread.
     constexpr std::size_t kKeepBytes = 16u << 20;
     if (arena.capacity() > kKeepBytes) std::string().swap(arena);
     if (raw.capacity() > kKeepBytes) std::string().swap(raw);
+    if (object.capacity() > kKeepBytes) std::string().swap(object);
     tickets.clear();
     comments.clear();
     users.clear();
@@ -76,7 +109,7 @@ struct encoded_batch {
 serialize_stats write_batches(const body_source& source, std::span<const ticket_candidate> tickets,
                               std::span<const comment_candidate> comments,
                               std::span<const resolved_user> users, const batch_options& options,
-                              tar_archive_sink& sink, reject_log& log) {
+                              tar_archive_sink& sink, reject_log& log, const object_fingerprints& fingerprints) {
   const unsigned b = options.batch_size;
   const std::uint64_t total = batch_count(tickets.size(), comments.size(), users.size(), b);
   serialize_stats stats;
@@ -175,6 +208,22 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
                   std::vector<user_record>& user_out = scratch.users;
                   for (const resolved_user& x : u) user_out.push_back({x.name, x.id, x.email});
                   encode_batch(ticket_out, comment_out, user_out, options.style, batch->json);
+                  // Each object's compact JSON, as the ledger fingerprints it (SPEC 4.1).
+                  const std::size_t first = (batch->k - 1) * b;
+                  if (!fingerprints.tickets.empty()) {
+                    for (std::size_t i = 0; i < ticket_out.size(); ++i) {
+                      scratch.object.clear();
+                      encode_ticket_object(ticket_out[i], scratch.object);
+                      fingerprints.tickets[first + i] = fingerprint_bytes(scratch.object);
+                    }
+                  }
+                  if (!fingerprints.comments.empty()) {
+                    for (std::size_t i = 0; i < comment_out.size(); ++i) {
+                      scratch.object.clear();
+                      encode_comment_object(comment_out[i], scratch.object);
+                      fingerprints.comments[first + i] = fingerprint_bytes(scratch.object);
+                    }
+                  }
                 } catch (...) {
                   keep_failure();
                 }

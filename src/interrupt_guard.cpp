@@ -34,13 +34,7 @@ constexpr int kTruncatedInputStatus = static_cast<int>(exit_code::input_error);
 // signal-safe).
 static_assert(std::atomic<bool>::is_always_lock_free);
 static_assert(std::atomic<int>::is_always_lock_free);
-constexpr int kNoTempFile = -1;
 std::atomic<bool> g_requested{false};
-// Two path buffers: register_temp_file() fills the one the handler cannot be
-// reading and then publishes its index, so the handler never sees a half-written
-// path and no fence is needed.
-char g_temp_paths[2][PATH_MAX];
-std::atomic<int> g_temp_index{kNoTempFile};
 
 // Nesting depth and the handlers to restore; touched only by the thread that
 // creates and destroys guards (main), never by the handler.
@@ -67,6 +61,16 @@ static_assert(std::atomic<std::uintptr_t>::is_always_lock_free);
 static_assert(std::atomic<std::size_t>::is_always_lock_free);
 mapping_slot g_mappings[kMappingSlots];
 
+// Registered temporary files (every output of a command is written to one before
+// the commit renames them: archive, ledger, report, cache). Same free -> filling ->
+// ready protocol as the mappings, so the handler never reads a half-written path.
+constexpr int kTempSlots = 8;
+struct temp_slot {
+  std::atomic<int> state{kSlotFree};
+  char path[PATH_MAX];
+};
+temp_slot g_temps[kTempSlots];
+
 void write_stderr(const char* text) noexcept {
   // Best effort: nothing useful can be done in a signal handler if stderr fails.
   const ssize_t ignored = ::write(STDERR_FILENO, text, std::strlen(text));
@@ -74,8 +78,9 @@ void write_stderr(const char* text) noexcept {
 }
 
 void unlink_temp_file() noexcept {
-  const int index = g_temp_index.load(std::memory_order_acquire);
-  if (index != kNoTempFile) ::unlink(g_temp_paths[index]);
+  for (const temp_slot& slot : g_temps) {
+    if (slot.state.load(std::memory_order_acquire) == kSlotReady) ::unlink(slot.path);
+  }
 }
 
 // The registered mapping holding `address`, or nullptr.
@@ -179,18 +184,24 @@ void throw_if_interrupted() {
   if (interrupt_requested()) throw fatal_error(exit_code::interrupted, "interrupted");
 }
 
-void register_temp_file(const std::filesystem::path& path) {
+int register_temp_file(const std::filesystem::path& path) noexcept {
   const std::string& native = path.native();
-  const int index = g_temp_index.load(std::memory_order_acquire) == 0 ? 1 : 0;
-  if (native.size() >= sizeof g_temp_paths[index]) {
-    g_temp_index.store(kNoTempFile, std::memory_order_release);
-    return;
+  if (native.size() >= PATH_MAX) return -1;
+  for (int i = 0; i < kTempSlots; ++i) {
+    temp_slot& slot = g_temps[i];
+    int expected = kSlotFree;
+    if (!slot.state.compare_exchange_strong(expected, kSlotFilling, std::memory_order_acquire)) continue;
+    std::memcpy(slot.path, native.c_str(), native.size() + 1);
+    slot.state.store(kSlotReady, std::memory_order_release);
+    return i;
   }
-  std::memcpy(g_temp_paths[index], native.c_str(), native.size() + 1);
-  g_temp_index.store(index, std::memory_order_release);
+  return -1;
 }
 
-void unregister_temp_file() noexcept { g_temp_index.store(kNoTempFile, std::memory_order_release); }
+void unregister_temp_file(int handle) noexcept {
+  if (handle < 0 || handle >= kTempSlots) return;
+  g_temps[handle].state.store(kSlotFree, std::memory_order_release);
+}
 
 int register_mapped_input(const void* begin, std::size_t size, const std::filesystem::path& path) noexcept {
   for (int i = 0; i < kMappingSlots; ++i) {

@@ -184,6 +184,34 @@ void write_array(writer& w, std::span<const Record> records, WriteFields write_f
   w.close(']');
 }
 
+void write_ticket_fields(writer& w, const ticket_record& t) {
+  w.key("\"created_at\"");
+  append_timestamp(w.out(), t.created_at);
+  w.key("\"requester_id\"");
+  append_int(w.out(), t.requester_id);
+  w.key("\"id\"");
+  append_int(w.out(), t.id);
+}
+
+void write_comment_fields(writer& w, const comment_record& c) {
+  w.key("\"created_at\"");
+  append_timestamp(w.out(), c.created_at);
+  w.key("\"ticket_id\"");
+  append_int(w.out(), c.ticket_id);
+  w.key("\"id\"");
+  append_int(w.out(), c.id);
+  w.key("\"public\"");
+  if (c.is_public) {
+    w.out().append("true", 4);
+  } else {
+    w.out().append("false", 5);
+  }
+  w.key("\"html_body\"");
+  append_json_string(w.out(), c.html_body);
+  w.key("\"author_id\"");
+  append_int(w.out(), c.author_id);
+}
+
 /// Upper bound of the bytes of a batch before string escaping grows it.
 std::size_t estimate_size(std::span<const ticket_record> tickets,
                           std::span<const comment_record> comments,
@@ -235,34 +263,10 @@ void encode_batch(std::span<const ticket_record> tickets,
   w.open('{');
 
   w.key("\"data\"");
-  write_array(w, tickets, [&w](const ticket_record& t) {
-    w.key("\"created_at\"");
-    append_timestamp(w.out(), t.created_at);
-    w.key("\"requester_id\"");
-    append_int(w.out(), t.requester_id);
-    w.key("\"id\"");
-    append_int(w.out(), t.id);
-  });
+  write_array(w, tickets, [&w](const ticket_record& t) { write_ticket_fields(w, t); });
 
   w.key("\"comments\"");
-  write_array(w, comments, [&w](const comment_record& c) {
-    w.key("\"created_at\"");
-    append_timestamp(w.out(), c.created_at);
-    w.key("\"ticket_id\"");
-    append_int(w.out(), c.ticket_id);
-    w.key("\"id\"");
-    append_int(w.out(), c.id);
-    w.key("\"public\"");
-    if (c.is_public) {
-      w.out().append("true", 4);
-    } else {
-      w.out().append("false", 5);
-    }
-    w.key("\"html_body\"");
-    append_json_string(w.out(), c.html_body);
-    w.key("\"author_id\"");
-    append_int(w.out(), c.author_id);
-  });
+  write_array(w, comments, [&w](const comment_record& c) { write_comment_fields(w, c); });
 
   w.key("\"users\"");
   write_array(w, users, [&w](const user_record& u) {
@@ -279,6 +283,20 @@ void encode_batch(std::span<const ticket_record> tickets,
 
   w.close('}');
   w.close('}');
+  w.close('}');
+}
+
+void encode_ticket_object(const ticket_record& ticket, std::string& out) {
+  writer w(out, json_style::compact);
+  w.open('{');
+  write_ticket_fields(w, ticket);
+  w.close('}');
+}
+
+void encode_comment_object(const comment_record& comment, std::string& out) {
+  writer w(out, json_style::compact);
+  w.open('{');
+  write_comment_fields(w, comment);
   w.close('}');
 }
 

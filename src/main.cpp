@@ -10,10 +10,12 @@
 #include <CLI/CLI.hpp>
 
 #include "tixport/archive_verifier.hpp"
+#include "tixport/atomic_output.hpp"
 #include "tixport/email_index_client.hpp"
 #include "tixport/errors.hpp"
 #include "tixport/interrupt_guard.hpp"
 #include "tixport/migration_pipeline.hpp"
+#include "tixport/run_ledger.hpp"
 #include "tixport/sample_generator.hpp"
 
 #include <cstdio>
@@ -103,6 +105,9 @@ struct run_cli_options {
   bool no_progress = false;
   int zstd_level = 3;
   int gzip_level = 6;
+  std::string since;
+  std::string ledger;
+  bool full_compare = false;
   api_cli_options api;
 };
 
@@ -122,7 +127,21 @@ int do_run(const run_cli_options& o, unsigned threads) {
     throw fatal_error(exit_code::input_error,
                       "run: --output " + o.output + ": the name must end in .tar, .tar.gz, .tgz or .tar.zst");
   }
+  // Every file this run reads and writes, checked before the first byte is written.
+  tixport::output_plan plan;
+  plan.add_input(o.input, "--input");
+  plan.add_input(o.users_file, "--users-file");
+  plan.add_input(o.since, "--since");
+  plan.add_output(o.output, "--output");
+  plan.add_output(o.ledger, "--ledger", "--since");
+  plan.add_output(o.report, "--report");
+  if (!o.api.users_url.empty()) plan.add_output(o.users_cache, "--users-cache");
+  plan.check();
+
   tixport::run_options opt;
+  if (!o.since.empty()) opt.since = o.since;
+  if (!o.ledger.empty()) opt.ledger = o.ledger;
+  opt.full_compare = o.full_compare;
   opt.input = o.input;
   opt.output = o.output;
   opt.threads = threads;
@@ -156,9 +175,15 @@ int do_run(const run_cli_options& o, unsigned threads) {
     opt.cancel_index = [fetch] { fetch->cancel(); };
   }
 
-  const tixport::run_report report = tixport::run_migration(opt);
+  tixport::run_outcome outcome = tixport::run_migration(opt);
+  const tixport::run_report& report = outcome.report;
+  // Every output is complete before any is put in place: a report that cannot be written
+  // leaves the old archive and ledger as they were (SPEC 2.6, 4.1).
+  std::unique_ptr<tixport::atomic_output_file> report_file;
+  if (!o.report.empty()) report_file = tixport::stage_report_json(report, o.report);
+  outcome.commit();
+  if (report_file) report_file->commit();
   tixport::print_summary(report, stderr);
-  if (!o.report.empty()) tixport::write_report_json(report, o.report);
   return report.exit_code;
 }
 
@@ -184,6 +209,29 @@ int do_verify(const std::string& archive, const std::string& users_file, unsigne
   const tixport::verify_result result = tixport::verify_archive(opt);
   tixport::print_verify_result(result, stdout);
   return result.valid ? 0 : 1;
+}
+
+int do_ledger_dump(const std::string& file, const std::string& what, const std::string& output) {
+  const tixport::run_ledger ledger = tixport::load_ledger(file);
+  const tixport::ledger_table table = what == "users"      ? tixport::ledger_table::users
+                                      : what == "identity" ? tixport::ledger_table::identity
+                                      : what == "tickets"  ? tixport::ledger_table::tickets
+                                                           : tixport::ledger_table::comments;
+  const std::string csv = tixport::ledger_csv(ledger, table);
+  if (output.empty() || output == "-") {
+    if (std::fwrite(csv.data(), 1, csv.size(), stdout) != csv.size() || std::fflush(stdout) != 0) {
+      throw fatal_error(exit_code::output_error, "ledger dump: write: standard output");
+    }
+    return 0;
+  }
+  tixport::output_plan plan;
+  plan.add_input(file, "ledger");
+  plan.add_output(output, "--output");
+  plan.check();
+  tixport::atomic_output_file out(output, "ledger dump");
+  out.write(csv);
+  out.commit();
+  return 0;
 }
 
 int do_generate(const tixport::generate_options& opt) {
@@ -236,6 +284,13 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--zstd-level", run.zstd_level, "zstd level for .tar.zst")->check(CLI::Range(1, 19));
   run_cmd->add_option("--gzip-level", run.gzip_level, "gzip level for .tar.gz")->check(CLI::Range(1, 9));
   run_cmd->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::Range(1u, 4096u));
+  run_cmd->add_option("--ledger", run.ledger,
+                      "Also write the ledger of what this archive puts on the platform (for later --since runs)");
+  run_cmd->add_option("--since", run.since,
+                      "Ledger of the earlier runs: write only what it does not hold (a delta archive; may be the "
+                      "same file as --ledger)");
+  run_cmd->add_flag("--full-compare", run.full_compare,
+                    "With --since: parse the whole export even when it only appends to the ledger's");
   add_api_options(*run_cmd, run.api);
 
   api_cli_options fetch;
@@ -264,6 +319,20 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--seed", gen.seed, "Same seed, same bytes");
   gen_cmd->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::Range(1u, 4096u));
 
+  CLI::App* ledger_cmd = app.add_subcommand("ledger", "Look into a ledger written by run --ledger");
+  ledger_cmd->require_subcommand(1);
+  std::string ledger_file;
+  CLI::App* ledger_show = ledger_cmd->add_subcommand("show", "Print a ledger's summary");
+  ledger_show->add_option("file", ledger_file, "The ledger")->required();
+  std::string dump_what;
+  std::string dump_output;
+  CLI::App* ledger_dump = ledger_cmd->add_subcommand("dump", "Write one of a ledger's tables as CSV");
+  ledger_dump->add_option("file", ledger_file, "The ledger")->required();
+  ledger_dump->add_option("--what", dump_what, "users, identity, tickets or comments")
+      ->required()
+      ->check(CLI::IsMember({"users", "identity", "tickets", "comments"}));
+  ledger_dump->add_option("--output", dump_output, "Write the CSV here (default: standard output)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -276,6 +345,12 @@ int main(int argc, char** argv) {
     if (run_cmd->parsed()) return do_run(run, threads);
     if (fetch_cmd->parsed()) return do_fetch_users(fetch, fetch_output);
     if (verify_cmd->parsed()) return do_verify(verify_archive, verify_users, threads);
+    if (ledger_show->parsed()) {
+      const tixport::run_ledger ledger = tixport::load_ledger(ledger_file);
+      tixport::print_ledger_summary(ledger, ledger_file, stdout);
+      return 0;
+    }
+    if (ledger_dump->parsed()) return do_ledger_dump(ledger_file, dump_what, dump_output);
     if (gen_cmd->parsed()) {
       gen.output = gen_output;
       gen.users_output = gen_users_output;

@@ -5,6 +5,7 @@
 #include "tixport/errors.hpp"
 #include "tixport/field_parsers.hpp"
 #include "tixport/interrupt_guard.hpp"
+#include "tixport/ledger_delta.hpp"
 #include "tixport/mapped_file.hpp"
 #include "tixport/row_classifier.hpp"
 #include "tixport/row_deduplicator.hpp"
@@ -105,7 +106,26 @@ std::vector<raw_index_entry> read_index_csv(const std::filesystem::path& path, u
   return entries;
 }
 
-run_report run_migration(const run_options& options) {
+namespace {
+
+/// Keep the objects whose mask entry is 1, in order, in place.
+template <typename T>
+void keep_written(std::vector<T>& objects, const std::vector<std::uint8_t>& written) {
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < objects.size(); ++i) {
+    if (written[i] != 0) objects[out++] = objects[i];
+  }
+  objects.resize(out);
+}
+
+}  // namespace
+
+void run_outcome::commit() {
+  if (archive) archive->commit();
+  if (ledger) ledger->commit();
+}
+
+run_outcome run_migration(const run_options& options) {
   const auto run_start = clock_type::now();
   const unsigned threads =
       options.threads != 0 ? options.threads : static_cast<unsigned>(oneapi::tbb::info::default_concurrency());
@@ -118,10 +138,20 @@ run_report run_migration(const run_options& options) {
                       "output: " + options.output.string() + ": the name must end in .tar, .tar.gz, .tgz or .tar.zst");
   }
 
-  run_report report;
+  run_outcome outcome;
+  run_report& report = outcome.report;
   report.input = options.input.string();
   report.output = options.output.string();
   report.index_source = options.index_source;
+
+  // 0. A --since ledger is read first: a bad one is an input error before any work.
+  std::optional<run_ledger> previous;
+  if (options.since) {
+    previous = load_ledger(*options.since);
+    report.rerun.since = options.since->string();
+  }
+  const bool write_ledger = options.ledger.has_value();
+  if (write_ledger) report.rerun.ledger = options.ledger->string();
 
   // 1. The index loads on its own thread while the export is parsed. If the run
   //    stops early, the load is cancelled so that leaving does not wait for a
@@ -144,18 +174,43 @@ run_report run_migration(const run_options& options) {
   }
   const export_columns columns = export_columns::resolve(*header);
 
+  // 2. A rerun: when the export continues the ledger's byte for byte, only what follows the
+  //    old bytes is parsed and the ledger stands for the old rows (SPEC 4.3).
+  rerun_path path = rerun_path::none;
+  csv_header parse_header = *header;
+  if (previous) {
+    prefix_match match;
+    arena.execute([&] { match = match_appended_prefix(previous->source, data); });
+    report.rerun.bytes_hashed = match.bytes_hashed;
+    report.rerun.prefix_bytes = match.matching_bytes;
+    if (match.appended && !options.full_compare && previous->source.size >= header->data_offset) {
+      path = rerun_path::appended;
+      parse_header.data_offset = previous->source.size;
+      parse_header.data_first_line = previous->source.line_feeds + 1;
+    } else {
+      path = rerun_path::full_compare;
+    }
+  }
+  const bool appended = path == rerun_path::appended;
+  report.rerun.path = std::string(rerun_path_name(path));
+  report.rerun.bytes_parsed = appended ? data.size() - parse_header.data_offset : data.size();
+
   progress_line progress(options.progress && ::isatty(STDERR_FILENO) == 1);
-  row_deduplicator dedup(data.size() / kTypicalRowBytes);
+  row_deduplicator dedup((data.size() - parse_header.data_offset) / kTypicalRowBytes);
   std::atomic<std::uint64_t> rows_seen{0};
   std::atomic<std::uint64_t> bytes_seen{0};
+  std::atomic<bool> unterminated_quote{false};
   csv_read_stats read_stats;
   const auto parse_start = clock_type::now();
   arena.execute([&] {
     csv_read_options read_options;
     read_options.chunk_bytes = options.chunk_bytes;
     read_options.threads = threads;
-    read_stats = read_csv_records(data, *header, read_options, [&](csv_chunk&& chunk) {
+    read_stats = read_csv_records(data, parse_header, read_options, [&](csv_chunk&& chunk) {
       throw_if_interrupted();
+      for (const malformed_record& m : chunk.malformed) {
+        if (m.unterminated_quote) unterminated_quote.store(true, std::memory_order_relaxed);
+      }
       classified_chunk classified;
       classify_chunk(chunk, columns, data, classified);
       const std::uint64_t rows = rows_seen += chunk.record_count() + chunk.malformed.size();
@@ -175,7 +230,25 @@ run_report run_migration(const run_options& options) {
   report.csv_reparsed_chunks = read_stats.reparsed_chunks;
   report.blank_lines = read_stats.blank_lines;
 
-  // 2. Wait for the index only now, where users are resolved.
+  // The fingerprint of this export for the next ledger: an appended one keeps the old blocks.
+  // It continues at a record boundary when its last byte is a LF outside quotes.
+  export_fingerprint source;
+  if (write_ledger) {
+    const bool ends_at_record = !data.empty() && data.back() == '\n' && !unterminated_quote.load() &&
+                                header->data_offset <= data.size();
+    arena.execute([&] {
+      if (appended) {
+        std::uint64_t hashed = 0;
+        source = extend_fingerprint(previous->source, data, ends_at_record, hashed);
+        report.rerun.bytes_hashed += hashed;
+      } else {
+        source = fingerprint_export(data, ends_at_record);
+        report.rerun.bytes_hashed += data.size();
+      }
+    });
+  }
+
+  // 3. Wait for the index only now, where users are resolved.
   const auto index_start = clock_type::now();
   while (index_future.wait_for(kProgressInterval) != std::future_status::ready) {
     throw_if_interrupted();
@@ -185,7 +258,7 @@ run_report run_migration(const run_options& options) {
   report.stages.push_back({"index_wait", seconds_since(index_start)});
   report.index = index.stats();
 
-  // 3. Resolve users and remap every reference.
+  // 4. Resolve users and remap every reference; with a ledger, leave out what it has.
   const auto resolve_start = clock_type::now();
   std::vector<comment_candidate> comments;
   arena.execute([&] { comments = dedup.take_comments(); });  // before log(): it counts duplicate comments
@@ -196,12 +269,58 @@ run_report run_migration(const run_options& options) {
   report.valid_comment_rows = totals.valid_comment_rows;
   report.valid_ticket_rows = totals.valid_ticket_rows;
   report.user_candidate_rows = totals.user_candidate_rows;
+  const body_source bodies{data, header->fields.size(), columns.body};
   std::vector<ticket_candidate> tickets;
   resolved_users users;
+  object_delta ticket_delta;
+  object_delta comment_delta;
+  std::vector<ledger_dangling> unmapped;
   arena.execute([&] {
     tickets = dedup.take_tickets();
-    users = resolve_users(dedup.take_users(), dedup.take_authors(), index, dedup.max_id(), log);
-    remap_references(comments, tickets, users.identity, log);
+    std::optional<ledger_lookup> lookup;
+    if (previous) lookup.emplace(*previous);
+    users = resolve_users(dedup.take_users(), dedup.take_authors(), index, dedup.max_id(), log,
+                          lookup ? &*lookup : nullptr);
+    remap_scope scope;
+    if (previous) {
+      const auto ids_and_lines = [](const auto& objects, std::vector<std::int64_t>& ids,
+                                    std::vector<std::uint64_t>& lines) {
+        ids.reserve(objects.size());
+        lines.reserve(objects.size());
+        for (const auto& o : objects) {
+          ids.push_back(o.id);
+          lines.push_back(o.line);
+        }
+      };
+      std::vector<std::int64_t> ids;
+      std::vector<std::uint64_t> lines;
+      ids_and_lines(tickets, ids, lines);
+      ticket_delta = partition_against_ledger(ids, lines, previous->tickets, appended);
+      ids.clear();
+      lines.clear();
+      ids_and_lines(comments, ids, lines);
+      comment_delta = partition_against_ledger(ids, lines, previous->comments, appended);
+      scope.ticket_written = &ticket_delta.written;
+      scope.comment_written = &comment_delta.written;
+      scope.ledger_tickets = previous->tickets;
+    }
+    if (write_ledger) scope.dangling = &unmapped;
+    remap_references(comments, tickets, users.identity, log, scope);
+    if (previous) {
+      // Objects the platform has: compared by the fingerprint of their JSON, never written.
+      rerun_report& rr = report.rerun;
+      rr.changed_tickets = count_changed_tickets(tickets, ticket_delta, previous->tickets);
+      rr.changed_comments = count_changed_comments(bodies, comments, comment_delta, previous->comments);
+      if (appended) count_remapped_dangling(*previous, users.identity, rr.changed_tickets, rr.changed_comments);
+      rr.skipped_tickets = ticket_delta.skipped;
+      rr.skipped_comments = comment_delta.skipped;
+      rr.skipped_users = users.ledger_users;
+      rr.missing_tickets = ticket_delta.missing;
+      rr.missing_comments = comment_delta.missing;
+      rr.ledger_index_conflicts = users.ledger_index_conflicts;
+      keep_written(tickets, ticket_delta.written);
+      keep_written(comments, comment_delta.written);
+    }
   });
   report.users = users.users.size();
   report.users_matched = users.matched;
@@ -210,7 +329,7 @@ run_report run_migration(const run_options& options) {
   report.tickets = tickets.size();
   report.stages.push_back({"resolve", seconds_since(resolve_start)});
 
-  // 4. Encode and write the batches; the archive appears only when complete.
+  // 5. Encode and write the batches into a temporary file; it is put in place by commit().
   const auto write_start = clock_type::now();
   archive_options archive;
   archive.format = *format;
@@ -218,16 +337,18 @@ run_report run_migration(const run_options& options) {
   archive.threads = threads;
   archive.zstd_level = options.zstd_level;
   archive.gzip_level = options.gzip_level;
-  tar_archive_sink sink(options.output, archive);
+  outcome.archive = std::make_unique<tar_archive_sink>(options.output, archive);
   batch_options batches = options.batches;
   batches.progress = [&](std::uint64_t done, std::uint64_t total) {
     progress.update("writing", static_cast<double>(done) / static_cast<double>(total), report.rows,
                     seconds_since(run_start));
   };
+  std::vector<std::uint64_t> ticket_fingerprints(write_ledger ? tickets.size() : 0);
+  std::vector<std::uint64_t> comment_fingerprints(write_ledger ? comments.size() : 0);
   serialize_stats written;
   arena.execute([&] {
-    written = write_batches(body_source{data, header->fields.size(), columns.body}, tickets, comments, users.users,
-                            batches, sink, log);
+    written = write_batches(bodies, tickets, comments, users.users, batches, *outcome.archive, log,
+                            object_fingerprints{ticket_fingerprints, comment_fingerprints});
   });
   // A file rewritten in place while mapped raises no SIGBUS, but what was read may mix
   // old and new bytes: never publish an archive made from that.
@@ -235,16 +356,41 @@ run_report run_migration(const run_options& options) {
     throw fatal_error(exit_code::input_error,
                       "input: " + options.input.string() + ": the file was truncated or changed while being read");
   }
-  report.archive_bytes = sink.finish();
-  progress.clear();
+  report.archive_bytes = outcome.archive->complete();
   report.batches = written.batches;
   report.json_bytes = written.json_bytes;
   report.stages.push_back({"write", seconds_since(write_start)});
 
+  // 6. The next ledger: the old one plus what this archive wrote (SPEC 4.1, 4.2).
+  if (write_ledger) {
+    const auto ledger_start = clock_type::now();
+    ledger_update update;
+    update.previous = previous ? &*previous : nullptr;
+    update.source = std::move(source);
+    update.largest_id = users.largest_id;
+    update.users = users.users;
+    update.decided = users.decided;
+    update.tickets = tickets;
+    update.ticket_fingerprints = ticket_fingerprints;
+    update.comments = comments;
+    update.comment_fingerprints = comment_fingerprints;
+    update.ticket_delta = previous ? &ticket_delta : nullptr;
+    update.comment_delta = previous ? &comment_delta : nullptr;
+    update.dangling = unmapped;
+    run_ledger next = build_next_ledger(update);
+    const std::string bytes = serialize_ledger(next);
+    outcome.ledger = std::make_unique<atomic_output_file>(*options.ledger, "ledger");
+    outcome.ledger->write(bytes);
+    outcome.ledger->complete();
+    report.rerun.ledger_run = next.run;
+    report.stages.push_back({"ledger", seconds_since(ledger_start)});
+  }
+  progress.clear();
+
   report.issues = std::move(log);
   report.seconds = seconds_since(run_start);
   report.exit_code = options.strict && strict_problems(report) ? static_cast<int>(exit_code::strict_failed) : 0;
-  return report;
+  return outcome;
 }
 
 }  // namespace tixport

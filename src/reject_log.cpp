@@ -98,4 +98,16 @@ std::vector<std::uint64_t> reject_log::samples(row_issue issue) const {
   return lines;
 }
 
+void counted_lines::add(std::uint64_t line) {
+  ++count;
+  lines.push_back(line);
+  if (lines.size() > 4 * kMaxSampleLines) finish();
+}
+
+void counted_lines::finish() {
+  std::sort(lines.begin(), lines.end());
+  lines.erase(std::unique(lines.begin(), lines.end()), lines.end());
+  if (lines.size() > kMaxSampleLines) lines.resize(kMaxSampleLines);
+}
+
 }  // namespace tixport

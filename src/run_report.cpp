@@ -51,8 +51,7 @@ void close_object(std::string& out) {
 }
 
 [[noreturn]] void throw_report_error(const char* step, const std::filesystem::path& path, int error) {
-  throw fatal_error(exit_code::output_error,
-                    std::string("report: ") + step + ": " + path.string() + ": " + std::strerror(error));
+  throw fatal_error(exit_code::output_error, std::string("report: ") + step + ": " + path.string() + ": " + errno_text(error));
 }
 
 // Writes `text` to an existing non-regular target (character device, FIFO, socket, symlink)
@@ -146,6 +145,53 @@ std::string report_json(const run_report& r) {
   }
   close_object(out);
   out += ',';
+  {
+    const rerun_report& rr = r.rerun;
+    const auto append_changed = [&](std::string_view key, const counted_lines& c) {
+      append_key(out, key);
+      out += '{';
+      append_u64(out, "count", c.count);
+      append_key(out, "sample_lines");
+      append_lines(out, c.lines);
+      out += "},";
+    };
+    append_key(out, "changed_since_ledger");
+    out += '{';
+    append_changed("tickets", rr.changed_tickets);
+    append_changed("comments", rr.changed_comments);
+    close_object(out);
+    out += ',';
+    append_key(out, "missing_since_ledger");
+    out += '{';
+    append_u64(out, "tickets", rr.missing_tickets);
+    append_u64(out, "comments", rr.missing_comments);
+    close_object(out);
+    out += ',';
+    append_u64(out, "ledger_index_conflicts", rr.ledger_index_conflicts);
+    append_key(out, "rerun");
+    out += '{';
+    append_key(out, "since");
+    append_json_string(out, rr.since);
+    out += ',';
+    append_key(out, "ledger");
+    append_json_string(out, rr.ledger);
+    out += ',';
+    append_key(out, "path");
+    append_json_string(out, rr.path);
+    out += ',';
+    append_u64(out, "ledger_run", rr.ledger_run);
+    append_u64(out, "bytes_hashed", rr.bytes_hashed);
+    append_u64(out, "bytes_parsed", rr.bytes_parsed);
+    append_u64(out, "prefix_bytes", rr.prefix_bytes);
+    append_key(out, "skipped_already_imported");
+    out += '{';
+    append_u64(out, "tickets", rr.skipped_tickets);
+    append_u64(out, "comments", rr.skipped_comments);
+    append_u64(out, "users", rr.skipped_users);
+    close_object(out);
+    out += '}';
+    out += ',';
+  }
   append_key(out, "stages");
   out += '{';
   for (const stage_time& s : r.stages) {
@@ -173,7 +219,7 @@ std::string report_json(const run_report& r) {
   return out;
 }
 
-void write_report_json(const run_report& report, const std::filesystem::path& path) {
+std::unique_ptr<atomic_output_file> stage_report_json(const run_report& report, const std::filesystem::path& path) {
   const std::string text = report_json(report);
   // Only a regular file (or a new path) is replaced by temp file + rename. Anything else is
   // written through: renaming over /dev/stdout, /dev/null or a FIFO would replace the device
@@ -181,30 +227,19 @@ void write_report_json(const run_report& report, const std::filesystem::path& pa
   // "anything else" too: /dev/stdout is one, to /proc/self/fd/1, and renaming over a link
   // replaces the link rather than writing to what it names.
   struct stat st {};
-  const bool replace = ::lstat(path.c_str(), &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode);
-  if (!replace) {
+  if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw_report_error("open", path, EISDIR);
+  if (is_write_through_target(path)) {
     write_report_through(text, path);
-    return;
+    return nullptr;
   }
-  std::filesystem::path temp = path;
-  temp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream file(temp, std::ios::binary | std::ios::trunc);
-    file.write(text.data(), static_cast<std::streamsize>(text.size()));
-    file.flush();
-    if (!file) {
-      std::error_code ignored;  // the write already failed; removal is best effort
-      std::filesystem::remove(temp, ignored);
-      throw fatal_error(exit_code::output_error, "report: write: " + path.string() + ": " + std::strerror(errno));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(temp, ignored);
-    throw fatal_error(exit_code::output_error, "report: rename: " + path.string() + ": " + ec.message());
-  }
+  auto file = std::make_unique<atomic_output_file>(path, "report");
+  file->write(text);
+  file->complete();
+  return file;
+}
+
+void write_report_json(const run_report& report, const std::filesystem::path& path) {
+  if (const std::unique_ptr<atomic_output_file> file = stage_report_json(report, path)) file->commit();
 }
 
 void print_summary(const run_report& r, std::FILE* out) {
@@ -246,6 +281,32 @@ void print_summary(const run_report& r, std::FILE* out) {
                  static_cast<unsigned long long>(n), lines.c_str());
   }
   if (!any) std::fprintf(out, "  nothing dropped, repaired or dangling\n");
+  const rerun_report& rr = r.rerun;
+  if (!rr.since.empty()) {
+    std::fprintf(out, "  rerun           since %s: %s path, %llu bytes hashed, %llu bytes parsed (%llu bytes as before)\n",
+                 rr.since.c_str(), rr.path.c_str(), static_cast<unsigned long long>(rr.bytes_hashed),
+                 static_cast<unsigned long long>(rr.bytes_parsed), static_cast<unsigned long long>(rr.prefix_bytes));
+    std::fprintf(out, "  already imported %llu tickets, %llu comments, %llu users (not written again)\n",
+                 static_cast<unsigned long long>(rr.skipped_tickets), static_cast<unsigned long long>(rr.skipped_comments),
+                 static_cast<unsigned long long>(rr.skipped_users));
+    const auto lines_text = [](const counted_lines& c) {
+      std::string text;
+      for (std::uint64_t line : c.lines) {
+        text += text.empty() ? "  lines " : " ";
+        text += std::to_string(line);
+      }
+      return text;
+    };
+    std::fprintf(out, "  changed since the ledger (not written): %llu tickets%s, %llu comments%s\n",
+                 static_cast<unsigned long long>(rr.changed_tickets.count), lines_text(rr.changed_tickets).c_str(),
+                 static_cast<unsigned long long>(rr.changed_comments.count), lines_text(rr.changed_comments).c_str());
+    std::fprintf(out, "  missing since the ledger: %llu tickets, %llu comments; ledger/index id conflicts: %llu\n",
+                 static_cast<unsigned long long>(rr.missing_tickets), static_cast<unsigned long long>(rr.missing_comments),
+                 static_cast<unsigned long long>(rr.ledger_index_conflicts));
+  }
+  if (!rr.ledger.empty()) {
+    std::fprintf(out, "  ledger          %s (run %u)\n", rr.ledger.c_str(), rr.ledger_run);
+  }
   std::fprintf(out, "  batches         %llu, %llu bytes of JSON, archive %llu bytes\n",
                static_cast<unsigned long long>(r.batches), static_cast<unsigned long long>(r.json_bytes),
                static_cast<unsigned long long>(r.archive_bytes));

@@ -1499,8 +1499,9 @@ generate_stats generate_sample(const generate_options& options) {
   // A second SIGINT/SIGTERM under main's interrupt_guard exits at once: let it
   // remove the big temporary file (it takes one path; the index's is small).
   struct temp_registration {
-    explicit temp_registration(const fs::path& p) { register_temp_file(p); }
-    ~temp_registration() { unregister_temp_file(); }
+    explicit temp_registration(const fs::path& p) : handle(register_temp_file(p)) {}
+    ~temp_registration() { unregister_temp_file(handle); }
+    int handle;
     temp_registration(const temp_registration&) = delete;
     temp_registration& operator=(const temp_registration&) = delete;
   } registration(export_file.temp_path());

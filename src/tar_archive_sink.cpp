@@ -19,6 +19,8 @@
 //   sink.finish();
 #include "tixport/tar_archive_sink.hpp"
 
+#include "tixport/atomic_output.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
@@ -53,7 +55,6 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kOutputBufferBytes = std::size_t{1} << 20;  // one write(2) per MiB
 constexpr mode_t kFileMode = 0644;                                // before umask
-constexpr int kTempNameAttempts = 16;  // O_EXCL collisions on pid + 32 random bits
 constexpr int kMinGzipLevel = 1;
 constexpr int kMaxGzipLevel = 9;
 
@@ -76,7 +77,6 @@ bool ends_with_icase(std::string_view text, std::string_view suffix) noexcept {
   });
 }
 
-std::string errno_text(int err) { return std::strerror(err); }
 
 unsigned resolve_workers(unsigned requested) noexcept {
   unsigned workers = requested != 0 ? requested : std::thread::hardware_concurrency();
@@ -420,12 +420,12 @@ std::optional<archive_format> archive_format_from_name(std::string_view path) no
 }
 
 struct tar_archive_sink::impl {
-  enum class state { open, failed, finished };
+  enum class state { open, failed, completed, finished };
 
   fs::path output_;
-  fs::path temp_;
+  std::unique_ptr<atomic_output_file> file_;  ///< the temp file beside output_
   archive_options options_;
-  int fd_ = -1;
+  int fd_ = -1;                               ///< file_'s descriptor while writing
   state state_ = state::open;
   exit_code failure_code_ = exit_code::output_error;  ///< code of the error that failed the sink
   std::string failure_;  ///< the message thrown when the sink failed, rethrown by later calls
@@ -462,7 +462,9 @@ struct tar_archive_sink::impl {
 
   void check_usable() const {
     if (state_ == state::failed) throw fatal_error(failure_code_, failure_);
-    if (state_ == state::finished) throw std::logic_error("tar_archive_sink: used after finish()");
+    if (state_ == state::finished || state_ == state::completed) {
+      throw std::logic_error("tar_archive_sink: used after complete()/finish()");
+    }
   }
 
   void check_interrupt() {
@@ -475,33 +477,8 @@ struct tar_archive_sink::impl {
   }
 
   void create_temp_file() {
-    const fs::path dir = output_.parent_path();
-    const std::string dir_text = dir.empty() ? std::string(".") : dir.string();
-    std::random_device entropy;
-    std::uniform_int_distribution<std::uint32_t> pick;
-    for (int attempt = 0; attempt < kTempNameAttempts; ++attempt) {
-      char suffix[32];
-      std::snprintf(suffix, sizeof suffix, ".tmp.%ld.%08x", static_cast<long>(::getpid()), pick(entropy));
-      // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "." + std::string.
-      std::string temp_name(1, '.');
-      temp_name += output_.filename().string();
-      temp_name += suffix;
-      temp_ = dir / temp_name;
-      // Registered before it exists: a second signal right after open() must find it.
-      // Absolute, so the handler's unlink does not depend on the working directory.
-      std::error_code cwd_error;
-      const fs::path absolute_temp = fs::absolute(temp_, cwd_error);
-      register_temp_file(cwd_error ? temp_ : absolute_temp);
-      fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode);
-      if (fd_ >= 0) return;
-      const int err = errno;
-      unregister_temp_file();
-      if (err != EEXIST) {
-        throw fatal_error(exit_code::output_error, "output: create: " + dir_text + ": " + errno_text(err));
-      }
-    }
-    throw fatal_error(exit_code::output_error,
-                      "output: create: " + dir_text + ": no unused temporary file name");
+    file_ = std::make_unique<atomic_output_file>(output_, "output");
+    fd_ = file_->fd();
   }
 
   /// Write all of out_buf_ to the file; false (io_error_ set) on failure.
@@ -639,7 +616,7 @@ struct tar_archive_sink::impl {
     // The entry's 512-byte padding is written by the next header or by close.
   }
 
-  std::uint64_t finish() {
+  std::uint64_t complete() {
     check_usable();
     check_interrupt();
     archive* a = archive_.get();
@@ -652,27 +629,29 @@ struct tar_archive_sink::impl {
       gzip_.reset();  // joins the workers
     }
     if (!flush_buffer()) fail(io_error_);
-    if (::fsync(fd_) != 0) fail("fsync: " + errno_text(errno));
-    const int fd = std::exchange(fd_, -1);
-    // On Linux the descriptor is released even when close() reports EINTR.
-    if (::close(fd) != 0 && errno != EINTR) fail("close: " + errno_text(errno));
-    // Last chance to keep the old output: after the rename the run is complete.
-    check_interrupt();
-    if (::rename(temp_.c_str(), output_.c_str()) != 0) fail("rename: " + errno_text(errno));
-    state_ = state::finished;
-    unregister_temp_file();
-    sync_directory();
+    fd_ = -1;
+    try {
+      file_->complete();
+    } catch (const fatal_error& e) {
+      state_ = state::failed;
+      failure_ = e.what();
+      throw;
+    }
+    state_ = state::completed;
     return archive_bytes_;
   }
 
-  /// Make the rename durable. Best effort: the output is already complete and in
-  /// place, and reporting an error now would claim a failure that left it replaced.
-  void sync_directory() const noexcept {
-    const fs::path dir = output_.parent_path();
-    const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0) return;
-    static_cast<void>(::fsync(dir_fd));
-    ::close(dir_fd);
+  void commit() {
+    if (state_ != state::completed) throw std::logic_error("tar_archive_sink: commit() before complete()");
+    try {
+      file_->commit();
+    } catch (const fatal_error& e) {
+      state_ = state::failed;
+      failure_code_ = e.code();
+      failure_ = e.what();
+      throw;
+    }
+    state_ = state::finished;
   }
 
   void abandon() noexcept {
@@ -685,10 +664,8 @@ struct tar_archive_sink::impl {
       archive_.reset();
     }
     gzip_.reset();  // stops and joins the workers; their blocks are dropped
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-    // Unlink before unregistering: a second signal in between must still remove it.
-    if (!temp_.empty()) ::unlink(temp_.c_str());
-    unregister_temp_file();
+    fd_ = -1;
+    if (file_) file_->abandon();
   }
 };
 
@@ -722,7 +699,15 @@ tar_archive_sink::~tar_archive_sink() {
 
 void tar_archive_sink::add_entry(std::string_view name, std::string_view data) { impl_->add_entry(name, data); }
 
-std::uint64_t tar_archive_sink::finish() { return impl_->finish(); }
+std::uint64_t tar_archive_sink::finish() {
+  const std::uint64_t bytes = impl_->complete();
+  impl_->commit();
+  return bytes;
+}
+
+std::uint64_t tar_archive_sink::complete() { return impl_->complete(); }
+
+void tar_archive_sink::commit() { impl_->commit(); }
 
 std::uint64_t tar_archive_sink::uncompressed_bytes() const noexcept {
   if (impl_->archive_) return static_cast<std::uint64_t>(archive_filter_bytes(impl_->archive_.get(), 0));
@@ -731,7 +716,7 @@ std::uint64_t tar_archive_sink::uncompressed_bytes() const noexcept {
 
 std::uint64_t tar_archive_sink::archive_bytes() const noexcept { return impl_->archive_bytes_; }
 
-const std::filesystem::path& tar_archive_sink::temp_path() const noexcept { return impl_->temp_; }
+const std::filesystem::path& tar_archive_sink::temp_path() const noexcept { return impl_->file_->temp_path(); }
 
 const std::filesystem::path& tar_archive_sink::output_path() const noexcept { return impl_->output_; }
 

@@ -112,8 +112,7 @@ TEST_CASE("a second signal after unregister leaves the file alone", "[interrupt_
   std::ofstream(temp) << "complete";
   const int status = run_in_child([&] {
     interrupt_guard guard;
-    tixport::register_temp_file(temp);
-    tixport::unregister_temp_file();
+    tixport::unregister_temp_file(tixport::register_temp_file(temp));
     std::raise(SIGTERM);
     std::raise(SIGTERM);
     return 10;
@@ -198,30 +197,35 @@ TEST_CASE("without a guard the flag stays clear and signals keep their defaults"
   CHECK(status == -SIGTERM);
 }
 
-TEST_CASE("a later registration replaces the earlier one", "[interrupt_guard]") {
+TEST_CASE("every registered temp file is unlinked; an unregistered one is kept", "[interrupt_guard]") {
   temp_dir dir;
   const fs::path first = dir.path / "first.tmp";
   const fs::path second = dir.path / "second.tmp";
+  const fs::path third = dir.path / "third.tmp";
   std::ofstream(first) << "1";
   std::ofstream(second) << "2";
-  SECTION("the newest path is unlinked") {
+  std::ofstream(third) << "3";
+  SECTION("both registered paths are unlinked, the withdrawn one stays") {
     const int status = run_in_child([&] {
       interrupt_guard guard;
-      tixport::register_temp_file(first);
-      tixport::register_temp_file(second);
+      const int a = tixport::register_temp_file(first);
+      const int b = tixport::register_temp_file(second);
+      const int c = tixport::register_temp_file(third);
+      if (a < 0 || b < 0 || c < 0 || a == b || b == c || a == c) return 11;
+      tixport::unregister_temp_file(c);
       std::raise(SIGINT);
       std::raise(SIGINT);
       return 10;
     });
     CHECK(status == 130);
-    CHECK(fs::exists(first));
+    CHECK_FALSE(fs::exists(first));
     CHECK_FALSE(fs::exists(second));
+    CHECK(fs::exists(third));
   }
   SECTION("a path longer than PATH_MAX registers nothing") {
     const int status = run_in_child([&] {
       interrupt_guard guard;
-      tixport::register_temp_file(first);
-      tixport::register_temp_file(dir.path / std::string(PATH_MAX, 'x'));
+      if (tixport::register_temp_file(dir.path / std::string(PATH_MAX, 'x')) != -1) return 11;
       std::raise(SIGINT);
       std::raise(SIGINT);
       return 10;
@@ -229,6 +233,13 @@ TEST_CASE("a later registration replaces the earlier one", "[interrupt_guard]") 
     CHECK(status == 130);
     CHECK(fs::exists(first));
     CHECK(fs::exists(second));
+  }
+  SECTION("slots are reused after unregistering") {
+    for (int i = 0; i < 100; ++i) {
+      const int handle = tixport::register_temp_file(first);
+      REQUIRE(handle >= 0);
+      tixport::unregister_temp_file(handle);
+    }
   }
 }
 

@@ -54,6 +54,13 @@ struct serialize_stats {
   std::uint64_t json_bytes = 0;  ///< bytes of all batch files
 };
 
+/// Where write_batches puts each written object's fingerprint (XXH3-64 of its compact JSON
+/// object, as the ledger keeps it): index i for tickets[i] / comments[i]. Empty spans: none.
+struct object_fingerprints {
+  std::span<std::uint64_t> tickets;
+  std::span<std::uint64_t> comments;
+};
+
 /// Number of batches K = max(ceil(T/B), ceil(C/B), ceil(U/B)).
 std::uint64_t batch_count(std::uint64_t tickets, std::uint64_t comments, std::uint64_t users,
                           unsigned batch_size) noexcept;
@@ -62,10 +69,20 @@ std::uint64_t batch_count(std::uint64_t tickets, std::uint64_t comments, std::ui
 std::string batch_entry_name(std::uint64_t k, unsigned batch_size, batch_name_style style);
 
 /// Encode every batch and add it to `sink` in order. Repaired UTF-8 in bodies is logged.
+/// With `fingerprints`, also fingerprint every ticket and comment (spans sized like the inputs).
 serialize_stats write_batches(const body_source& source, std::span<const ticket_candidate> tickets,
                               std::span<const comment_candidate> comments,
                               std::span<const resolved_user> users, const batch_options& options,
-                              tar_archive_sink& sink, reject_log& log);
+                              tar_archive_sink& sink, reject_log& log,
+                              const object_fingerprints& fingerprints = {});
+
+/// The fingerprint of a ticket as written (requester_id already mapped).
+std::uint64_t ticket_fingerprint(const ticket_candidate& ticket, std::string& scratch);
+
+/// The fingerprint of a comment as written (author_id already mapped): its body is taken from
+/// `source` exactly as write_batches takes it (re-read, repaired). `raw` and `scratch` are reused.
+std::uint64_t comment_fingerprint(const body_source& source, const comment_candidate& comment, std::string& raw,
+                                  std::string& scratch);
 
 /// The unescaped text of field `field` of the record starting at `offset` (CSV rules of SPEC 1.1).
 void reread_field(std::string_view file_bytes, std::uint64_t offset, std::size_t field, std::string& out);

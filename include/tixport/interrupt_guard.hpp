@@ -4,7 +4,7 @@
 // a flag that long loops poll, so the run stops at the next entry, unwinds, lets
 // the archive sink remove its temporary file and main() returns 130. A second
 // signal while the flag is set means "stop now": the handler unlinks the
-// registered temporary file (async-signal-safe) and calls _exit(130).
+// registered temporary files (async-signal-safe) and calls _exit(130).
 //
 // The guard also makes two faults of the whole CLI fail cleanly instead of killing
 // the process with a signal:
@@ -50,13 +50,14 @@ bool interrupt_requested() noexcept;
 /// Throw fatal_error(exit_code::interrupted, "interrupted") when interrupt_requested().
 void throw_if_interrupted();
 
-/// Record the temporary file a second signal must unlink before _exit(130).
-/// One path at a time (the archive sink's); a later call replaces it. Paths longer
-/// than PATH_MAX are not recorded (the sink's destructor still removes the file).
-void register_temp_file(const std::filesystem::path& path);
+/// Record a temporary file that a second signal (and a SIGBUS) must unlink before _exit.
+/// Several may be registered at once (each output of a command has its own); returns a
+/// handle for unregister_temp_file(), or -1 when the path is longer than PATH_MAX or all
+/// slots are taken (the owner's destructor still removes the file). Any thread.
+int register_temp_file(const std::filesystem::path& path) noexcept;
 
-/// Forget the recorded temporary file.
-void unregister_temp_file() noexcept;
+/// Forget a temporary file recorded by register_temp_file(). -1 is a no-op.
+void unregister_temp_file(int handle) noexcept;
 
 /// Record [begin, begin + size) as the read-only mapping of input file `path`, so that a
 /// SIGBUS inside it (under a guard) ends the run with exit 2 and a message naming `path`.

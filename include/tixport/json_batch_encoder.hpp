@@ -59,6 +59,13 @@ void encode_batch(std::span<const ticket_record> tickets,
                   std::span<const user_record> users, json_style style,
                   std::string& out);
 
+/// Append one ticket as the compact JSON object it is inside a compact batch file
+/// ({"created_at":...,"requester_id":...,"id":...}); what the ledger fingerprints.
+void encode_ticket_object(const ticket_record& ticket, std::string& out);
+
+/// Append one comment as the compact JSON object it is inside a compact batch file.
+void encode_comment_object(const comment_record& comment, std::string& out);
+
 /// Append `utf8` to `out` as a quoted JSON string: `"` -> \", `\` -> \\,
 /// U+0000..U+001F -> \b \f \n \r \t or \u00XX (lower-case hex); every other
 /// byte (non-ASCII, DEL, '/') is copied unchanged.

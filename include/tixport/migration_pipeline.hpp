@@ -9,9 +9,11 @@
 //   run_options opt;
 //   opt.input = "chat.csv"; opt.output = "out.tar.zst";
 //   opt.load_index = [] { return load_index_csv("users.csv", 0); };
-//   run_report report = run_migration(opt);
+//   run_outcome run = run_migration(opt);       // archive (and ledger) complete, not yet in place
+//   run.commit();                               // rename them into place, archive first
 #pragma once
 
+#include "tixport/atomic_output.hpp"
 #include "tixport/batch_serializer.hpp"
 #include "tixport/run_report.hpp"
 #include "tixport/tar_archive_sink.hpp"
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -40,10 +43,24 @@ struct run_options {
   std::optional<std::int64_t> mtime;             ///< entry mtime; default: the input's
   int zstd_level = 3;                            ///< zstd level for .tar.zst
   int gzip_level = 6;                            ///< gzip level for .tar.gz
+  std::optional<std::filesystem::path> since;    ///< --since: the ledger of the earlier runs (SPEC 4.2)
+  std::optional<std::filesystem::path> ledger;   ///< --ledger: write the next ledger here (SPEC 4.1)
+  bool full_compare = false;                     ///< parse the whole export even when it is appended (SPEC 4.3)
 };
 
-/// Run the migration. The returned report's exit_code is 0, or 1 under --strict with problems.
-run_report run_migration(const run_options& options);
+/// A finished run whose outputs are complete but not yet in place.
+struct run_outcome {
+  run_report report;                              ///< exit_code 0, or 1 under --strict with problems
+  std::unique_ptr<tar_archive_sink> archive;      ///< completed, uncommitted
+  std::unique_ptr<atomic_output_file> ledger;     ///< completed, uncommitted (with --ledger)
+
+  /// Rename the archive and then the ledger into place (SPEC 4.1: the ledger only after the
+  /// archive). Outputs not committed are removed when the outcome is destroyed.
+  void commit();
+};
+
+/// Run the migration up to its complete but uncommitted outputs.
+run_outcome run_migration(const run_options& options);
 
 /// Read an index CSV with columns `id` and `email` (SPEC 1.2) into entries in file order.
 /// Throws fatal_error(user_index_error) when unreadable, fatal_error(input_error) when a column is

@@ -82,4 +82,16 @@ class reject_log {
   }
 };
 
+/// A count and its kMaxSampleLines smallest line numbers, for counts outside row_issue
+/// (e.g. changed_since_ledger). Serial.
+struct counted_lines {
+  std::uint64_t count = 0;            ///< occurrences
+  std::vector<std::uint64_t> lines;   ///< smallest lines, ascending once finish() ran
+
+  /// Count one occurrence at `line`.
+  void add(std::uint64_t line);
+  /// Sort the sample and keep the smallest kMaxSampleLines distinct lines.
+  void finish();
+};
+
 }  // namespace tixport

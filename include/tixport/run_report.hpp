@@ -9,12 +9,14 @@
 //   write_report_json(report, "report.json");   // or "/dev/stdout", a FIFO, ...
 #pragma once
 
+#include "tixport/atomic_output.hpp"
 #include "tixport/reject_log.hpp"
 #include "tixport/user_index.hpp"
 
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,25 @@ namespace tixport {
 struct stage_time {
   std::string name;      ///< "parse", "index", "resolve", "write"
   double seconds = 0;    ///< wall seconds
+};
+
+/// What a run with --since / --ledger adds (SPEC 4).
+struct rerun_report {
+  std::string since;                    ///< the --since ledger ("" without)
+  std::string ledger;                   ///< the --ledger written ("" without)
+  std::string path = "none";            ///< "none", "appended" or "full_compare" (SPEC 4.3)
+  std::uint32_t ledger_run = 0;         ///< run number of the ledger written
+  std::uint64_t bytes_hashed = 0;       ///< export bytes hashed (prefix check, block hashes)
+  std::uint64_t bytes_parsed = 0;       ///< export bytes parsed
+  std::uint64_t prefix_bytes = 0;       ///< leading bytes equal to the ledger's export (by blocks)
+  std::uint64_t skipped_tickets = 0;    ///< already imported: not written again
+  std::uint64_t skipped_comments = 0;
+  std::uint64_t skipped_users = 0;
+  counted_lines changed_tickets;        ///< in the ledger, JSON now differs: counted, not written
+  counted_lines changed_comments;
+  std::uint64_t missing_tickets = 0;    ///< ledger objects absent from this export
+  std::uint64_t missing_comments = 0;
+  std::uint64_t ledger_index_conflicts = 0;  ///< ledger users the index gives another id
 };
 
 /// Everything a `run` reports.
@@ -50,6 +71,7 @@ struct run_report {
   std::uint64_t csv_reparsed_chunks = 0;  ///< chunks re-read at the ordered merge
   user_index_stats index;                 ///< what the index kept and skipped
   reject_log issues;                      ///< counts and samples per row_issue
+  rerun_report rerun;                     ///< --since / --ledger
   std::vector<stage_time> stages;         ///< time per stage, in order
   double seconds = 0;                     ///< wall time of the whole run
   int exit_code = 0;                      ///< 0, or 1 when --strict found problems
@@ -67,6 +89,10 @@ void print_summary(const run_report& report, std::FILE* out);
 /// directly, so the device node or link is never replaced. Throws fatal_error(output_error)
 /// on any failure (open, write, close, rename), e.g. ENOSPC from /dev/full.
 void write_report_json(const run_report& report, const std::filesystem::path& path);
+
+/// Write the report like write_report_json, but leave a regular target as a completed temp
+/// file that the caller commits with the run's other outputs (nullptr: written through).
+std::unique_ptr<atomic_output_file> stage_report_json(const run_report& report, const std::filesystem::path& path);
 
 /// The report as JSON text.
 std::string report_json(const run_report& report);

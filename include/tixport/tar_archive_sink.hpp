@@ -79,9 +79,18 @@ class tar_archive_sink {
 
   /// Write the end of the archive, flush, fsync and rename the temporary file onto the
   /// output. Returns the archive file's size in bytes. Throws like add_entry. Call once.
+  /// Same as complete() then commit().
   std::uint64_t finish();
 
-  /// Remove the temporary file unless finish() succeeded.
+  /// Write the end of the archive, flush and fsync the temporary file, which is then whole
+  /// but not yet in place. Returns the archive's size in bytes. Call once.
+  std::uint64_t complete();
+
+  /// Rename the completed temporary file onto the output (and fsync the directory). A run
+  /// with several outputs completes them all first and commits them last (output_plan).
+  void commit();
+
+  /// Remove the temporary file unless finish() / commit() succeeded.
   ~tar_archive_sink();
 
   tar_archive_sink(const tar_archive_sink&) = delete;

@@ -1,0 +1,232 @@
+// File: ledger_delta.cpp
+#include "tixport/ledger_delta.hpp"
+
+#include "tixport/field_parsers.hpp"
+
+#include "tsan_annotations_internal.hpp"
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/parallel_sort.h>
+
+#include <algorithm>
+#include <string>
+
+namespace tixport {
+
+std::string_view rerun_path_name(rerun_path path) noexcept {
+  switch (path) {
+    case rerun_path::none: return "none";
+    case rerun_path::appended: return "appended";
+    case rerun_path::full_compare: return "full_compare";
+  }
+  return "?";
+}
+
+object_delta partition_against_ledger(std::span<const std::int64_t> ids, std::span<const std::uint64_t> lines,
+                                      std::span<const ledger_object> ledger, bool appended) {
+  object_delta d;
+  d.written.assign(ids.size(), 1);
+  d.in_export.assign(ledger.size(), 0);
+  std::uint64_t old_part = 0;
+  if (appended) {
+    // The old export's objects are in this export too: its bytes are this export's start.
+    for (std::size_t j = 0; j < ledger.size(); ++j) {
+      if ((ledger[j].flags & kInLastExport) != 0) {
+        d.in_export[j] = 1;
+        ++old_part;
+      }
+    }
+  }
+  // A merge of both lists in id order: linear after one sort, where a lookup per object in a
+  // 2.5M-entry ledger would miss the cache on most of its steps.
+  std::vector<std::pair<std::int64_t, std::size_t>> order(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) order[i] = {ids[i], i};
+  tsan::release(&order);
+  oneapi::tbb::parallel_sort(order.begin(), order.end(), tsan::compare(&order, std::less<>{}));
+  tsan::acquire(&order);
+  std::size_t j = 0;
+  for (const auto& [id, i] : order) {
+    while (j < ledger.size() && ledger[j].id < id) ++j;
+    if (j == ledger.size() || ledger[j].id != id) continue;
+    d.written[i] = 0;
+    // On the appended path a row for an object of the old part is a later duplicate of it.
+    if (appended && (ledger[j].flags & kInLastExport) != 0) continue;
+    d.compare.push_back(compared_object{i, j, lines[i]});
+    d.in_export[j] = 1;
+  }
+  d.skipped = old_part + d.compare.size();
+  d.written_count = static_cast<std::uint64_t>(std::count(d.written.begin(), d.written.end(), 1));
+  d.missing = static_cast<std::uint64_t>(std::count(d.in_export.begin(), d.in_export.end(), 0));
+  return d;
+}
+
+namespace {
+
+/// Fingerprint every compared object in parallel (`fingerprint(i, raw, scratch)`) and count those
+/// that differ from the ledger's, with their lines, in ledger order.
+template <typename Fingerprint>
+counted_lines count_changed(const object_delta& delta, std::span<const ledger_object> ledger, Fingerprint fingerprint) {
+  std::vector<std::uint8_t> changed(delta.compare.size(), 0);
+  const int done = 0;
+  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, delta.compare.size(), 1024),
+                            tsan::body(&done, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
+                              std::string raw;
+                              std::string scratch;
+                              for (std::size_t k = range.begin(); k != range.end(); ++k) {
+                                const compared_object& c = delta.compare[k];
+                                changed[k] = fingerprint(c.object, raw, scratch) != ledger[c.ledger].fingerprint;
+                              }
+                            }));
+  tsan::acquire(&done);
+  counted_lines out;
+  for (std::size_t k = 0; k < changed.size(); ++k) {
+    if (changed[k] != 0) out.add(delta.compare[k].line);
+  }
+  out.finish();
+  return out;
+}
+
+}  // namespace
+
+counted_lines count_changed_tickets(std::span<const ticket_candidate> tickets, const object_delta& delta,
+                                    std::span<const ledger_object> ledger) {
+  return count_changed(
+      delta, ledger,
+      [&](std::size_t i, std::string& /*raw*/, std::string& scratch) { return ticket_fingerprint(tickets[i], scratch); });
+}
+
+counted_lines count_changed_comments(const body_source& source, std::span<const comment_candidate> comments,
+                                     const object_delta& delta, std::span<const ledger_object> ledger) {
+  return count_changed(
+      delta, ledger,
+      [&](std::size_t i, std::string& raw, std::string& scratch) {
+        return comment_fingerprint(source, comments[i], raw, scratch);
+      });
+}
+
+void count_remapped_dangling(const run_ledger& ledger, const std::unordered_map<std::int64_t, std::int64_t>& identity,
+                             counted_lines& tickets, counted_lines& comments) {
+  for (const ledger_dangling& d : ledger.dangling) {
+    const bool is_ticket = d.kind == ref_kind::ticket_requester;
+    const ledger_object* object = ledger_lookup::find(is_ticket ? ledger.tickets : ledger.comments, d.object_id);
+    // Only objects of the old part: their rows were not parsed, so nothing else compares them.
+    if (object == nullptr || (object->flags & kInLastExport) == 0) continue;
+    const auto it = identity.find(d.chat_id);
+    if (it == identity.end() || it->second == d.chat_id) continue;
+    (is_ticket ? tickets : comments).add(d.line);
+  }
+  tickets.finish();
+  comments.finish();
+}
+
+namespace {
+
+/// Old objects with this export's flags, merged in id order with the objects written now.
+template <typename Candidate>
+std::vector<ledger_object> merge_objects(std::span<const ledger_object> old, const object_delta* delta,
+                                         std::span<const Candidate> written, std::span<const std::uint64_t> fps,
+                                         std::uint32_t run) {
+  std::vector<ledger_object> added(written.size());
+  for (std::size_t i = 0; i < written.size(); ++i) added[i] = {written[i].id, fps[i], run, kInLastExport};
+  std::sort(added.begin(), added.end(), [](const ledger_object& x, const ledger_object& y) { return x.id < y.id; });
+  std::vector<ledger_object> out;
+  out.reserve(old.size() + added.size());
+  std::size_t a = 0;
+  for (std::size_t j = 0; j < old.size(); ++j) {
+    while (a < added.size() && added[a].id < old[j].id) out.push_back(added[a++]);
+    ledger_object o = old[j];
+    o.flags = delta != nullptr && delta->in_export[j] != 0 ? kInLastExport : 0;
+    out.push_back(o);
+  }
+  while (a < added.size()) out.push_back(added[a++]);
+  return out;
+}
+
+/// The line in this export of ledger object `j`, when it was compared (a row of it parsed).
+std::optional<std::uint64_t> compared_line(const object_delta* delta, std::size_t j) {
+  if (delta == nullptr) return std::nullopt;
+  const auto it = std::lower_bound(delta->compare.begin(), delta->compare.end(), j,
+                                   [](const compared_object& c, std::size_t x) { return c.ledger < x; });
+  if (it == delta->compare.end() || it->ledger != j) return std::nullopt;
+  return it->line;
+}
+
+}  // namespace
+
+run_ledger build_next_ledger(const ledger_update& u) {
+  run_ledger next;
+  const run_ledger* old = u.previous;
+  next.run = old != nullptr ? old->run + 1 : 1;
+  next.previous_checksum = old != nullptr ? old->checksum : 0;
+  next.source = u.source;
+  next.max_id_seen = u.largest_id;
+  if (old != nullptr && old->max_id_seen && (!next.max_id_seen || *old->max_id_seen > *next.max_id_seen)) {
+    next.max_id_seen = old->max_id_seen;
+  }
+
+  // Users: the old ones, then this run's in output order.
+  if (old != nullptr) next.users = old->users;
+  std::unordered_map<std::string, std::uint32_t, transparent_string_hash, std::equal_to<>> user_by_key;
+  user_by_key.reserve(next.users.size() + u.users.size());
+  for (std::uint32_t i = 0; i < next.users.size(); ++i) user_by_key.emplace(next.users[i].email_key, i);
+  for (const resolved_user& r : u.users) {
+    ledger_user user;
+    user.id = r.id;
+    email_key(r.email, user.email_key);
+    user.origin = r.origin;
+    user.run = next.run;
+    user_by_key.emplace(user.email_key, static_cast<std::uint32_t>(next.users.size()));
+    next.users.push_back(std::move(user));
+  }
+
+  // Identity: old entries stand; this run's are new chat ids (both lists sorted by chat id).
+  const std::span<const ledger_identity> old_identity =
+      old != nullptr ? std::span<const ledger_identity>(old->identity) : std::span<const ledger_identity>();
+  next.identity.reserve(old_identity.size() + u.decided.size());
+  std::size_t o = 0;
+  for (const decided_identity& d : u.decided) {
+    while (o < old_identity.size() && old_identity[o].chat_id < d.chat_id) next.identity.push_back(old_identity[o++]);
+    const auto it = user_by_key.find(std::string_view(d.email_key));
+    if (it == user_by_key.end()) continue;  // cannot happen: every decided key made or found a user
+    next.identity.push_back(ledger_identity{d.chat_id, d.user_id, it->second});
+  }
+  while (o < old_identity.size()) next.identity.push_back(old_identity[o++]);
+
+  const std::uint32_t run = next.run;
+  next.tickets = merge_objects<ticket_candidate>(old != nullptr ? std::span<const ledger_object>(old->tickets)
+                                                                : std::span<const ledger_object>(),
+                                                 u.ticket_delta, u.tickets, u.ticket_fingerprints, run);
+  next.comments = merge_objects<comment_candidate>(old != nullptr ? std::span<const ledger_object>(old->comments)
+                                                                  : std::span<const ledger_object>(),
+                                                   u.comment_delta, u.comments, u.comment_fingerprints, run);
+
+  // Unmapped references: the old ones, each at its object's line in this export when a row of
+  // it was parsed, plus the written objects' (both sorted by kind, object id; ids never repeat
+  // across the two, since written objects are new).
+  std::vector<ledger_dangling> carried;
+  if (old != nullptr) {
+    carried.reserve(old->dangling.size());
+    for (ledger_dangling d : old->dangling) {
+      const bool is_ticket = d.kind == ref_kind::ticket_requester;
+      const std::vector<ledger_object>& objects = is_ticket ? old->tickets : old->comments;
+      const auto it = std::lower_bound(objects.begin(), objects.end(), d.object_id,
+                                       [](const ledger_object& x, std::int64_t id) { return x.id < id; });
+      if (it != objects.end() && it->id == d.object_id) {
+        const auto j = static_cast<std::size_t>(it - objects.begin());
+        const std::optional<std::uint64_t> line = compared_line(is_ticket ? u.ticket_delta : u.comment_delta, j);
+        if (line) d.line = *line;
+      }
+      carried.push_back(d);
+    }
+  }
+  next.dangling.reserve(carried.size() + u.dangling.size());
+  const auto by_kind_id = [](const ledger_dangling& x, const ledger_dangling& y) {
+    return std::pair(x.kind, x.object_id) < std::pair(y.kind, y.object_id);
+  };
+  std::merge(carried.begin(), carried.end(), u.dangling.begin(), u.dangling.end(), std::back_inserter(next.dangling),
+             by_kind_id);
+  return next;
+}
+
+}  // namespace tixport

@@ -1,0 +1,503 @@
+// File: run_ledger.cpp
+//
+// The ledger file, version 1 (README.md "The ledger" has the table):
+//   header (128 bytes), users (32 bytes each), email keys (one blob, padded to 8),
+//   identity (24), tickets (24), comments (24), dangling references (32),
+//   export block hashes (8), and an XXH3-64 checksum of everything before it (8).
+// All integers little-endian; every section starts 8-byte aligned. Tickets and
+// comments, by far the largest sections, are copied to and from the file as
+// whole arrays, so a 2.5M-row ledger loads and saves at memory speed.
+#include "tixport/run_ledger.hpp"
+
+#include "tixport/errors.hpp"
+
+#include "tsan_annotations_internal.hpp"
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <type_traits>
+
+namespace tixport {
+
+static_assert(std::endian::native == std::endian::little, "the ledger file is little-endian, as the machine");
+static_assert(sizeof(ledger_object) == 24 && std::has_unique_object_representations_v<ledger_object>,
+              "ledger_object is copied to the file as is: no padding allowed");
+
+namespace {
+
+constexpr char kMagic[8] = {'T', 'I', 'X', 'L', 'E', 'D', 'G', 'R'};
+constexpr std::size_t kHeaderBytes = 128;
+constexpr std::size_t kUserBytes = 32;
+constexpr std::size_t kIdentityBytes = 24;
+constexpr std::size_t kObjectBytes = 24;
+constexpr std::size_t kDanglingBytes = 32;
+constexpr std::size_t kBlockHashBytes = 8;
+constexpr std::size_t kChecksumBytes = 8;
+constexpr std::uint32_t kFlagHasMaxId = 1;
+constexpr std::uint32_t kFlagEndsAtRecord = 2;
+
+// Header field offsets.
+enum header_field : std::size_t {
+  kVersionAt = 8,
+  kHeaderBytesAt = 12,
+  kRunAt = 16,
+  kFlagsAt = 20,
+  kPreviousChecksumAt = 24,
+  kMaxIdAt = 32,
+  kExportSizeAt = 40,
+  kExportLineFeedsAt = 48,
+  kBlockBytesAt = 56,
+  kUserCountAt = 64,
+  kKeyBytesAt = 72,
+  kIdentityCountAt = 80,
+  kTicketCountAt = 88,
+  kCommentCountAt = 96,
+  kDanglingCountAt = 104,
+  kBlockCountAt = 112,
+  kTotalBytesAt = 120,
+};
+
+constexpr std::size_t padded8(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
+
+template <typename T>
+void put(std::string& out, std::size_t at, T value) noexcept {
+  std::memcpy(out.data() + at, &value, sizeof value);
+}
+
+template <typename T>
+T get(std::string_view in, std::size_t at) noexcept {
+  T value;
+  std::memcpy(&value, in.data() + at, sizeof value);
+  return value;
+}
+
+/// Section sizes of a ledger with these counts.
+struct layout {
+  std::size_t users, keys, identity, tickets, comments, dangling, blocks, total;
+
+  static layout of(std::uint64_t n_users, std::uint64_t key_bytes, std::uint64_t n_identity, std::uint64_t n_tickets,
+                   std::uint64_t n_comments, std::uint64_t n_dangling, std::uint64_t n_blocks) {
+    layout l{};
+    l.users = kHeaderBytes;
+    l.keys = l.users + n_users * kUserBytes;
+    l.identity = l.keys + padded8(key_bytes);
+    l.tickets = l.identity + n_identity * kIdentityBytes;
+    l.comments = l.tickets + n_tickets * kObjectBytes;
+    l.dangling = l.comments + n_comments * kObjectBytes;
+    l.blocks = l.dangling + n_dangling * kDanglingBytes;
+    l.total = l.blocks + n_blocks * kBlockHashBytes + kChecksumBytes;
+    return l;
+  }
+};
+
+[[noreturn]] void bad(const std::string& name, const std::string& what) {
+  throw fatal_error(exit_code::input_error, "ledger: " + name + ": " + what);
+}
+
+}  // namespace
+
+std::string_view user_origin_name(user_origin origin) noexcept {
+  switch (origin) {
+    case user_origin::matched: return "matched";
+    case user_origin::new_id: return "new";
+    case user_origin::fresh: return "fresh";
+  }
+  return "?";
+}
+
+std::uint64_t fingerprint_bytes(std::string_view bytes) noexcept { return XXH3_64bits(bytes.data(), bytes.size()); }
+
+std::string serialize_ledger(run_ledger& ledger) {
+  std::uint64_t key_bytes = 0;
+  for (const ledger_user& u : ledger.users) key_bytes += u.email_key.size();
+  const layout l = layout::of(ledger.users.size(), key_bytes, ledger.identity.size(), ledger.tickets.size(),
+                              ledger.comments.size(), ledger.dangling.size(), ledger.source.block_hashes.size());
+  std::string out(l.total, '\0');  // zero: padding bytes are part of the checksum
+  std::memcpy(out.data(), kMagic, sizeof kMagic);
+  put<std::uint32_t>(out, kVersionAt, kLedgerVersion);
+  put<std::uint32_t>(out, kHeaderBytesAt, kHeaderBytes);
+  put<std::uint32_t>(out, kRunAt, ledger.run);
+  put<std::uint32_t>(out, kFlagsAt, (ledger.max_id_seen ? kFlagHasMaxId : 0) |
+                                        (ledger.source.ends_at_record ? kFlagEndsAtRecord : 0));
+  put<std::uint64_t>(out, kPreviousChecksumAt, ledger.previous_checksum);
+  put<std::int64_t>(out, kMaxIdAt, ledger.max_id_seen.value_or(0));
+  put<std::uint64_t>(out, kExportSizeAt, ledger.source.size);
+  put<std::uint64_t>(out, kExportLineFeedsAt, ledger.source.line_feeds);
+  put<std::uint32_t>(out, kBlockBytesAt, ledger.source.block_bytes);
+  put<std::uint64_t>(out, kUserCountAt, ledger.users.size());
+  put<std::uint64_t>(out, kKeyBytesAt, key_bytes);
+  put<std::uint64_t>(out, kIdentityCountAt, ledger.identity.size());
+  put<std::uint64_t>(out, kTicketCountAt, ledger.tickets.size());
+  put<std::uint64_t>(out, kCommentCountAt, ledger.comments.size());
+  put<std::uint64_t>(out, kDanglingCountAt, ledger.dangling.size());
+  put<std::uint64_t>(out, kBlockCountAt, ledger.source.block_hashes.size());
+  put<std::uint64_t>(out, kTotalBytesAt, l.total);
+
+  std::uint64_t key_at = 0;
+  for (std::size_t i = 0; i < ledger.users.size(); ++i) {
+    const ledger_user& u = ledger.users[i];
+    const std::size_t at = l.users + i * kUserBytes;
+    put<std::int64_t>(out, at, u.id);
+    put<std::uint64_t>(out, at + 8, key_at);
+    put<std::uint32_t>(out, at + 16, static_cast<std::uint32_t>(u.email_key.size()));
+    put<std::uint32_t>(out, at + 20, u.run);
+    put<std::uint8_t>(out, at + 24, static_cast<std::uint8_t>(u.origin));
+    std::memcpy(out.data() + l.keys + key_at, u.email_key.data(), u.email_key.size());
+    key_at += u.email_key.size();
+  }
+  for (std::size_t i = 0; i < ledger.identity.size(); ++i) {
+    const ledger_identity& e = ledger.identity[i];
+    const std::size_t at = l.identity + i * kIdentityBytes;
+    put<std::int64_t>(out, at, e.chat_id);
+    put<std::int64_t>(out, at + 8, e.user_id);
+    put<std::uint32_t>(out, at + 16, e.user);
+  }
+  if (!ledger.tickets.empty()) std::memcpy(out.data() + l.tickets, ledger.tickets.data(), l.comments - l.tickets);
+  if (!ledger.comments.empty()) std::memcpy(out.data() + l.comments, ledger.comments.data(), l.dangling - l.comments);
+  for (std::size_t i = 0; i < ledger.dangling.size(); ++i) {
+    const ledger_dangling& d = ledger.dangling[i];
+    const std::size_t at = l.dangling + i * kDanglingBytes;
+    put<std::int64_t>(out, at, d.object_id);
+    put<std::int64_t>(out, at + 8, d.chat_id);
+    put<std::uint64_t>(out, at + 16, d.line);
+    put<std::uint32_t>(out, at + 24, static_cast<std::uint32_t>(d.kind));
+  }
+  if (!ledger.source.block_hashes.empty()) {
+    std::memcpy(out.data() + l.blocks, ledger.source.block_hashes.data(),
+                ledger.source.block_hashes.size() * kBlockHashBytes);
+  }
+  ledger.checksum = XXH3_64bits(out.data(), l.total - kChecksumBytes);
+  put<std::uint64_t>(out, l.total - kChecksumBytes, ledger.checksum);
+  return out;
+}
+
+run_ledger parse_ledger(std::string_view in, const std::string& name) {
+  // 1. Is it a ledger at all, of this version, and whole?
+  if (in.size() < sizeof kMagic || std::memcmp(in.data(), kMagic, sizeof kMagic) != 0) {
+    bad(name, in.empty() ? "empty file, not a tixport ledger" : "not a tixport ledger (no ledger magic)");
+  }
+  if (in.size() < kHeaderBytes) {
+    bad(name, "truncated: " + std::to_string(in.size()) + " bytes, shorter than the ledger header");
+  }
+  const auto version = get<std::uint32_t>(in, kVersionAt);
+  if (version != kLedgerVersion) {
+    bad(name, "ledger format version " + std::to_string(version) + "; this tixport reads version " +
+                  std::to_string(kLedgerVersion));
+  }
+  const auto total = get<std::uint64_t>(in, kTotalBytesAt);
+  if (total != in.size()) {
+    bad(name, total > in.size() ? "truncated: " + std::to_string(in.size()) + " of " + std::to_string(total) + " bytes"
+                                : "corrupted: " + std::to_string(in.size() - total) + " bytes after the ledger's end");
+  }
+  const auto checksum = get<std::uint64_t>(in, in.size() - kChecksumBytes);
+  if (XXH3_64bits(in.data(), in.size() - kChecksumBytes) != checksum) {
+    bad(name, "corrupted: checksum mismatch");
+  }
+
+  // 2. Its sections. The checksum matched, so a failure below means a writer bug or a forged
+  //    file; still checked, because every index is used to address memory.
+  const auto n_users = get<std::uint64_t>(in, kUserCountAt);
+  const auto key_bytes = get<std::uint64_t>(in, kKeyBytesAt);
+  const auto n_identity = get<std::uint64_t>(in, kIdentityCountAt);
+  const auto n_tickets = get<std::uint64_t>(in, kTicketCountAt);
+  const auto n_comments = get<std::uint64_t>(in, kCommentCountAt);
+  const auto n_dangling = get<std::uint64_t>(in, kDanglingCountAt);
+  const auto n_blocks = get<std::uint64_t>(in, kBlockCountAt);
+  constexpr std::uint64_t kSane = std::uint64_t{1} << 40;
+  for (const std::uint64_t n : {n_users, key_bytes, n_identity, n_tickets, n_comments, n_dangling, n_blocks}) {
+    if (n > kSane) bad(name, "corrupted: impossible section size");
+  }
+  const layout l = layout::of(n_users, key_bytes, n_identity, n_tickets, n_comments, n_dangling, n_blocks);
+  if (l.total != in.size() || get<std::uint32_t>(in, kHeaderBytesAt) != kHeaderBytes) {
+    bad(name, "corrupted: section sizes do not add up to the file size");
+  }
+
+  run_ledger ledger;
+  ledger.run = get<std::uint32_t>(in, kRunAt);
+  const auto flags = get<std::uint32_t>(in, kFlagsAt);
+  ledger.previous_checksum = get<std::uint64_t>(in, kPreviousChecksumAt);
+  if ((flags & kFlagHasMaxId) != 0) ledger.max_id_seen = get<std::int64_t>(in, kMaxIdAt);
+  ledger.source.size = get<std::uint64_t>(in, kExportSizeAt);
+  ledger.source.line_feeds = get<std::uint64_t>(in, kExportLineFeedsAt);
+  ledger.source.block_bytes = get<std::uint32_t>(in, kBlockBytesAt);
+  ledger.source.ends_at_record = (flags & kFlagEndsAtRecord) != 0;
+  if (ledger.source.block_bytes == 0 ||
+      n_blocks != (ledger.source.size + ledger.source.block_bytes - 1) / ledger.source.block_bytes) {
+    bad(name, "corrupted: export block table does not match the export size");
+  }
+
+  ledger.users.resize(n_users);
+  for (std::size_t i = 0; i < n_users; ++i) {
+    const std::size_t at = l.users + i * kUserBytes;
+    ledger_user& u = ledger.users[i];
+    u.id = get<std::int64_t>(in, at);
+    const auto key_at = get<std::uint64_t>(in, at + 8);
+    const auto key_len = get<std::uint32_t>(in, at + 16);
+    u.run = get<std::uint32_t>(in, at + 20);
+    const auto origin = get<std::uint8_t>(in, at + 24);
+    if (key_at > key_bytes || key_len > key_bytes - key_at || origin > static_cast<std::uint8_t>(user_origin::fresh)) {
+      bad(name, "corrupted: user " + std::to_string(i));
+    }
+    u.origin = static_cast<user_origin>(origin);
+    u.email_key.assign(in.substr(l.keys + key_at, key_len));
+  }
+  ledger.identity.resize(n_identity);
+  for (std::size_t i = 0; i < n_identity; ++i) {
+    const std::size_t at = l.identity + i * kIdentityBytes;
+    ledger_identity& e = ledger.identity[i];
+    e.chat_id = get<std::int64_t>(in, at);
+    e.user_id = get<std::int64_t>(in, at + 8);
+    e.user = get<std::uint32_t>(in, at + 16);
+    if (e.user >= n_users || (i > 0 && ledger.identity[i - 1].chat_id >= e.chat_id)) {
+      bad(name, "corrupted: identity entry " + std::to_string(i));
+    }
+  }
+  const auto read_objects = [&](std::vector<ledger_object>& objects, std::size_t at, std::uint64_t n, const char* what) {
+    objects.resize(n);
+    if (n != 0) std::memcpy(objects.data(), in.data() + at, n * kObjectBytes);
+    for (std::size_t i = 1; i < objects.size(); ++i) {
+      if (objects[i - 1].id >= objects[i].id) bad(name, std::string("corrupted: ") + what + " not in id order");
+    }
+  };
+  read_objects(ledger.tickets, l.tickets, n_tickets, "tickets");
+  read_objects(ledger.comments, l.comments, n_comments, "comments");
+  ledger.dangling.resize(n_dangling);
+  for (std::size_t i = 0; i < n_dangling; ++i) {
+    const std::size_t at = l.dangling + i * kDanglingBytes;
+    ledger_dangling& d = ledger.dangling[i];
+    d.object_id = get<std::int64_t>(in, at);
+    d.chat_id = get<std::int64_t>(in, at + 8);
+    d.line = get<std::uint64_t>(in, at + 16);
+    const auto kind = get<std::uint32_t>(in, at + 24);
+    if (kind > static_cast<std::uint32_t>(ref_kind::comment_author)) bad(name, "corrupted: dangling reference kind");
+    d.kind = static_cast<ref_kind>(kind);
+  }
+  ledger.source.block_hashes.resize(n_blocks);
+  if (n_blocks != 0) std::memcpy(ledger.source.block_hashes.data(), in.data() + l.blocks, n_blocks * kBlockHashBytes);
+  ledger.checksum = checksum;
+  return ledger;
+}
+
+run_ledger load_ledger(const std::filesystem::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::error_code ec;
+  if (!file || std::filesystem::is_directory(path, ec)) {
+    bad(path.string(), std::filesystem::exists(path, ec) ? "cannot be read" : "no such file");
+  }
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad()) bad(path.string(), "read error");
+  return parse_ledger(bytes, path.string());
+}
+
+// ---- export fingerprints ----------------------------------------------------
+
+namespace {
+
+struct block_result {
+  std::uint64_t hash = 0;
+  std::uint64_t line_feeds = 0;
+};
+
+/// Hash blocks [first, last) of `bytes` (block k covers [k*b, min(size, (k+1)*b))) in parallel.
+std::vector<block_result> hash_blocks(std::string_view bytes, std::uint32_t block_bytes, std::uint64_t first,
+                                      std::uint64_t last) {
+  std::vector<block_result> results(last - first);
+  const int done = 0;
+  oneapi::tbb::parallel_for(
+      oneapi::tbb::blocked_range<std::uint64_t>(first, last, 1),
+      tsan::body(&done, [&](const oneapi::tbb::blocked_range<std::uint64_t>& range) {
+        for (std::uint64_t k = range.begin(); k != range.end(); ++k) {
+          const std::uint64_t begin = k * block_bytes;
+          const std::uint64_t size = std::min<std::uint64_t>(block_bytes, bytes.size() - begin);
+          const std::string_view block = bytes.substr(begin, size);
+          results[k - first] = {XXH3_64bits(block.data(), block.size()),
+                                static_cast<std::uint64_t>(std::count(block.begin(), block.end(), '\n'))};
+        }
+      }));
+  tsan::acquire(&done);
+  return results;
+}
+
+std::uint64_t block_count(std::uint64_t size, std::uint32_t block_bytes) noexcept {
+  return (size + block_bytes - 1) / block_bytes;
+}
+
+}  // namespace
+
+export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_record) {
+  export_fingerprint f;
+  f.size = bytes.size();
+  f.ends_at_record = ends_at_record;
+  const std::vector<block_result> blocks = hash_blocks(bytes, f.block_bytes, 0, block_count(bytes.size(), f.block_bytes));
+  f.block_hashes.reserve(blocks.size());
+  for (const block_result& b : blocks) {
+    f.block_hashes.push_back(b.hash);
+    f.line_feeds += b.line_feeds;
+  }
+  return f;
+}
+
+prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes) {
+  prefix_match m;
+  if (old.block_bytes == 0 || bytes.size() < old.size) return m;
+  // The old blocks, read from the new export: the last one only up to the old size.
+  const std::string_view prefix = bytes.substr(0, old.size);
+  const std::vector<block_result> blocks =
+      hash_blocks(prefix, old.block_bytes, 0, block_count(prefix.size(), old.block_bytes));
+  m.bytes_hashed = prefix.size();
+  std::size_t equal = 0;
+  while (equal < blocks.size() && equal < old.block_hashes.size() && blocks[equal].hash == old.block_hashes[equal]) {
+    ++equal;
+  }
+  m.matching_bytes = std::min<std::uint64_t>(equal * std::uint64_t{old.block_bytes}, old.size);
+  m.appended = equal == old.block_hashes.size() && equal == blocks.size() && old.ends_at_record;
+  return m;
+}
+
+export_fingerprint extend_fingerprint(const export_fingerprint& old, std::string_view bytes, bool ends_at_record,
+                                      std::uint64_t& bytes_hashed) {
+  export_fingerprint f;
+  f.size = bytes.size();
+  f.block_bytes = old.block_bytes;
+  f.ends_at_record = ends_at_record;
+  // Old full blocks stay; the old partial last block grows, so it is hashed again.
+  const std::uint64_t kept = old.size / old.block_bytes;
+  f.block_hashes.assign(old.block_hashes.begin(), old.block_hashes.begin() + static_cast<std::ptrdiff_t>(kept));
+  const std::vector<block_result> blocks = hash_blocks(bytes, f.block_bytes, kept, block_count(bytes.size(), f.block_bytes));
+  for (const block_result& b : blocks) f.block_hashes.push_back(b.hash);
+  bytes_hashed = bytes.size() - kept * f.block_bytes;
+  // Line feeds: the old export's, plus those after it (the regrown block's count covers old bytes too).
+  const std::string_view added = bytes.substr(old.size);
+  f.line_feeds = old.line_feeds + static_cast<std::uint64_t>(std::count(added.begin(), added.end(), '\n'));
+  return f;
+}
+
+// ---- lookups ------------------------------------------------------------------
+
+ledger_lookup::ledger_lookup(const run_ledger& ledger) : ledger_(ledger) {
+  by_key_.reserve(ledger.users.size());
+  user_ids_.reserve(ledger.users.size());
+  for (std::uint32_t i = 0; i < ledger.users.size(); ++i) {
+    by_key_.emplace(ledger.users[i].email_key, i);
+    user_ids_.insert(ledger.users[i].id);
+  }
+}
+
+std::optional<std::uint32_t> ledger_lookup::user_by_key(std::string_view email_key) const {
+  const auto it = by_key_.find(email_key);
+  if (it == by_key_.end()) return std::nullopt;
+  return it->second;
+}
+
+const ledger_identity* ledger_lookup::identity(std::int64_t chat_id) const {
+  const auto& v = ledger_.identity;
+  const auto it = std::lower_bound(v.begin(), v.end(), chat_id,
+                                   [](const ledger_identity& e, std::int64_t id) { return e.chat_id < id; });
+  return it != v.end() && it->chat_id == chat_id ? &*it : nullptr;
+}
+
+const ledger_object* ledger_lookup::find(std::span<const ledger_object> sorted, std::int64_t id) noexcept {
+  const auto it = std::lower_bound(sorted.begin(), sorted.end(), id,
+                                   [](const ledger_object& o, std::int64_t x) { return o.id < x; });
+  return it != sorted.end() && it->id == id ? &*it : nullptr;
+}
+
+// ---- show and dump --------------------------------------------------------------
+
+void print_ledger_summary(const run_ledger& l, const std::filesystem::path& path, std::FILE* out) {
+  std::uint64_t by_origin[3] = {0, 0, 0};
+  for (const ledger_user& u : l.users) ++by_origin[static_cast<int>(u.origin)];
+  const auto count_in_last = [](const std::vector<ledger_object>& v) {
+    return static_cast<unsigned long long>(
+        std::count_if(v.begin(), v.end(), [](const ledger_object& o) { return (o.flags & kInLastExport) != 0; }));
+  };
+  const auto ull = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::fprintf(out, "tixport ledger: %s\n", path.c_str());
+  std::fprintf(out, "  format          version %u, checksum %016llx\n", kLedgerVersion, ull(l.checksum));
+  if (l.previous_checksum != 0) {
+    std::fprintf(out, "  lineage         run %u, previous ledger %016llx\n", l.run, ull(l.previous_checksum));
+  } else {
+    std::fprintf(out, "  lineage         run %u, first run\n", l.run);
+  }
+  std::fprintf(out, "  export          %llu bytes, %llu line feeds, %llu blocks of %u bytes, %s\n", ull(l.source.size),
+               ull(l.source.line_feeds), ull(l.source.block_hashes.size()), l.source.block_bytes,
+               l.source.ends_at_record ? "ends at a record (appendable)" : "does not end at a record");
+  if (l.max_id_seen) {
+    std::fprintf(out, "  largest id      %lld\n", static_cast<long long>(*l.max_id_seen));
+  } else {
+    std::fprintf(out, "  largest id      none\n");
+  }
+  std::fprintf(out, "  users           %llu (%llu matched, %llu new, %llu fresh ids)\n", ull(l.users.size()),
+               ull(by_origin[0]), ull(by_origin[1]), ull(by_origin[2]));
+  std::fprintf(out, "  identity map    %llu chat ids\n", ull(l.identity.size()));
+  std::fprintf(out, "  tickets         %llu (%llu in the last export)\n", ull(l.tickets.size()), count_in_last(l.tickets));
+  std::fprintf(out, "  comments        %llu (%llu in the last export)\n", ull(l.comments.size()),
+               count_in_last(l.comments));
+  std::fprintf(out, "  unmapped refs   %llu\n", ull(l.dangling.size()));
+}
+
+namespace {
+
+/// A CSV field: quoted when it holds a separator, quote or line end (RFC 4180).
+void append_csv_field(std::string& out, std::string_view field) {
+  if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out += field;
+    return;
+  }
+  out += '"';
+  for (const char c : field) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
+}  // namespace
+
+std::string ledger_csv(const run_ledger& l, ledger_table table) {
+  std::string out;
+  char number[64];
+  switch (table) {
+    case ledger_table::users:
+      out += "email_key,id,origin,run\n";
+      for (const ledger_user& u : l.users) {
+        append_csv_field(out, u.email_key);
+        std::snprintf(number, sizeof number, ",%lld,", static_cast<long long>(u.id));
+        out += number;
+        out += user_origin_name(u.origin);
+        out += ',' + std::to_string(u.run) + '\n';
+      }
+      break;
+    case ledger_table::identity:
+      out += "chat_id,user_id,email_key\n";
+      for (const ledger_identity& e : l.identity) {
+        std::snprintf(number, sizeof number, "%lld,%lld,", static_cast<long long>(e.chat_id),
+                      static_cast<long long>(e.user_id));
+        out += number;
+        append_csv_field(out, l.users[e.user].email_key);
+        out += '\n';
+      }
+      break;
+    case ledger_table::tickets:
+    case ledger_table::comments: {
+      out += "id,fingerprint,run,in_last_export\n";
+      for (const ledger_object& o : table == ledger_table::tickets ? l.tickets : l.comments) {
+        std::snprintf(number, sizeof number, "%lld,%016llx,%u,%d\n", static_cast<long long>(o.id),
+                      static_cast<unsigned long long>(o.fingerprint), o.run, (o.flags & kInLastExport) != 0 ? 1 : 0);
+        out += number;
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace tixport
