@@ -176,12 +176,13 @@ void output_plan::check() const {
   out_ids.reserve(outputs_.size());
   for (const entry& out : outputs_) {
     // Devices and FIFOs (/dev/stdout, /dev/null) are written through, never replaced: two
-    // outputs may share one, and one may even be the terminal an input came from.
-    if (out.path == "-" || is_write_through_target(out.path)) {
+    // outputs may share one, and one may even be the terminal an input came from. A symlink
+    // is written through too, but to the file it names, which must not be an input.
+    struct stat st {};
+    if (out.path == "-" || (::stat(out.path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
       out_ids.emplace_back();
       continue;
     }
-    struct stat st {};
     if (::stat(out.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
       throw fatal_error(exit_code::output_error, out.option + ": " + out.path.string() + ": is a directory");
     }

@@ -764,7 +764,9 @@ TEST_CASE("verify agrees with run: only run's dangling references are flagged", 
     run.batches.name_style = v.names;
     run.batches.style = v.style;
     run.mtime = 0;
-    const tixport::run_report report = tixport::run_migration(run);
+    tixport::run_outcome outcome = tixport::run_migration(run);
+    outcome.commit();
+    const tixport::run_report& report = outcome.report;
     REQUIRE(report.batches > 0);
 
     verify_options options;

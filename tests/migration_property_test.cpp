@@ -233,7 +233,7 @@ TEST_CASE("run_migration equals a serial reference on random exports", "[migrati
     const auto users_path = dir / "users.csv";
     opt.load_index = [users_path] { return user_index::build(read_index_csv(users_path, 2)); };
     INFO("iteration " << iteration << " threads " << opt.threads << " chunk " << opt.chunk_bytes << "\n" << csv);
-    run_migration(opt);
+    run_migration(opt).commit();
     const auto got = tixport::test::read_archive(dir / "out.tar");
     const auto want = reference_batches(csv, index_csv, batch_size);
     REQUIRE(got.size() == want.size());

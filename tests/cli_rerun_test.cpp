@@ -1,0 +1,284 @@
+// File: cli_rerun_test.cpp
+//
+// SPEC 4 through the CLI, clause by clause: run --ledger, ledger show / dump,
+// run --since (delta archive), bad ledgers, the same file for --since and
+// --ledger, and the output plan (SPEC 2.6 / "nothing lost": every output
+// checked before anything is written, committed only when all are complete).
+#include <catch2/catch.hpp>
+
+#include "test_support.hpp"
+#include "tixport/run_ledger.hpp"
+
+#include <simdjson.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+using tixport::test::read_file;
+using tixport::test::run_tixport;
+using tixport::test::sh_quote;
+using tixport::test::write_file;
+
+constexpr std::string_view kHeader =
+    "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
+    "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+
+// The trial export: two conversations, three chat users (7 has no email yet).
+constexpr std::string_view kTrialRows =
+    "2021-01-01 00:00:00,7,1,100,true,hello,2021-01-01 00:00:00,7,,\n"
+    "2021-01-01 00:00:00,7,2,100,true,\"hi, there\",2021-01-01 00:01:00,8,Agent Ann,ann@x.org\n"
+    "2021-01-02 00:00:00,9,3,200,false,question,2021-01-02 00:00:00,9,Bob,Bob@X.org\n";
+
+// What the refresh adds: a message in an old conversation, a new conversation with a new
+// user, and chat user 7 with an email (7's old references now map).
+constexpr std::string_view kNewRows =
+    "2021-01-01 00:00:00,7,4,100,true,more,2021-01-03 00:00:00,8,Agent Ann,ann@x.org\n"
+    "2021-01-04 00:00:00,11,5,300,true,new one,2021-01-04 00:00:00,11,Cy,cy@x.org\n"
+    "2021-01-04 00:00:00,11,6,300,true,reply,2021-01-04 00:01:00,7,Seven,seven@x.org\n";
+
+struct fixture {
+  tixport::test::temp_dir dir;
+  fs::path trial = dir / "trial.csv";
+  fs::path refresh = dir / "refresh.csv";
+  fs::path index = dir / "index.csv";
+
+  fixture() {
+    write_file(trial, std::string(kHeader) + std::string(kTrialRows));
+    write_file(refresh, std::string(kHeader) + std::string(kTrialRows) + std::string(kNewRows));
+    write_file(index, "id,email\n500,bob@x.org\n");
+  }
+
+  tixport::test::command_result tix(const std::string& args) {
+    return run_tixport("run --no-progress --input " + args, dir.path());
+  }
+};
+
+/// Entries' JSON of an archive, concatenated.
+std::string archive_json(const fs::path& archive) {
+  std::string all;
+  for (const auto& e : tixport::test::read_archive(archive)) all += e.data + "\n";
+  return all;
+}
+
+simdjson::dom::element parse_report(simdjson::dom::parser& parser, simdjson::padded_string& text) {
+  return parser.parse(text);
+}
+
+}  // namespace
+
+TEST_CASE("run --ledger writes a ledger that ledger show and ledger dump read", "[cli_rerun]") {
+  fixture f;
+  const auto r = f.tix(sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " --output " +
+                       sh_quote(f.dir / "a.tar") + " --ledger " + sh_quote(f.dir / "a.ledger"));
+  REQUIRE(r.exit_code == 0);
+  const auto show = run_tixport("ledger show " + sh_quote(f.dir / "a.ledger"), f.dir.path());
+  CHECK(show.exit_code == 0);
+  CHECK(show.out.find("run 1, first run") != std::string::npos);
+  CHECK(show.out.find("tickets         2") != std::string::npos);
+  CHECK(show.out.find("comments        3") != std::string::npos);
+  CHECK(show.out.find("users           2 (1 matched, 1 new, 0 fresh ids)") != std::string::npos);
+
+  const auto users = run_tixport("ledger dump " + sh_quote(f.dir / "a.ledger") + " --what users", f.dir.path());
+  CHECK(users.exit_code == 0);
+  CHECK(users.out == "email_key,id,origin,run\nann@x.org,8,new,1\nbob@x.org,500,matched,1\n");
+  const auto identity = run_tixport("ledger dump " + sh_quote(f.dir / "a.ledger") + " --what identity", f.dir.path());
+  CHECK(identity.out == "chat_id,user_id,email_key\n8,8,ann@x.org\n9,500,bob@x.org\n");
+  const auto tickets = run_tixport("ledger dump " + sh_quote(f.dir / "a.ledger") + " --what tickets", f.dir.path());
+  CHECK(tickets.out.rfind("id,fingerprint,run,in_last_export\n100,", 0) == 0);
+  CHECK(std::count(tickets.out.begin(), tickets.out.end(), '\n') == 3);
+  const auto comments = run_tixport("ledger dump " + sh_quote(f.dir / "a.ledger") + " --what comments --output " +
+                                        sh_quote(f.dir / "c.csv"),
+                                    f.dir.path());
+  CHECK(comments.exit_code == 0);
+  const std::string dumped = read_file(f.dir / "c.csv");
+  CHECK(std::count(dumped.begin(), dumped.end(), '\n') == 4);
+}
+
+TEST_CASE("run --since writes only what the ledger lacks, with ids that follow it", "[cli_rerun]") {
+  fixture f;
+  REQUIRE(f.tix(sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " --output " + sh_quote(f.dir / "a.tar") +
+                " --ledger " + sh_quote(f.dir / "l"))
+              .exit_code == 0);
+  const std::string first_ledger = read_file(f.dir / "l");
+  // --since and --ledger name the same file: the old one is read, the new one replaces it.
+  const auto r = f.tix(sh_quote(f.refresh) + " --users-file " + sh_quote(f.index) + " --output " +
+                       sh_quote(f.dir / "b.tar") + " --since " + sh_quote(f.dir / "l") + " --ledger " +
+                       sh_quote(f.dir / "l") + " --report " + sh_quote(f.dir / "r.json"));
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("appended path") != std::string::npos);
+  // Only the new objects; comment 1's ticket (100) is on the platform, not an orphan; 7 now maps.
+  CHECK(archive_json(f.dir / "b.tar") ==
+        "{\"data\":{\"tickets\":{\"data\":[{\"created_at\":\"2021-01-04T00:00:00Z\",\"requester_id\":11,\"id\":300}],"
+        "\"comments\":[{\"created_at\":\"2021-01-03T00:00:00Z\",\"ticket_id\":100,\"id\":4,\"public\":true,"
+        "\"html_body\":\"more\",\"author_id\":8},{\"created_at\":\"2021-01-04T00:00:00Z\",\"ticket_id\":300,\"id\":5,"
+        "\"public\":true,\"html_body\":\"new one\",\"author_id\":11},{\"created_at\":\"2021-01-04T00:01:00Z\","
+        "\"ticket_id\":300,\"id\":6,\"public\":true,\"html_body\":\"reply\",\"author_id\":7}],\"users\":[{\"name\":"
+        "\"Cy\",\"id\":11,\"email\":\"cy@x.org\"},{\"name\":\"Seven\",\"id\":7,\"email\":\"seven@x.org\"}],"
+        "\"organizations\":[]}}}\n");
+  simdjson::dom::parser parser;
+  simdjson::padded_string text(read_file(f.dir / "r.json"));
+  const simdjson::dom::element report = parse_report(parser, text);
+  CHECK(std::string_view(report["rerun"]["path"]) == "appended");
+  CHECK(uint64_t(report["rerun"]["skipped_already_imported"]["tickets"]) == 2);
+  CHECK(uint64_t(report["rerun"]["skipped_already_imported"]["comments"]) == 3);
+  CHECK(uint64_t(report["rerun"]["ledger_run"]) == 2);
+  // Ticket 100 (requester 7) and comment 1 (author 7) were written with the raw 7, which now
+  // maps to user 7: same ids, same JSON, nothing changed.
+  CHECK(uint64_t(report["changed_since_ledger"]["tickets"]["count"]) == 0);
+  CHECK(uint64_t(report["issues"]["orphan_comment"]["count"]) == 0);
+  CHECK(uint64_t(report["issues"]["dangling_author_ref"]["count"]) == 0);
+
+  const tixport::run_ledger next = tixport::load_ledger(f.dir / "l");
+  CHECK(next.run == 2);
+  CHECK(next.previous_checksum == tixport::parse_ledger(first_ledger, "first").checksum);
+  CHECK(next.tickets.size() == 3);
+  CHECK(next.comments.size() == 6);
+  CHECK(next.users.size() == 4);
+
+  // The same refresh again: nothing new, an empty archive.
+  const auto again = f.tix(sh_quote(f.refresh) + " --users-file " + sh_quote(f.index) + " --output " +
+                           sh_quote(f.dir / "c.tar") + " --since " + sh_quote(f.dir / "l"));
+  CHECK(again.exit_code == 0);
+  CHECK(tixport::test::read_archive(f.dir / "c.tar").empty());
+}
+
+TEST_CASE("run --since counts changed, missing and index conflicts, and never writes them", "[cli_rerun]") {
+  fixture f;
+  REQUIRE(f.tix(sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " --output " + sh_quote(f.dir / "a.tar") +
+                " --ledger " + sh_quote(f.dir / "l"))
+              .exit_code == 0);
+  // Comment 2's body edited (line 3), conversation 200 (line 4) removed, Bob's index id changed.
+  write_file(f.refresh, std::string(kHeader) +
+                            "2021-01-01 00:00:00,7,1,100,true,hello,2021-01-01 00:00:00,7,,\n"
+                            "2021-01-01 00:00:00,7,2,100,true,\"hi, edited\",2021-01-01 00:01:00,8,Agent Ann,ann@x.org\n" +
+                            std::string(kNewRows));
+  write_file(f.index, "id,email\n501,bob@x.org\n");
+  const auto r = f.tix(sh_quote(f.refresh) + " --users-file " + sh_quote(f.index) + " --output " +
+                       sh_quote(f.dir / "b.tar") + " --since " + sh_quote(f.dir / "l") + " --report " +
+                       sh_quote(f.dir / "r.json"));
+  REQUIRE(r.exit_code == 0);
+  simdjson::dom::parser parser;
+  simdjson::padded_string text(read_file(f.dir / "r.json"));
+  const simdjson::dom::element report = parse_report(parser, text);
+  CHECK(std::string_view(report["rerun"]["path"]) == "full_compare");
+  CHECK(uint64_t(report["changed_since_ledger"]["comments"]["count"]) == 1);
+  CHECK(uint64_t(report["changed_since_ledger"]["comments"]["sample_lines"].at(0)) == 3);
+  CHECK(uint64_t(report["missing_since_ledger"]["tickets"]) == 1);
+  CHECK(uint64_t(report["missing_since_ledger"]["comments"]) == 1);
+  CHECK(uint64_t(report["ledger_index_conflicts"]) == 1);
+  const std::string json = archive_json(f.dir / "b.tar");
+  CHECK(json.find("hi, edited") == std::string::npos);  // an import archive cannot update
+  CHECK(json.find("\"id\":4,") != std::string::npos);
+}
+
+TEST_CASE("a bad --since ledger is an input error that names it, and nothing is written", "[cli_rerun]") {
+  fixture f;
+  REQUIRE(f.tix(sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " --output " + sh_quote(f.dir / "a.tar") +
+                " --ledger " + sh_quote(f.dir / "l"))
+              .exit_code == 0);
+  const std::string good = read_file(f.dir / "l");
+  write_file(f.dir / "out.tar", "old archive");
+  struct bad_case {
+    std::string name;
+    std::string bytes;
+    std::string message;
+  };
+  std::string corrupted = good;
+  corrupted[corrupted.size() / 2] ^= 0x01;
+  std::string version = good;
+  version[8] = 9;
+  const bad_case cases[] = {
+      {"truncated", good.substr(0, good.size() - 10), "truncated"},
+      {"header only", good.substr(0, 20), "truncated"},
+      {"corrupted", corrupted, "corrupted: checksum mismatch"},
+      {"other version", version, "ledger format version 9; this tixport reads version 1"},
+      {"not a ledger", "id,email\n1,a@b.c\n", "not a tixport ledger"},
+      {"empty", "", "empty file"},
+  };
+  for (const bad_case& c : cases) {
+    INFO(c.name);
+    write_file(f.dir / "bad.ledger", c.bytes);
+    const auto r = f.tix(sh_quote(f.refresh) + " --users-file " + sh_quote(f.index) + " --output " +
+                         sh_quote(f.dir / "out.tar") + " --since " + sh_quote(f.dir / "bad.ledger") + " --ledger " +
+                         sh_quote(f.dir / "bad.ledger"));
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("ledger: " + (f.dir / "bad.ledger").string() + ": " + c.message) != std::string::npos);
+    CHECK(read_file(f.dir / "out.tar") == "old archive");
+    CHECK(read_file(f.dir / "bad.ledger") == c.bytes);
+    const auto show = run_tixport("ledger show " + sh_quote(f.dir / "bad.ledger"), f.dir.path());
+    CHECK(show.exit_code == 2);
+  }
+  const auto missing = f.tix(sh_quote(f.refresh) + " --users-file " + sh_quote(f.index) + " --output " +
+                             sh_quote(f.dir / "out.tar") + " --since " + sh_quote(f.dir / "nope.ledger"));
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.err.find("no such file") != std::string::npos);
+  // No temporary file left behind anywhere.
+  for (const auto& e : fs::directory_iterator(f.dir.path())) CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+}
+
+TEST_CASE("the output plan refuses an output that is an input or another output, before writing", "[cli_rerun]") {
+  fixture f;
+  const std::string trial_bytes = read_file(f.trial);
+  const std::string base = sh_quote(f.trial) + " --users-file " + sh_quote(f.index);
+  fs::create_hard_link(f.trial, f.dir / "hardlink.csv");
+  fs::create_symlink(f.trial, f.dir / "symlink.csv");
+  struct clash_case {
+    std::string args;
+    std::string message;
+  };
+  const clash_case cases[] = {
+      {" --output " + sh_quote(f.dir / "o.tar") + " --report " + sh_quote(f.trial), "--report"},
+      {" --output " + sh_quote(f.dir / "o.tar") + " --report " + sh_quote(f.index), "--users-file"},
+      {" --output " + sh_quote(f.dir / "o.tar") + " --report " + sh_quote(f.dir / "hardlink.csv"), "--input"},
+      {" --output " + sh_quote(f.dir / "o.tar") + " --report " + sh_quote(f.dir / "symlink.csv"), "--input"},
+      {" --output " + sh_quote(f.dir / "o.tar") + " --report " + sh_quote(f.dir / "." / "o.tar"), "--output"},
+      {" --output " + sh_quote(f.dir / "o.tar") + " --ledger " + sh_quote(f.dir / "o.tar"), "--ledger"},
+      {" --output " + sh_quote(f.dir / "o.tar") + " --ledger " + sh_quote(f.trial), "--input"},
+  };
+  for (const clash_case& c : cases) {
+    INFO(c.args);
+    const auto r = f.tix(base + c.args);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("is the same file as") != std::string::npos);
+    CHECK(r.err.find(c.message) != std::string::npos);
+    CHECK(read_file(f.trial) == trial_bytes);
+    CHECK_FALSE(fs::exists(f.dir / "o.tar"));
+  }
+}
+
+TEST_CASE("an output that cannot be written leaves every existing output as it was", "[cli_rerun]") {
+  fixture f;
+  write_file(f.dir / "out.tar", "old archive");
+  write_file(f.dir / "out.ledger", "old ledger");
+  const std::string base = sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " --output " +
+                           sh_quote(f.dir / "out.tar") + " --ledger " + sh_quote(f.dir / "out.ledger");
+  SECTION("the report's directory is missing") {
+    const auto r = f.tix(base + " --report " + sh_quote(f.dir / "nodir" / "r.json"));
+    CHECK(r.exit_code == 3);
+    CHECK(r.err.find("does not exist") != std::string::npos);
+  }
+  SECTION("the report is a directory") {
+    fs::create_directory(f.dir / "rdir");
+    const auto r = f.tix(base + " --report " + sh_quote(f.dir / "rdir"));
+    CHECK(r.exit_code == 3);
+  }
+  SECTION("the report cannot be written (/dev/full)") {
+    const auto r = f.tix(base + " --report /dev/full");
+    CHECK(r.exit_code == 3);
+  }
+  if (::geteuid() != 0) {
+    SECTION("the ledger's directory is read-only") {
+      fs::create_directory(f.dir / "ro");
+      fs::permissions(f.dir / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+      const auto r = f.tix(sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " --output " +
+                           sh_quote(f.dir / "out.tar") + " --ledger " + sh_quote(f.dir / "ro" / "l"));
+      CHECK(r.exit_code == 3);
+    }
+  }
+  CHECK(read_file(f.dir / "out.tar") == "old archive");
+  CHECK(read_file(f.dir / "out.ledger") == "old ledger");
+  for (const auto& e : fs::directory_iterator(f.dir.path())) CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+}
