@@ -15,6 +15,7 @@
 #include "tixport/errors.hpp"
 #include "tixport/interrupt_guard.hpp"
 #include "tixport/migration_pipeline.hpp"
+#include "tixport/refresh_generator.hpp"
 #include "tixport/run_ledger.hpp"
 #include "tixport/sample_generator.hpp"
 
@@ -315,7 +316,11 @@ int main(int argc, char** argv) {
   CLI::App* gen_cmd = app.add_subcommand("generate", "Write a realistic synthetic export and user index");
   gen_cmd->add_option("--rows", gen.rows, "Data rows of the export")->required();
   gen_cmd->add_option("--output", gen_output, "The export CSV to write")->required();
-  gen_cmd->add_option("--users-output", gen_users_output, "The index CSV to write")->required();
+  gen_cmd->add_option("--users-output", gen_users_output, "The index CSV to write (not with --append-to)");
+  std::string gen_append_to;
+  gen_cmd->add_option("--append-to", gen_append_to,
+                      "Write a refresh of this export instead: its bytes, then --rows new rows (new messages, "
+                      "conversations and users), to try `run --since`");
   gen_cmd->add_option("--seed", gen.seed, "Same seed, same bytes");
   gen_cmd->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::Range(1u, 4096u));
 
@@ -351,7 +356,35 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (ledger_dump->parsed()) return do_ledger_dump(ledger_file, dump_what, dump_output);
+    if (gen_cmd->parsed() && !gen_append_to.empty()) {
+      if (!gen_users_output.empty()) {
+        throw fatal_error(exit_code::input_error,
+                          "generate: --users-output does not apply with --append-to (the index stays as it is)");
+      }
+      tixport::refresh_options refresh;
+      refresh.base = gen_append_to;
+      refresh.output = gen_output;
+      refresh.rows = gen.rows;
+      refresh.seed = gen.seed;
+      refresh.threads = threads;
+      const tixport::refresh_stats s = tixport::generate_refresh(refresh);
+      std::fprintf(stderr,
+                   "tixport generate: %s (%llu bytes) + %llu rows -> %s (%llu bytes)\n"
+                   "  %llu messages in old conversations, %llu new conversations, %llu new customers, %llu chat "
+                   "users gained an email, %llu duplicate rows, %.3f s\n",
+                   gen_append_to.c_str(), static_cast<unsigned long long>(s.base_bytes),
+                   static_cast<unsigned long long>(s.rows), gen_output.c_str(), static_cast<unsigned long long>(s.bytes),
+                   static_cast<unsigned long long>(s.messages_in_old),
+                   static_cast<unsigned long long>(s.new_conversations),
+                   static_cast<unsigned long long>(s.new_customers),
+                   static_cast<unsigned long long>(s.users_gaining_email),
+                   static_cast<unsigned long long>(s.duplicate_rows), s.seconds);
+      return 0;
+    }
     if (gen_cmd->parsed()) {
+      if (gen_users_output.empty()) {
+        throw fatal_error(exit_code::input_error, "generate: --users-output is required (unless --append-to)");
+      }
       gen.output = gen_output;
       gen.users_output = gen_users_output;
       gen.threads = threads;
