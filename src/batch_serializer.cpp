@@ -82,6 +82,7 @@ struct encode_scratch {
   std::vector<copied_body> copied;  // which comments' bodies are in arena
   std::string raw;                  // one re-read body
   std::string object;               // one object's compact JSON, for its fingerprint
+  batch_object_spans spans;         // where the objects went in a compact batch
 
   void reset() {
     // A huge body (hundreds of MB) must not stay pinned to a worker thread.
@@ -207,11 +208,22 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
                   }
                   std::vector<user_record>& user_out = scratch.users;
                   for (const resolved_user& x : u) user_out.push_back({x.name, x.id, x.email});
-                  encode_batch(ticket_out, comment_out, user_out, options.style, batch->json);
+                  const bool fingerprinting = !fingerprints.tickets.empty() || !fingerprints.comments.empty();
+                  // Compact: each object's bytes in the batch are its canonical JSON, hashed in place.
+                  const bool in_place = fingerprinting && options.style == json_style::compact;
+                  encode_batch(ticket_out, comment_out, user_out, options.style, batch->json,
+                               in_place ? &scratch.spans : nullptr);
                   // Each object's compact JSON, as the ledger fingerprints it (SPEC 4.1).
                   const std::size_t first = (batch->k - 1) * b;
+                  const auto hash_span = [&](std::pair<std::size_t, std::size_t> span) {
+                    return fingerprint_bytes(std::string_view(batch->json).substr(span.first, span.second - span.first));
+                  };
                   if (!fingerprints.tickets.empty()) {
                     for (std::size_t i = 0; i < ticket_out.size(); ++i) {
+                      if (in_place) {
+                        fingerprints.tickets[first + i] = hash_span(scratch.spans.tickets[i]);
+                        continue;
+                      }
                       scratch.object.clear();
                       encode_ticket_object(ticket_out[i], scratch.object);
                       fingerprints.tickets[first + i] = fingerprint_bytes(scratch.object);
@@ -219,6 +231,10 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
                   }
                   if (!fingerprints.comments.empty()) {
                     for (std::size_t i = 0; i < comment_out.size(); ++i) {
+                      if (in_place) {
+                        fingerprints.comments[first + i] = hash_span(scratch.spans.comments[i]);
+                        continue;
+                      }
                       scratch.object.clear();
                       encode_comment_object(comment_out[i], scratch.object);
                       fingerprints.comments[first + i] = fingerprint_bytes(scratch.object);

@@ -17,6 +17,8 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <utility>
+#include <vector>
 
 namespace tixport {
 namespace {
@@ -169,7 +171,8 @@ class writer {
 };
 
 template <typename Record, typename WriteFields>
-void write_array(writer& w, std::span<const Record> records, WriteFields write_fields) {
+void write_array(writer& w, std::span<const Record> records, WriteFields write_fields,
+                 std::vector<std::pair<std::size_t, std::size_t>>* spans = nullptr) {
   if (records.empty()) {
     w.empty_array();
     return;
@@ -177,9 +180,11 @@ void write_array(writer& w, std::span<const Record> records, WriteFields write_f
   w.open('[');
   for (const Record& r : records) {
     w.item();
+    const std::size_t begin = w.out().size();
     w.open('{');
     write_fields(r);
     w.close('}');
+    if (spans != nullptr) spans->emplace_back(begin, w.out().size());
   }
   w.close(']');
 }
@@ -253,7 +258,11 @@ void append_json_string(std::string& out, std::string_view utf8) {
 void encode_batch(std::span<const ticket_record> tickets,
                   std::span<const comment_record> comments,
                   std::span<const user_record> users, json_style style,
-                  std::string& out) {
+                  std::string& out, batch_object_spans* spans) {
+  if (spans != nullptr) {
+    spans->tickets.clear();
+    spans->comments.clear();
+  }
   out.reserve(out.size() + estimate_size(tickets, comments, users, style));
   writer w(out, style);
   w.open('{');
@@ -263,10 +272,12 @@ void encode_batch(std::span<const ticket_record> tickets,
   w.open('{');
 
   w.key("\"data\"");
-  write_array(w, tickets, [&w](const ticket_record& t) { write_ticket_fields(w, t); });
+  write_array(w, tickets, [&w](const ticket_record& t) { write_ticket_fields(w, t); },
+              spans != nullptr ? &spans->tickets : nullptr);
 
   w.key("\"comments\"");
-  write_array(w, comments, [&w](const comment_record& c) { write_comment_fields(w, c); });
+  write_array(w, comments, [&w](const comment_record& c) { write_comment_fields(w, c); },
+              spans != nullptr ? &spans->comments : nullptr);
 
   w.key("\"users\"");
   write_array(w, users, [&w](const user_record& u) {

@@ -129,7 +129,13 @@ std::vector<ledger_object> merge_objects(std::span<const ledger_object> old, con
                                          std::uint32_t run) {
   std::vector<ledger_object> added(written.size());
   for (std::size_t i = 0; i < written.size(); ++i) added[i] = {written[i].id, fps[i], run, kInLastExport};
-  std::sort(added.begin(), added.end(), [](const ledger_object& x, const ledger_object& y) { return x.id < y.id; });
+  const auto by_id = [](const ledger_object& x, const ledger_object& y) { return x.id < y.id; };
+  // Exports often number their objects in file order already: then no sort at all.
+  if (!std::is_sorted(added.begin(), added.end(), by_id)) {
+    tsan::release(&added);
+    oneapi::tbb::parallel_sort(added.begin(), added.end(), tsan::compare(&added, by_id));
+    tsan::acquire(&added);
+  }
   std::vector<ledger_object> out;
   out.reserve(old.size() + added.size());
   std::size_t a = 0;

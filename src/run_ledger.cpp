@@ -9,6 +9,7 @@
 // whole arrays, so a 2.5M-row ledger loads and saves at memory speed.
 #include "tixport/run_ledger.hpp"
 
+#include "tixport/atomic_output.hpp"
 #include "tixport/errors.hpp"
 
 #include "tsan_annotations_internal.hpp"
@@ -18,11 +19,16 @@
 
 #include <xxhash.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <fstream>
+#include <cerrno>
 #include <iterator>
+#include <memory>
 #include <type_traits>
 
 namespace tixport {
@@ -287,14 +293,28 @@ run_ledger parse_ledger(std::string_view in, const std::string& name) {
 }
 
 run_ledger load_ledger(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::error_code ec;
-  if (!file || std::filesystem::is_directory(path, ec)) {
-    bad(path.string(), std::filesystem::exists(path, ec) ? "cannot be read" : "no such file");
+  // One read() into a buffer of the file's size: a 2.5M-row ledger is tens of MB.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) bad(path.string(), errno == ENOENT ? "no such file" : "cannot be read: " + errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    bad(path.string(), "not a regular file");
   }
-  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad()) bad(path.string(), "read error");
-  return parse_ledger(bytes, path.string());
+  std::unique_ptr<char[]> bytes(new char[static_cast<std::size_t>(st.st_size) + 1]);
+  std::size_t done = 0;
+  while (done < static_cast<std::size_t>(st.st_size)) {
+    const ssize_t n = ::read(fd, bytes.get() + done, static_cast<std::size_t>(st.st_size) - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : 0;
+      ::close(fd);
+      bad(path.string(), err != 0 ? "read error: " + errno_text(err) : "changed while being read");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return parse_ledger(std::string_view(bytes.get(), done), path.string());
 }
 
 // ---- export fingerprints ----------------------------------------------------
@@ -306,20 +326,36 @@ struct block_result {
   std::uint64_t line_feeds = 0;
 };
 
-/// Hash blocks [first, last) of `bytes` (block k covers [k*b, min(size, (k+1)*b))) in parallel.
+/// Hash blocks [first, last) of `bytes` (block k covers [k*b, min(size, (k+1)*b))) in parallel,
+/// read from the mapping, or with pread from `fd` when it is open (then nothing is mapped in).
+/// Line feeds are counted only when `count_line_feeds`.
 std::vector<block_result> hash_blocks(std::string_view bytes, std::uint32_t block_bytes, std::uint64_t first,
-                                      std::uint64_t last) {
+                                      std::uint64_t last, int fd = -1, bool count_line_feeds = true) {
   std::vector<block_result> results(last - first);
   const int done = 0;
   oneapi::tbb::parallel_for(
       oneapi::tbb::blocked_range<std::uint64_t>(first, last, 1),
       tsan::body(&done, [&](const oneapi::tbb::blocked_range<std::uint64_t>& range) {
+        std::unique_ptr<char[]> buffer;
         for (std::uint64_t k = range.begin(); k != range.end(); ++k) {
           const std::uint64_t begin = k * block_bytes;
           const std::uint64_t size = std::min<std::uint64_t>(block_bytes, bytes.size() - begin);
-          const std::string_view block = bytes.substr(begin, size);
+          std::string_view block = bytes.substr(begin, size);
+          if (fd >= 0) {
+            if (!buffer) buffer.reset(new char[block_bytes]);
+            std::size_t done = 0;
+            while (done < size) {
+              const ssize_t n = ::pread(fd, buffer.get() + done, size - done, static_cast<off_t>(begin + done));
+              if (n < 0 && errno == EINTR) continue;
+              if (n <= 0) break;
+              done += static_cast<std::size_t>(n);
+            }
+            // A short read (the file shrank under us) hashes what was read: it cannot match.
+            block = std::string_view(buffer.get(), done);
+          }
           results[k - first] = {XXH3_64bits(block.data(), block.size()),
-                                static_cast<std::uint64_t>(std::count(block.begin(), block.end(), '\n'))};
+                                count_line_feeds ? static_cast<std::uint64_t>(std::count(block.begin(), block.end(), '\n'))
+                                                 : 0};
         }
       }));
   tsan::acquire(&done);
@@ -345,13 +381,13 @@ export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_recor
   return f;
 }
 
-prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes) {
+prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes, int fd) {
   prefix_match m;
   if (old.block_bytes == 0 || bytes.size() < old.size) return m;
   // The old blocks, read from the new export: the last one only up to the old size.
   const std::string_view prefix = bytes.substr(0, old.size);
   const std::vector<block_result> blocks =
-      hash_blocks(prefix, old.block_bytes, 0, block_count(prefix.size(), old.block_bytes));
+      hash_blocks(prefix, old.block_bytes, 0, block_count(prefix.size(), old.block_bytes), fd, false);
   m.bytes_hashed = prefix.size();
   std::size_t equal = 0;
   while (equal < blocks.size() && equal < old.block_hashes.size() && blocks[equal].hash == old.block_hashes[equal]) {

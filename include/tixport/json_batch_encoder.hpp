@@ -19,6 +19,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tixport {
 
@@ -52,12 +54,20 @@ enum class json_style {
   pretty,   ///< json.dumps(indent=2, ensure_ascii=False) layout, no trailing newline
 };
 
+/// Where each ticket and comment object of a batch lies in `out`: [begin, end) offsets. In the
+/// compact style these bytes are exactly encode_ticket_object / encode_comment_object's.
+struct batch_object_spans {
+  std::vector<std::pair<std::size_t, std::size_t>> tickets;   ///< one per ticket, in order
+  std::vector<std::pair<std::size_t, std::size_t>> comments;  ///< one per comment, in order
+};
+
 /// Append one batch file's bytes to `out`:
 /// {"data":{"tickets":{"data":[tickets],"comments":[comments],"users":[users],"organizations":[]}}}
+/// With `spans`, also say where each ticket and comment object went.
 void encode_batch(std::span<const ticket_record> tickets,
                   std::span<const comment_record> comments,
                   std::span<const user_record> users, json_style style,
-                  std::string& out);
+                  std::string& out, batch_object_spans* spans = nullptr);
 
 /// Append one ticket as the compact JSON object it is inside a compact batch file
 /// ({"created_at":...,"requester_id":...,"id":...}); what the ledger fingerprints.

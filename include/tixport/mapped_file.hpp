@@ -40,6 +40,8 @@ class mapped_file {
   [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
   /// The file's st_mtime in seconds since the epoch (for the archive entries).
   [[nodiscard]] std::int64_t mtime_seconds() const noexcept { return mtime_seconds_; }
+  /// The open regular file (for pread), or -1 for a stream read into memory or an empty file.
+  [[nodiscard]] int fd() const noexcept { return fd_; }
   /// True when the bytes are an mmap of the file (false: read into memory, or empty).
   [[nodiscard]] bool is_mapped() const noexcept { return mapped_; }
   /// True when the open regular file's size or mtime differs from what open() saw: it was

@@ -149,8 +149,10 @@ struct prefix_match {
 };
 
 /// Check whether `bytes` begins with the export `old` was made from, by its block hashes
-/// (parallel). Only an old export that ended at a record boundary can be continued.
-prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes);
+/// (parallel). Only an old export that ended at a record boundary can be continued. With `fd`
+/// (the same file, open), the blocks are read with pread instead of through the mapping: the
+/// old part is then never mapped in, which a run that parses only the new part would pay for.
+prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes, int fd = -1);
 
 /// The fingerprint of `bytes`, which begins with `old`'s export: the old full blocks are kept,
 /// the rest is hashed. `bytes_hashed` gets the bytes read.
