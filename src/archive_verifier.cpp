@@ -21,6 +21,8 @@
 // never holds bodies.
 #include "tixport/archive_verifier.hpp"
 
+#include "tixport/run_ledger.hpp"
+
 #include "tixport/migration_pipeline.hpp"
 
 #include "tixport/errors.hpp"
@@ -1243,16 +1245,21 @@ class archive_merger {
     append_refs(work.author_refs, e, author_refs_);
   }
 
-  /// The final pass: every reference against the archive (and the index).
-  void check_references(const id_table* index) {
+  /// The final pass: every reference against the archive (and the index, and a ledger's
+  /// tickets and users: a delta archive refers to what earlier archives imported).
+  void check_references(const id_table* index, const id_table* ledger_tickets = nullptr,
+                        const id_table* ledger_users = nullptr) {
     for (const pending_ref& r : ticket_refs_) {
-      if (tickets_.contains(r.id)) continue;
+      if (tickets_.contains(r.id) || (ledger_tickets != nullptr && ledger_tickets->contains(r.id))) continue;
       report_ref(r, problem_kind::unknown_ticket_id, section::comments, kCommentTicketField,
                  "ticket_id " + std::to_string(r.id) + " has no ticket in the archive");
     }
     const std::string_view scope = index != nullptr ? "neither a user in the archive nor in the index"
                                                     : "not a user in the archive (no index given)";
-    auto known_user = [&](std::int64_t id) { return users_.contains(id) || (index != nullptr && index->contains(id)); };
+    auto known_user = [&](std::int64_t id) {
+      return users_.contains(id) || (index != nullptr && index->contains(id)) ||
+             (ledger_users != nullptr && ledger_users->contains(id));
+    };
     for (const pending_ref& r : requester_refs_) {
       if (known_user(r.id)) continue;
       report_ref(r, problem_kind::unknown_requester_id, section::tickets, kTicketRequesterField,
@@ -1338,6 +1345,15 @@ verify_result verify_archive(const verify_options& options) {
     index.emplace(random_seed());
     read_index_ids(*options.users_file, *index);
   }
+  std::optional<id_table> ledger_tickets;
+  std::optional<id_table> ledger_users;
+  if (options.since) {
+    const run_ledger ledger = load_ledger(*options.since);
+    ledger_tickets.emplace(random_seed());
+    ledger_users.emplace(random_seed());
+    for (const ledger_object& t : ledger.tickets) ledger_tickets->insert(t.id, {0, 0});
+    for (const ledger_user& u : ledger.users) ledger_users->insert(u.id, {0, 0});
+  }
 
   archive_reader reader(options.archive, options.max_entry_bytes);
   archive_merger merger(keep);
@@ -1399,7 +1415,8 @@ verify_result verify_archive(const verify_options& options) {
                                                   })));
     });
   }
-  merger.check_references(index ? &*index : nullptr);
+  merger.check_references(index ? &*index : nullptr, ledger_tickets ? &*ledger_tickets : nullptr,
+                             ledger_users ? &*ledger_users : nullptr);
   merger.finish(result);
   result.entries = next_entry;
   result.bytes = reader.bytes();

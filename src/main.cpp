@@ -202,10 +202,11 @@ int do_fetch_users(const api_cli_options& api, const std::string& output) {
   return 0;
 }
 
-int do_verify(const std::string& archive, const std::string& users_file, unsigned threads) {
+int do_verify(const std::string& archive, const std::string& users_file, const std::string& since, unsigned threads) {
   tixport::verify_options opt;
   opt.archive = archive;
   if (!users_file.empty()) opt.users_file = users_file;
+  if (!since.empty()) opt.since = since;
   opt.threads = threads;
   const tixport::verify_result result = tixport::verify_archive(opt);
   tixport::print_verify_result(result, stdout);
@@ -308,6 +309,9 @@ int main(int argc, char** argv) {
   CLI::App* verify_cmd = app.add_subcommand("verify", "Check an archive against the import contract");
   verify_cmd->add_option("archive", verify_archive, "The archive to check")->required();
   verify_cmd->add_option("--users-file", verify_users, "Index CSV whose ids references may point to");
+  std::string verify_since;
+  verify_cmd->add_option("--since", verify_since,
+                         "Ledger of the earlier imports: references to its tickets and users are known (delta archives)");
   verify_cmd->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::Range(1u, 4096u));
 
   tixport::generate_options gen;
@@ -349,7 +353,7 @@ int main(int argc, char** argv) {
   try {
     if (run_cmd->parsed()) return do_run(run, threads);
     if (fetch_cmd->parsed()) return do_fetch_users(fetch, fetch_output);
-    if (verify_cmd->parsed()) return do_verify(verify_archive, verify_users, threads);
+    if (verify_cmd->parsed()) return do_verify(verify_archive, verify_users, verify_since, threads);
     if (ledger_show->parsed()) {
       const tixport::run_ledger ledger = tixport::load_ledger(ledger_file);
       tixport::print_ledger_summary(ledger, ledger_file, stdout);

@@ -138,6 +138,13 @@ TEST_CASE("run --since writes only what the ledger lacks, with ids that follow i
   CHECK(next.comments.size() == 6);
   CHECK(next.users.size() == 4);
 
+  // verify: the delta refers to ticket 100 and user 8 of the first archive.
+  const auto alone = run_tixport("verify " + sh_quote(f.dir / "b.tar"), f.dir.path());
+  CHECK(alone.exit_code == 1);
+  const auto with_ledger =
+      run_tixport("verify " + sh_quote(f.dir / "b.tar") + " --since " + sh_quote(f.dir / "l"), f.dir.path());
+  CHECK(with_ledger.exit_code == 0);
+
   // The same refresh again: nothing new, an empty archive.
   const auto again = f.tix(sh_quote(f.refresh) + " --users-file " + sh_quote(f.index) + " --output " +
                            sh_quote(f.dir / "c.tar") + " --since " + sh_quote(f.dir / "l"));

@@ -53,6 +53,7 @@ namespace tixport {
 struct verify_options {
   std::filesystem::path archive;                    ///< the archive to check
   std::optional<std::filesystem::path> users_file;  ///< index CSV (id,email): ids that refs may point to
+  std::optional<std::filesystem::path> since;       ///< a ledger (run --ledger): its tickets and users are on the platform
   unsigned threads = 0;                             ///< worker threads; 0 = all cores
   std::size_t max_problems_listed = 20;             ///< how many problems first_problems keeps
   std::size_t max_entry_bytes = std::size_t{64} << 20;  ///< larger entries are a problem, never read
