@@ -104,11 +104,11 @@ void atomic_output_file::complete() {
   if (::close(fd) != 0 && errno != EINTR) fail("close", errno_text(errno));
 }
 
-void atomic_output_file::commit() {
+void atomic_output_file::commit(bool check_interrupt) {
   if (committed_) return;
   complete();
   // Last chance to keep the old file: after the rename it is replaced.
-  throw_if_interrupted();
+  if (check_interrupt) throw_if_interrupted();
   if (::rename(temp_.c_str(), target_.c_str()) != 0) fail("rename", errno_text(errno));
   committed_ = true;
   unregister_temp_file(std::exchange(guard_handle_, -1));

@@ -35,6 +35,9 @@ constexpr int kTruncatedInputStatus = static_cast<int>(exit_code::input_error);
 static_assert(std::atomic<bool>::is_always_lock_free);
 static_assert(std::atomic<int>::is_always_lock_free);
 std::atomic<bool> g_requested{false};
+// Set while a command renames its completed outputs into place: a second signal then waits
+// for the renames instead of unlinking temporary files half-way through them.
+std::atomic<int> g_committing{0};
 
 // Nesting depth and the handlers to restore; touched only by the thread that
 // creates and destroys guards (main), never by the handler.
@@ -123,7 +126,7 @@ extern "C" void on_bus_error(int signo, siginfo_t* info, void* /*context*/) {
 
 extern "C" void on_interrupt(int /*signo*/) {
   const int saved_errno = errno;
-  if (g_requested.exchange(true)) {
+  if (g_requested.exchange(true) && g_committing.load() == 0) {
     // Second signal: the run did not stop in time (or the user insists). Remove
     // the half-written archive ourselves, since no destructor will run after _exit.
     unlink_temp_file();
@@ -177,6 +180,10 @@ interrupt_guard::~interrupt_guard() {
   sigaction(SIGBUS, &g_old_bus, nullptr);
   sigaction(SIGXFSZ, &g_old_xfsz, nullptr);
 }
+
+commit_guard::commit_guard() noexcept { g_committing.fetch_add(1); }
+
+commit_guard::~commit_guard() { g_committing.fetch_sub(1); }
 
 bool interrupt_requested() noexcept { return g_requested.load(std::memory_order_relaxed); }
 

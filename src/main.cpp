@@ -182,8 +182,12 @@ int do_run(const run_cli_options& o, unsigned threads) {
   // leaves the old archive and ledger as they were (SPEC 2.6, 4.1).
   std::unique_ptr<tixport::atomic_output_file> report_file;
   if (!o.report.empty()) report_file = tixport::stage_report_json(report, o.report);
-  outcome.commit();
-  if (report_file) report_file->commit();
+  tixport::throw_if_interrupted();  // the last moment at which nothing has changed
+  {
+    const tixport::commit_guard renaming;
+    outcome.commit();
+    if (report_file) report_file->commit(false);
+  }
   tixport::print_summary(report, stderr);
   return report.exit_code;
 }

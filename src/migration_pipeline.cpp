@@ -122,7 +122,7 @@ void keep_written(std::vector<T>& objects, const std::vector<std::uint8_t>& writ
 
 void run_outcome::commit() {
   if (archive) archive->commit();
-  if (ledger) ledger->commit();
+  if (ledger) ledger->commit(false);
 }
 
 run_outcome run_migration(const run_options& options) {

@@ -641,10 +641,10 @@ struct tar_archive_sink::impl {
     return archive_bytes_;
   }
 
-  void commit() {
+  void commit(bool check_interrupt) {
     if (state_ != state::completed) throw std::logic_error("tar_archive_sink: commit() before complete()");
     try {
-      file_->commit();
+      file_->commit(check_interrupt);
     } catch (const fatal_error& e) {
       state_ = state::failed;
       failure_code_ = e.code();
@@ -701,13 +701,13 @@ void tar_archive_sink::add_entry(std::string_view name, std::string_view data) {
 
 std::uint64_t tar_archive_sink::finish() {
   const std::uint64_t bytes = impl_->complete();
-  impl_->commit();
+  impl_->commit(true);
   return bytes;
 }
 
 std::uint64_t tar_archive_sink::complete() { return impl_->complete(); }
 
-void tar_archive_sink::commit() { impl_->commit(); }
+void tar_archive_sink::commit() { impl_->commit(false); }
 
 std::uint64_t tar_archive_sink::uncompressed_bytes() const noexcept {
   if (impl_->archive_) return static_cast<std::uint64_t>(archive_filter_bytes(impl_->archive_.get(), 0));

@@ -404,6 +404,37 @@ TEST_CASE("a full disk (ENOSPC on a 64 KiB tmpfs): exit 3, temporary file remove
   CHECK(read_file(dir / "listing") == "out.tar.zst\n");
 }
 
+TEST_CASE("a full disk under the ledger: exit 3, neither the archive nor the ledger replaced (SPEC 4.1)",
+          "[cli_faults]") {
+  temp_dir dir;
+  generate_export(dir, 5000);
+  const fs::path small = dir / "small";
+  fs::create_directory(small);
+  const auto probe = run_command("unshare -m sh -c " + sh_quote("mount -t tmpfs -o size=64k tmpfs " + sh_quote(small)),
+                                 dir.path());
+  if (probe.exit_code != 0) {
+    WARN("skipped: no private tmpfs here (unshare -m + mount need CAP_SYS_ADMIN): " << probe.err);
+    return;
+  }
+  // The archive's directory has room; the ledger's (5,000 rows: ~100 KB) does not.
+  const fs::path out = dir / "out.tar.zst";
+  const fs::path ledger = small / "migration.ledger";
+  write_file(out, kPrevious);
+  const std::string script = "mount -t tmpfs -o size=64k tmpfs " + sh_quote(small) + " && printf %s old-ledger > " +
+                             sh_quote(ledger) + " && " + cli() + " " + run_line(dir, out, "--ledger " + sh_quote(ledger)) +
+                             "; rc=$?; cat " + sh_quote(ledger) + " > " + sh_quote(dir / "after") + "; ls -A " +
+                             sh_quote(small) + " > " + sh_quote(dir / "listing") + "; exit $rc";
+  const auto r = run_command("unshare -m sh -c " + sh_quote(script), dir.path());
+  INFO(r.err);
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find("tixport: error: ledger: write: " + ledger.string() + ": No space left on device") !=
+        std::string::npos);
+  CHECK(read_file(out) == kPrevious);
+  CHECK(read_file(dir / "after") == "old-ledger");
+  CHECK(read_file(dir / "listing") == "migration.ledger\n");
+  CHECK(leftovers(dir.path()).empty());
+}
+
 // --- signals ----------------------------------------------------------------------
 
 TEST_CASE("SIGINT and SIGTERM at random moments of a large run: exit 130, no output, no temporary file (SPEC 2.6, "
@@ -458,6 +489,64 @@ TEST_CASE("SIGINT and SIGTERM at random moments of a large run: exit 130, no out
     CHECK(leftovers(dir.path()).empty());
   }
   CHECK(interrupted >= kTrials / 2);
+}
+
+TEST_CASE("SIGINT and SIGTERM at random moments of a delta run: the archive and the ledger change together or "
+          "not at all (SPEC 4.1)",
+          "[cli_faults]") {
+  temp_dir dir;
+  temp_dir logs;
+  generate_export(dir, 20000);
+  const std::vector<std::string> env = {"SOURCE_DATE_EPOCH=1600000000"};
+  // The earlier run: the first half of the export (cut at a line end; it is a valid export).
+  const std::string full = read_file(dir / "chat.csv");
+  write_file(dir / "trial.csv", full.substr(0, full.find('\n', full.size() / 2) + 1));
+  const auto first = run_tixport("run --no-progress --input " + sh_quote(dir / "trial.csv") + " --users-file " +
+                                     sh_quote(dir / "users.csv") + " --output " + sh_quote(dir / "trial.tar") +
+                                     " --ledger " + sh_quote(dir / "old.ledger"),
+                                 dir.path());
+  REQUIRE(first.exit_code == 0);
+  const std::string old_ledger = read_file(dir / "old.ledger");
+  const fs::path ledger = dir / "migration.ledger";
+  const std::vector<std::string> args = {"--threads", "1", "--chunk-size", "65536", "--full-compare",
+                                         "--since", ledger.string(), "--ledger", ledger.string()};
+
+  write_file(ledger, old_ledger);
+  cli_child baseline_child(run_args(dir, dir / "baseline.tar.zst", args), logs.path(), env);
+  const child_result baseline = baseline_child.wait();
+  INFO(baseline.err);
+  REQUIRE(baseline.exit_code == 0);
+  const std::string expected = read_file(dir / "baseline.tar.zst");
+  const std::string expected_ledger = read_file(ledger);
+  const double run_ms = baseline.seconds * 1000.0;
+  const auto seed = std::random_device{}();
+  INFO("seed " << seed << ", uninterrupted run " << run_ms << " ms");
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> moment_ms(0.0, 0.95 * run_ms);
+  const fs::path out = dir / "out.tar.zst";
+  for (int trial = 0; trial < 6; ++trial) {
+    const int signo = trial % 2 == 0 ? SIGINT : SIGTERM;
+    const double delay_ms = moment_ms(rng);
+    INFO("trial " << trial << ": signal " << signo << " after " << delay_ms << " ms");
+    write_file(out, kPrevious);
+    write_file(ledger, old_ledger);
+    cli_child child(run_args(dir, out, args), logs.path(), env);
+    REQUIRE(wait_until([&] { return child.catches(signo) || !child.running(); }, 10s));
+    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(delay_ms));
+    child.signal(signo);
+    const child_result r = child.wait();
+    INFO(r.err);
+    const std::string now = read_file(out);
+    const std::string now_ledger = read_file(ledger);
+    if (now == kPrevious) {
+      CHECK(r.exit_code == 130);
+      CHECK(now_ledger == old_ledger);
+    } else {
+      CHECK(now == expected);
+      CHECK(now_ledger == expected_ledger);
+    }
+    CHECK(leftovers(dir.path()).empty());
+  }
 }
 
 TEST_CASE("a second signal stops at once: exit 130, the temporary file removed (SPEC 2.6)", "[cli_faults]") {

@@ -42,9 +42,10 @@ class atomic_output_file {
   void write(std::string_view bytes);
   /// Flush to disk (fsync) and close; the temp file is then complete. Idempotent.
   void complete();
-  /// complete() if needed, then rename onto the target and fsync the directory.
-  /// Throws fatal_error(interrupted) instead when an interrupt was requested first.
-  void commit();
+  /// complete() if needed, then rename onto the target and fsync the directory. Throws
+  /// fatal_error(interrupted) instead when an interrupt was requested first and
+  /// `check_interrupt` (false inside a commit_guard, where the renames must all happen).
+  void commit(bool check_interrupt = true);
   /// Remove the temp file now (an uncommitted output is given up). Idempotent.
   void abandon() noexcept;
 

@@ -44,6 +44,17 @@ class interrupt_guard {
   interrupt_guard& operator=(const interrupt_guard&) = delete;
 };
 
+/// While alive, a second SIGINT/SIGTERM does not stop the process at once: the renames that
+/// put a command's completed outputs in place (archive, then ledger, then report) either all
+/// happen or, if the first fails, none of the later ones. The signal is still recorded.
+class commit_guard {
+ public:
+  commit_guard() noexcept;
+  ~commit_guard();
+  commit_guard(const commit_guard&) = delete;
+  commit_guard& operator=(const commit_guard&) = delete;
+};
+
 /// Return true once SIGINT or SIGTERM arrived under an interrupt_guard.
 bool interrupt_requested() noexcept;
 

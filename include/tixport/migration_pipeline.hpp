@@ -55,7 +55,8 @@ struct run_outcome {
   std::unique_ptr<atomic_output_file> ledger;     ///< completed, uncommitted (with --ledger)
 
   /// Rename the archive and then the ledger into place (SPEC 4.1: the ledger only after the
-  /// archive). Outputs not committed are removed when the outcome is destroyed.
+  /// archive). Call under a commit_guard after a last throw_if_interrupted(): once the archive
+  /// is in place its ledger must follow. Outputs not committed are removed with the outcome.
   void commit();
 };
 

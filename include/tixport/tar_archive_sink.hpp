@@ -87,7 +87,9 @@ class tar_archive_sink {
   std::uint64_t complete();
 
   /// Rename the completed temporary file onto the output (and fsync the directory). A run
-  /// with several outputs completes them all first and commits them last (output_plan).
+  /// with several outputs completes them all first and commits them last, under a
+  /// commit_guard, checking for an interrupt once before the first rename: commit() itself
+  /// does not check (finish() does).
   void commit();
 
   /// Remove the temporary file unless finish() / commit() succeeded.
