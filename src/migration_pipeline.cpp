@@ -239,15 +239,17 @@ run_outcome run_migration(const run_options& options) {
   export_fingerprint source;
   if (write_ledger) {
     const auto hash_start = clock_type::now();
-    const bool ends_at_record = !data.empty() && data.back() == '\n' && !unterminated_quote.load() &&
-                                header->data_offset <= data.size();
+    const bool ends_in_lf = !data.empty() && data.back() == '\n';
+    const bool ends_at_record = ends_in_lf && !unterminated_quote.load() && header->data_offset <= data.size();
+    // The reader counted the physical lines (a last line without its LF is one too).
+    const std::uint64_t line_feeds = read_stats.lines - (!data.empty() && !ends_in_lf ? 1 : 0);
     arena.execute([&] {
       if (appended) {
         std::uint64_t hashed = 0;
-        source = extend_fingerprint(previous->source, data, ends_at_record, hashed);
+        source = extend_fingerprint(previous->source, data, ends_at_record, line_feeds, hashed);
         report.rerun.bytes_hashed += hashed;
       } else {
-        source = fingerprint_export(data, ends_at_record);
+        source = fingerprint_export(data, ends_at_record, line_feeds);
         report.rerun.bytes_hashed += data.size();
       }
     });

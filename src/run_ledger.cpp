@@ -321,17 +321,11 @@ run_ledger load_ledger(const std::filesystem::path& path) {
 
 namespace {
 
-struct block_result {
-  std::uint64_t hash = 0;
-  std::uint64_t line_feeds = 0;
-};
-
 /// Hash blocks [first, last) of `bytes` (block k covers [k*b, min(size, (k+1)*b))) in parallel,
 /// read from the mapping, or with pread from `fd` when it is open (then nothing is mapped in).
-/// Line feeds are counted only when `count_line_feeds`.
-std::vector<block_result> hash_blocks(std::string_view bytes, std::uint32_t block_bytes, std::uint64_t first,
-                                      std::uint64_t last, int fd = -1, bool count_line_feeds = true) {
-  std::vector<block_result> results(last - first);
+std::vector<std::uint64_t> hash_blocks(std::string_view bytes, std::uint32_t block_bytes, std::uint64_t first,
+                                       std::uint64_t last, int fd = -1) {
+  std::vector<std::uint64_t> results(last - first);
   const int done = 0;
   oneapi::tbb::parallel_for(
       oneapi::tbb::blocked_range<std::uint64_t>(first, last, 1),
@@ -353,9 +347,7 @@ std::vector<block_result> hash_blocks(std::string_view bytes, std::uint32_t bloc
             // A short read (the file shrank under us) hashes what was read: it cannot match.
             block = std::string_view(buffer.get(), done);
           }
-          results[k - first] = {XXH3_64bits(block.data(), block.size()),
-                                count_line_feeds ? static_cast<std::uint64_t>(std::count(block.begin(), block.end(), '\n'))
-                                                 : 0};
+          results[k - first] = XXH3_64bits(block.data(), block.size());
         }
       }));
   tsan::acquire(&done);
@@ -368,16 +360,12 @@ std::uint64_t block_count(std::uint64_t size, std::uint32_t block_bytes) noexcep
 
 }  // namespace
 
-export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_record) {
+export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_record, std::uint64_t line_feeds) {
   export_fingerprint f;
   f.size = bytes.size();
   f.ends_at_record = ends_at_record;
-  const std::vector<block_result> blocks = hash_blocks(bytes, f.block_bytes, 0, block_count(bytes.size(), f.block_bytes));
-  f.block_hashes.reserve(blocks.size());
-  for (const block_result& b : blocks) {
-    f.block_hashes.push_back(b.hash);
-    f.line_feeds += b.line_feeds;
-  }
+  f.line_feeds = line_feeds;
+  f.block_hashes = hash_blocks(bytes, f.block_bytes, 0, block_count(bytes.size(), f.block_bytes));
   return f;
 }
 
@@ -386,33 +374,30 @@ prefix_match match_appended_prefix(const export_fingerprint& old, std::string_vi
   if (old.block_bytes == 0 || bytes.size() < old.size) return m;
   // The old blocks, read from the new export: the last one only up to the old size.
   const std::string_view prefix = bytes.substr(0, old.size);
-  const std::vector<block_result> blocks =
-      hash_blocks(prefix, old.block_bytes, 0, block_count(prefix.size(), old.block_bytes), fd, false);
+  const std::vector<std::uint64_t> blocks =
+      hash_blocks(prefix, old.block_bytes, 0, block_count(prefix.size(), old.block_bytes), fd);
   m.bytes_hashed = prefix.size();
   std::size_t equal = 0;
-  while (equal < blocks.size() && equal < old.block_hashes.size() && blocks[equal].hash == old.block_hashes[equal]) {
-    ++equal;
-  }
+  while (equal < blocks.size() && equal < old.block_hashes.size() && blocks[equal] == old.block_hashes[equal]) ++equal;
   m.matching_bytes = std::min<std::uint64_t>(equal * std::uint64_t{old.block_bytes}, old.size);
   m.appended = equal == old.block_hashes.size() && equal == blocks.size() && old.ends_at_record;
   return m;
 }
 
 export_fingerprint extend_fingerprint(const export_fingerprint& old, std::string_view bytes, bool ends_at_record,
-                                      std::uint64_t& bytes_hashed) {
+                                      std::uint64_t line_feeds, std::uint64_t& bytes_hashed) {
   export_fingerprint f;
   f.size = bytes.size();
   f.block_bytes = old.block_bytes;
   f.ends_at_record = ends_at_record;
+  f.line_feeds = line_feeds;
   // Old full blocks stay; the old partial last block grows, so it is hashed again.
   const std::uint64_t kept = old.size / old.block_bytes;
   f.block_hashes.assign(old.block_hashes.begin(), old.block_hashes.begin() + static_cast<std::ptrdiff_t>(kept));
-  const std::vector<block_result> blocks = hash_blocks(bytes, f.block_bytes, kept, block_count(bytes.size(), f.block_bytes));
-  for (const block_result& b : blocks) f.block_hashes.push_back(b.hash);
+  const std::vector<std::uint64_t> blocks =
+      hash_blocks(bytes, f.block_bytes, kept, block_count(bytes.size(), f.block_bytes));
+  f.block_hashes.insert(f.block_hashes.end(), blocks.begin(), blocks.end());
   bytes_hashed = bytes.size() - kept * f.block_bytes;
-  // Line feeds: the old export's, plus those after it (the regrown block's count covers old bytes too).
-  const std::string_view added = bytes.substr(old.size);
-  f.line_feeds = old.line_feeds + static_cast<std::uint64_t>(std::count(added.begin(), added.end(), '\n'));
   return f;
 }
 

@@ -137,9 +137,9 @@ std::string ledger_csv(const run_ledger& ledger, ledger_table table);
 /// XXH3-64 of bytes: the fingerprint of a JSON object and of an export block.
 std::uint64_t fingerprint_bytes(std::string_view bytes) noexcept;
 
-/// Hash `bytes` in kLedgerBlockBytes blocks and count its LF bytes, in parallel on the
-/// current task arena.
-export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_record);
+/// Hash `bytes` in kLedgerBlockBytes blocks, in parallel on the current task arena.
+/// `line_feeds` is the export's LF count (the CSV reader counts them anyway).
+export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_record, std::uint64_t line_feeds);
 
 /// How a new export relates to the ledger's (SPEC 4.3).
 struct prefix_match {
@@ -157,7 +157,7 @@ prefix_match match_appended_prefix(const export_fingerprint& old, std::string_vi
 /// The fingerprint of `bytes`, which begins with `old`'s export: the old full blocks are kept,
 /// the rest is hashed. `bytes_hashed` gets the bytes read.
 export_fingerprint extend_fingerprint(const export_fingerprint& old, std::string_view bytes, bool ends_at_record,
-                                      std::uint64_t& bytes_hashed);
+                                      std::uint64_t line_feeds, std::uint64_t& bytes_hashed);
 
 /// Lookups a delta run makes into a loaded ledger.
 class ledger_lookup {

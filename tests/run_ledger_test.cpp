@@ -1,0 +1,169 @@
+// File: run_ledger_test.cpp
+//
+// The ledger file (round trip, determinism, every truncation and every bit
+// flip refused), export fingerprints (the appended-prefix check, extending a
+// fingerprint equals hashing the whole), and the delta partition.
+#include <catch2/catch.hpp>
+
+#include "tixport/errors.hpp"
+#include "tixport/ledger_delta.hpp"
+#include "tixport/run_ledger.hpp"
+
+#include <random>
+
+namespace {
+
+using namespace tixport;
+
+run_ledger sample_ledger() {
+  run_ledger l;
+  l.run = 3;
+  l.previous_checksum = 0x1234;
+  l.max_id_seen = 4000000123;
+  l.source = fingerprint_export("header\nrow\n", true, 2);
+  l.users = {{500, "bob@x.org", user_origin::matched, 1}, {8, "ann@x.org", user_origin::new_id, 1},
+             {4000000124, "cy,\"q\"@x.org", user_origin::fresh, 2}};
+  l.identity = {{7, 4000000124, 2}, {8, 8, 1}, {9, 500, 0}};
+  l.tickets = {{100, 11, 1, kInLastExport}, {200, 22, 2, 0}};
+  l.comments = {{1, 33, 1, kInLastExport}, {2, 44, 1, kInLastExport}, {5, 55, 2, 0}};
+  l.dangling = {{100, 7, 2, ref_kind::ticket_requester}, {1, 7, 2, ref_kind::comment_author}};
+  return l;
+}
+
+bool same(const run_ledger& a, const run_ledger& b) {
+  auto eq_obj = [](const std::vector<ledger_object>& x, const std::vector<ledger_object>& y) {
+    return std::equal(x.begin(), x.end(), y.begin(), y.end(), [](const ledger_object& p, const ledger_object& q) {
+      return p.id == q.id && p.fingerprint == q.fingerprint && p.run == q.run && p.flags == q.flags;
+    });
+  };
+  if (a.run != b.run || a.previous_checksum != b.previous_checksum || a.max_id_seen != b.max_id_seen) return false;
+  if (a.source.size != b.source.size || a.source.line_feeds != b.source.line_feeds ||
+      a.source.block_hashes != b.source.block_hashes || a.source.ends_at_record != b.source.ends_at_record) {
+    return false;
+  }
+  if (a.users.size() != b.users.size() || a.identity.size() != b.identity.size()) return false;
+  for (std::size_t i = 0; i < a.users.size(); ++i) {
+    if (a.users[i].id != b.users[i].id || a.users[i].email_key != b.users[i].email_key ||
+        a.users[i].origin != b.users[i].origin || a.users[i].run != b.users[i].run) {
+      return false;
+    }
+  }
+  for (std::size_t i = 0; i < a.identity.size(); ++i) {
+    if (a.identity[i].chat_id != b.identity[i].chat_id || a.identity[i].user_id != b.identity[i].user_id ||
+        a.identity[i].user != b.identity[i].user) {
+      return false;
+    }
+  }
+  if (a.dangling.size() != b.dangling.size()) return false;
+  for (std::size_t i = 0; i < a.dangling.size(); ++i) {
+    if (a.dangling[i].object_id != b.dangling[i].object_id || a.dangling[i].chat_id != b.dangling[i].chat_id ||
+        a.dangling[i].line != b.dangling[i].line || a.dangling[i].kind != b.dangling[i].kind) {
+      return false;
+    }
+  }
+  return eq_obj(a.tickets, b.tickets) && eq_obj(a.comments, b.comments);
+}
+
+std::string ledger_error(std::string_view bytes) {
+  try {
+    parse_ledger(bytes, "L");
+  } catch (const fatal_error& e) {
+    CHECK(e.code() == exit_code::input_error);
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a ledger reads back as written, and the same ledger gives the same bytes", "[run_ledger]") {
+  run_ledger l = sample_ledger();
+  const std::string bytes = serialize_ledger(l);
+  CHECK(bytes.size() % 8 == 0);
+  const run_ledger back = parse_ledger(bytes, "L");
+  CHECK(same(l, back));
+  CHECK(back.checksum == l.checksum);
+  run_ledger again = back;
+  CHECK(serialize_ledger(again) == bytes);
+  run_ledger empty;
+  const run_ledger empty_back = parse_ledger(serialize_ledger(empty), "L");
+  CHECK(empty_back.users.empty());
+  CHECK_FALSE(empty_back.max_id_seen);
+}
+
+TEST_CASE("every truncation and every flipped bit of a ledger is refused", "[run_ledger]") {
+  run_ledger l = sample_ledger();
+  const std::string bytes = serialize_ledger(l);
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    INFO("length " << n);
+    const std::string message = ledger_error(bytes.substr(0, n));
+    CHECK_FALSE(message.empty());
+  }
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = bytes;
+      flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
+      INFO("byte " << i << " bit " << bit);
+      CHECK_FALSE(ledger_error(flipped).empty());
+    }
+  }
+  CHECK(ledger_error(bytes + "x").find("after the ledger's end") != std::string::npos);
+  CHECK(ledger_error("").find("empty file") != std::string::npos);
+}
+
+TEST_CASE("the appended-prefix check and extending a fingerprint", "[run_ledger]") {
+  std::mt19937_64 rng(3);
+  std::string old_export(static_cast<std::size_t>(2.5 * kLedgerBlockBytes), 'a');
+  for (char& c : old_export) c = static_cast<char>('a' + rng() % 26);
+  old_export.back() = '\n';
+  const export_fingerprint old = fingerprint_export(old_export, true, 1);
+  CHECK(old.block_hashes.size() == 3);
+
+  const std::string appended = old_export + std::string(kLedgerBlockBytes, 'z');
+  const prefix_match m = match_appended_prefix(old, appended);
+  CHECK(m.appended);
+  CHECK(m.matching_bytes == old_export.size());
+  CHECK(m.bytes_hashed == old_export.size());
+  std::uint64_t hashed = 0;
+  const export_fingerprint extended = extend_fingerprint(old, appended, true, 1, hashed);
+  CHECK(extended.block_hashes == fingerprint_export(appended, true, 1).block_hashes);
+  CHECK(hashed == appended.size() - 2 * kLedgerBlockBytes);
+
+  std::string edited = appended;
+  edited[kLedgerBlockBytes + 5] ^= 1;  // in the second block
+  const prefix_match e = match_appended_prefix(old, edited);
+  CHECK_FALSE(e.appended);
+  CHECK(e.matching_bytes == kLedgerBlockBytes);
+  CHECK_FALSE(match_appended_prefix(old, old_export.substr(0, 100)).appended);  // shorter
+  export_fingerprint unfinished = old;
+  unfinished.ends_at_record = false;  // the old export ended inside a record: no continuing it
+  CHECK_FALSE(match_appended_prefix(unfinished, appended).appended);
+  CHECK(match_appended_prefix(old, old_export).appended);  // unchanged
+}
+
+TEST_CASE("partition_against_ledger: new, already imported, missing, and the appended path's old part",
+          "[run_ledger]") {
+  const std::vector<ledger_object> ledger = {
+      {1, 10, 1, kInLastExport}, {3, 30, 1, kInLastExport}, {5, 50, 1, 0}, {7, 70, 1, kInLastExport}};
+  const std::vector<std::int64_t> ids = {9, 3, 5, 2};
+  const std::vector<std::uint64_t> lines = {2, 3, 4, 5};
+
+  const object_delta full = partition_against_ledger(ids, lines, ledger, false);
+  CHECK(full.written == std::vector<std::uint8_t>{1, 0, 0, 1});
+  CHECK(full.written_count == 2);
+  CHECK(full.skipped == 2);
+  CHECK(full.missing == 2);  // 1 and 7
+  REQUIRE(full.compare.size() == 2);
+  CHECK(full.compare[0].object == 1);
+  CHECK(full.compare[0].ledger == 1);
+  CHECK(full.compare[1].line == 4);
+  CHECK(full.in_export == std::vector<std::uint8_t>{0, 1, 1, 0});
+
+  // Appended: 1, 3 and 7 are the old part's; a row of 3 is a duplicate of it, 5 came back.
+  const object_delta appended = partition_against_ledger(ids, lines, ledger, true);
+  CHECK(appended.written == std::vector<std::uint8_t>{1, 0, 0, 1});
+  CHECK(appended.skipped == 4);
+  CHECK(appended.missing == 0);
+  REQUIRE(appended.compare.size() == 1);
+  CHECK(appended.compare[0].ledger == 2);
+}
