@@ -152,8 +152,8 @@ run_outcome run_migration(const run_options& options) {
     report.rerun.since = options.since->string();
     report.stages.push_back({"ledger_read", seconds_since(load_start)});
   }
-  const bool write_ledger = options.ledger.has_value();
-  if (write_ledger) report.rerun.ledger = options.ledger->string();
+  const bool ledger_wanted = options.ledger.has_value();
+  if (ledger_wanted) report.rerun.ledger = options.ledger->string();
 
   // 1. The index loads on its own thread while the export is parsed. If the run
   //    stops early, the load is cancelled so that leaving does not wait for a
@@ -237,7 +237,7 @@ run_outcome run_migration(const run_options& options) {
   // The fingerprint of this export for the next ledger: an appended one keeps the old blocks.
   // It continues at a record boundary when its last byte is a LF outside quotes.
   export_fingerprint source;
-  if (write_ledger) {
+  if (ledger_wanted) {
     const auto hash_start = clock_type::now();
     const bool ends_in_lf = !data.empty() && data.back() == '\n';
     const bool ends_at_record = ends_in_lf && !unterminated_quote.load() && header->data_offset <= data.size();
@@ -312,7 +312,7 @@ run_outcome run_migration(const run_options& options) {
       scope.comment_written = &comment_delta.written;
       scope.ledger_tickets = previous->tickets;
     }
-    if (write_ledger) scope.dangling = &unmapped;
+    if (ledger_wanted) scope.dangling = &unmapped;
     remap_references(comments, tickets, users.identity, log, scope);
     if (previous) {
       // Objects the platform has: compared by the fingerprint of their JSON, never written.
@@ -351,8 +351,8 @@ run_outcome run_migration(const run_options& options) {
     progress.update("writing", static_cast<double>(done) / static_cast<double>(total), report.rows,
                     seconds_since(run_start));
   };
-  std::vector<std::uint64_t> ticket_fingerprints(write_ledger ? tickets.size() : 0);
-  std::vector<std::uint64_t> comment_fingerprints(write_ledger ? comments.size() : 0);
+  std::vector<std::uint64_t> ticket_fingerprints(ledger_wanted ? tickets.size() : 0);
+  std::vector<std::uint64_t> comment_fingerprints(ledger_wanted ? comments.size() : 0);
   serialize_stats written;
   arena.execute([&] {
     written = write_batches(bodies, tickets, comments, users.users, batches, *outcome.archive, log,
@@ -372,7 +372,7 @@ run_outcome run_migration(const run_options& options) {
 
   // 6. The next ledger: the old one plus what this archive wrote (SPEC 4.1, 4.2).
   double ledger_seconds = 0;
-  if (write_ledger) {
+  if (ledger_wanted) {
     const auto ledger_start = clock_type::now();
     ledger_update update;
     update.previous = previous ? &*previous : nullptr;
@@ -389,16 +389,15 @@ run_outcome run_migration(const run_options& options) {
     update.dangling = unmapped;
     run_ledger next;
     arena.execute([&] { next = build_next_ledger(update); });
-    const std::string bytes = serialize_ledger(next);
     outcome.ledger = std::make_unique<atomic_output_file>(*options.ledger, "ledger");
-    outcome.ledger->write(bytes);
+    write_ledger(next, *outcome.ledger);
     outcome.ledger->complete();
     report.rerun.ledger_run = next.run;
     ledger_seconds = seconds_since(ledger_start);
   }
   report.archive_bytes = archive_done.get();
   report.stages.push_back({"write", seconds_since(write_start)});
-  if (write_ledger) report.stages.push_back({"ledger", ledger_seconds});
+  if (ledger_wanted) report.stages.push_back({"ledger", ledger_seconds});
   progress.clear();
 
   report.issues = std::move(log);

@@ -29,6 +29,7 @@
 #include <cerrno>
 #include <iterator>
 #include <memory>
+#include <new>
 #include <type_traits>
 
 namespace tixport {
@@ -121,68 +122,98 @@ std::string_view user_origin_name(user_origin origin) noexcept {
 
 std::uint64_t fingerprint_bytes(std::string_view bytes) noexcept { return XXH3_64bits(bytes.data(), bytes.size()); }
 
-std::string serialize_ledger(run_ledger& ledger) {
+namespace {
+
+/// Hand the ledger's file bytes to `sink` piece by piece, in file order, and set its checksum:
+/// the two big sections go straight from their vectors, never through another buffer.
+template <typename Sink>
+void emit_ledger(run_ledger& ledger, Sink sink) {
   std::uint64_t key_bytes = 0;
   for (const ledger_user& u : ledger.users) key_bytes += u.email_key.size();
   const layout l = layout::of(ledger.users.size(), key_bytes, ledger.identity.size(), ledger.tickets.size(),
                               ledger.comments.size(), ledger.dangling.size(), ledger.source.block_hashes.size());
-  std::string out(l.total, '\0');  // zero: padding bytes are part of the checksum
-  std::memcpy(out.data(), kMagic, sizeof kMagic);
-  put<std::uint32_t>(out, kVersionAt, kLedgerVersion);
-  put<std::uint32_t>(out, kHeaderBytesAt, kHeaderBytes);
-  put<std::uint32_t>(out, kRunAt, ledger.run);
-  put<std::uint32_t>(out, kFlagsAt, (ledger.max_id_seen ? kFlagHasMaxId : 0) |
-                                        (ledger.source.ends_at_record ? kFlagEndsAtRecord : 0));
-  put<std::uint64_t>(out, kPreviousChecksumAt, ledger.previous_checksum);
-  put<std::int64_t>(out, kMaxIdAt, ledger.max_id_seen.value_or(0));
-  put<std::uint64_t>(out, kExportSizeAt, ledger.source.size);
-  put<std::uint64_t>(out, kExportLineFeedsAt, ledger.source.line_feeds);
-  put<std::uint32_t>(out, kBlockBytesAt, ledger.source.block_bytes);
-  put<std::uint64_t>(out, kUserCountAt, ledger.users.size());
-  put<std::uint64_t>(out, kKeyBytesAt, key_bytes);
-  put<std::uint64_t>(out, kIdentityCountAt, ledger.identity.size());
-  put<std::uint64_t>(out, kTicketCountAt, ledger.tickets.size());
-  put<std::uint64_t>(out, kCommentCountAt, ledger.comments.size());
-  put<std::uint64_t>(out, kDanglingCountAt, ledger.dangling.size());
-  put<std::uint64_t>(out, kBlockCountAt, ledger.source.block_hashes.size());
-  put<std::uint64_t>(out, kTotalBytesAt, l.total);
-
+  // Header, users, keys and identity: small, built in one zeroed buffer (padding is checksummed).
+  std::string head(l.tickets, '\0');
+  std::memcpy(head.data(), kMagic, sizeof kMagic);
+  put<std::uint32_t>(head, kVersionAt, kLedgerVersion);
+  put<std::uint32_t>(head, kHeaderBytesAt, kHeaderBytes);
+  put<std::uint32_t>(head, kRunAt, ledger.run);
+  put<std::uint32_t>(head, kFlagsAt, (ledger.max_id_seen ? kFlagHasMaxId : 0) |
+                                         (ledger.source.ends_at_record ? kFlagEndsAtRecord : 0));
+  put<std::uint64_t>(head, kPreviousChecksumAt, ledger.previous_checksum);
+  put<std::int64_t>(head, kMaxIdAt, ledger.max_id_seen.value_or(0));
+  put<std::uint64_t>(head, kExportSizeAt, ledger.source.size);
+  put<std::uint64_t>(head, kExportLineFeedsAt, ledger.source.line_feeds);
+  put<std::uint32_t>(head, kBlockBytesAt, ledger.source.block_bytes);
+  put<std::uint64_t>(head, kUserCountAt, ledger.users.size());
+  put<std::uint64_t>(head, kKeyBytesAt, key_bytes);
+  put<std::uint64_t>(head, kIdentityCountAt, ledger.identity.size());
+  put<std::uint64_t>(head, kTicketCountAt, ledger.tickets.size());
+  put<std::uint64_t>(head, kCommentCountAt, ledger.comments.size());
+  put<std::uint64_t>(head, kDanglingCountAt, ledger.dangling.size());
+  put<std::uint64_t>(head, kBlockCountAt, ledger.source.block_hashes.size());
+  put<std::uint64_t>(head, kTotalBytesAt, l.total);
   std::uint64_t key_at = 0;
   for (std::size_t i = 0; i < ledger.users.size(); ++i) {
     const ledger_user& u = ledger.users[i];
     const std::size_t at = l.users + i * kUserBytes;
-    put<std::int64_t>(out, at, u.id);
-    put<std::uint64_t>(out, at + 8, key_at);
-    put<std::uint32_t>(out, at + 16, static_cast<std::uint32_t>(u.email_key.size()));
-    put<std::uint32_t>(out, at + 20, u.run);
-    put<std::uint8_t>(out, at + 24, static_cast<std::uint8_t>(u.origin));
-    std::memcpy(out.data() + l.keys + key_at, u.email_key.data(), u.email_key.size());
+    put<std::int64_t>(head, at, u.id);
+    put<std::uint64_t>(head, at + 8, key_at);
+    put<std::uint32_t>(head, at + 16, static_cast<std::uint32_t>(u.email_key.size()));
+    put<std::uint32_t>(head, at + 20, u.run);
+    put<std::uint8_t>(head, at + 24, static_cast<std::uint8_t>(u.origin));
+    std::memcpy(head.data() + l.keys + key_at, u.email_key.data(), u.email_key.size());
     key_at += u.email_key.size();
   }
   for (std::size_t i = 0; i < ledger.identity.size(); ++i) {
     const ledger_identity& e = ledger.identity[i];
     const std::size_t at = l.identity + i * kIdentityBytes;
-    put<std::int64_t>(out, at, e.chat_id);
-    put<std::int64_t>(out, at + 8, e.user_id);
-    put<std::uint32_t>(out, at + 16, e.user);
+    put<std::int64_t>(head, at, e.chat_id);
+    put<std::int64_t>(head, at + 8, e.user_id);
+    put<std::uint32_t>(head, at + 16, e.user);
   }
-  if (!ledger.tickets.empty()) std::memcpy(out.data() + l.tickets, ledger.tickets.data(), l.comments - l.tickets);
-  if (!ledger.comments.empty()) std::memcpy(out.data() + l.comments, ledger.comments.data(), l.dangling - l.comments);
+  // Dangling references and block hashes after the objects, checksum last.
+  std::string tail(l.total - l.dangling, '\0');
   for (std::size_t i = 0; i < ledger.dangling.size(); ++i) {
     const ledger_dangling& d = ledger.dangling[i];
-    const std::size_t at = l.dangling + i * kDanglingBytes;
-    put<std::int64_t>(out, at, d.object_id);
-    put<std::int64_t>(out, at + 8, d.chat_id);
-    put<std::uint64_t>(out, at + 16, d.line);
-    put<std::uint32_t>(out, at + 24, static_cast<std::uint32_t>(d.kind));
+    const std::size_t at = i * kDanglingBytes;
+    put<std::int64_t>(tail, at, d.object_id);
+    put<std::int64_t>(tail, at + 8, d.chat_id);
+    put<std::uint64_t>(tail, at + 16, d.line);
+    put<std::uint32_t>(tail, at + 24, static_cast<std::uint32_t>(d.kind));
   }
   if (!ledger.source.block_hashes.empty()) {
-    std::memcpy(out.data() + l.blocks, ledger.source.block_hashes.data(),
+    std::memcpy(tail.data() + (l.blocks - l.dangling), ledger.source.block_hashes.data(),
                 ledger.source.block_hashes.size() * kBlockHashBytes);
   }
-  ledger.checksum = XXH3_64bits(out.data(), l.total - kChecksumBytes);
-  put<std::uint64_t>(out, l.total - kChecksumBytes, ledger.checksum);
+  const auto as_bytes = [](const std::vector<ledger_object>& v) {
+    return std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(ledger_object));
+  };
+  const std::string_view pieces[] = {head, as_bytes(ledger.tickets), as_bytes(ledger.comments),
+                                     std::string_view(tail).substr(0, tail.size() - kChecksumBytes)};
+  XXH3_state_t* state = XXH3_createState();
+  if (state == nullptr) throw std::bad_alloc();
+  XXH3_64bits_reset(state);
+  for (const std::string_view piece : pieces) XXH3_64bits_update(state, piece.data(), piece.size());
+  ledger.checksum = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  put<std::uint64_t>(tail, tail.size() - kChecksumBytes, ledger.checksum);
+  sink(head);
+  sink(pieces[1]);
+  sink(pieces[2]);
+  sink(std::string_view(tail));
+}
+
+}  // namespace
+
+std::string serialize_ledger(run_ledger& ledger) {
+  std::string out;
+  emit_ledger(ledger, [&](std::string_view piece) { out += piece; });
   return out;
+}
+
+void write_ledger(run_ledger& ledger, atomic_output_file& out) {
+  emit_ledger(ledger, [&](std::string_view piece) { out.write(piece); });
 }
 
 run_ledger parse_ledger(std::string_view in, const std::string& name) {

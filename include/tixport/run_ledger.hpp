@@ -34,6 +34,8 @@
 
 namespace tixport {
 
+class atomic_output_file;
+
 /// The format version this tixport reads and writes.
 inline constexpr std::uint32_t kLedgerVersion = 1;
 /// Bytes per export block whose hash the ledger keeps (SPEC 4.1, 4.3).
@@ -123,6 +125,9 @@ run_ledger parse_ledger(std::string_view bytes, const std::string& name);
 
 /// The file bytes of `ledger`; sets ledger.checksum. Deterministic: same ledger, same bytes.
 std::string serialize_ledger(run_ledger& ledger);
+
+/// Write the same bytes to `out` (the big sections straight from memory); sets ledger.checksum.
+void write_ledger(run_ledger& ledger, atomic_output_file& out);
 
 /// Print the summary of `tixport ledger show`.
 void print_ledger_summary(const run_ledger& ledger, const std::filesystem::path& path, std::FILE* out);
