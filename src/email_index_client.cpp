@@ -21,6 +21,8 @@
 
 #include "tixport/email_index_client.hpp"
 
+#include "tixport/atomic_output.hpp"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/stat.h>
@@ -1427,9 +1429,8 @@ void append_csv_field(std::string& out, std::string_view field) {
 
 }  // namespace
 
-void save_index_csv(const std::vector<raw_index_entry>& entries,
-                    const std::filesystem::path& path) {
-  const std::string where = "users csv: write " + path.string() + ": ";
+std::unique_ptr<atomic_output_file> stage_index_csv(const std::vector<raw_index_entry>& entries,
+                                                    const std::filesystem::path& path) {
   std::string text = "id,email\n";
   for (const raw_index_entry& entry : entries) {
     if (!entry.id) continue;
@@ -1438,47 +1439,21 @@ void save_index_csv(const std::vector<raw_index_entry>& entries,
     if (entry.email) append_csv_field(text, *entry.email);
     text += '\n';
   }
+  auto file = std::make_unique<atomic_output_file>(path, "users csv");
+  file->write(text);
+  file->complete();  // flushed before any rename, so the name never points at a half-written file
+  return file;
+}
 
-  const std::filesystem::path directory =
-      path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  std::string temp = (directory / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
-  const int fd = ::mkstemp(temp.data());
-  if (fd < 0) throw fatal_error(exit_code::output_error, where + std::strerror(errno));
-  auto fail = [&](int error) {
-    ::close(fd);
-    ::unlink(temp.c_str());
-    throw fatal_error(exit_code::output_error, where + std::strerror(error));
-  };
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail(errno);
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  // mkstemp creates the file 0600; the cache is not secret (ids and emails only).
-  constexpr mode_t kFileMode = 0644;
-  if (::fchmod(fd, kFileMode) != 0) fail(errno);
-  // Flushed before the rename, so the name never points at a half-written file.
-  if (::fsync(fd) != 0) fail(errno);
-  if (::close(fd) != 0) {
-    const int error = errno;
-    ::unlink(temp.c_str());
-    throw fatal_error(exit_code::output_error, where + std::strerror(error));
-  }
+void save_index_csv(const std::vector<raw_index_entry>& entries,
+                    const std::filesystem::path& path) {
+  const std::unique_ptr<atomic_output_file> file = stage_index_csv(entries, path);
   // A SIGINT / SIGTERM that came while the file was written (fsync can take a while) stops
   // here: no cache file is put in place (an old one stays), the run or fetch-users exits 130.
   if (interrupt_requested()) {
-    ::unlink(temp.c_str());
     throw fatal_error(exit_code::interrupted, "users csv: write " + path.string() + ": interrupted");
   }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    ::unlink(temp.c_str());
-    throw fatal_error(exit_code::output_error, where + std::strerror(error));
-  }
+  file->commit(false);
 }
 
 }  // namespace tixport

@@ -140,6 +140,7 @@ int do_run(const run_cli_options& o, unsigned threads) {
   plan.check();
 
   tixport::run_options opt;
+  std::shared_ptr<std::vector<tixport::raw_index_entry>> fetched_entries;  // for --users-cache
   if (!o.since.empty()) opt.since = o.since;
   if (!o.ledger.empty()) opt.ledger = o.ledger;
   opt.full_compare = o.full_compare;
@@ -167,10 +168,13 @@ int do_run(const run_cli_options& o, unsigned threads) {
     opt.index_source = o.api.users_url;
     // The fetch starts now, on its own thread, and runs while the export is parsed.
     auto fetch = std::make_shared<tixport::user_index_fetch>(make_fetch_options(o.api));
-    const std::string cache = o.users_cache;
-    opt.load_index = [fetch, cache] {
+    // The cache is committed with the run's other outputs: a run that fails later leaves
+    // an old cache as it was.
+    fetched_entries = std::make_shared<std::vector<tixport::raw_index_entry>>();
+    const bool keep = !o.users_cache.empty();
+    opt.load_index = [fetch, keep, entries = fetched_entries] {
       tixport::fetch_result result = fetch->get();
-      if (!cache.empty()) tixport::save_index_csv(result.entries, cache);
+      if (keep) *entries = result.entries;
       return tixport::user_index::build(result.entries);
     };
     opt.cancel_index = [fetch] { fetch->cancel(); };
@@ -181,12 +185,15 @@ int do_run(const run_cli_options& o, unsigned threads) {
   // Every output is complete before any is put in place: a report that cannot be written
   // leaves the old archive and ledger as they were (SPEC 2.6, 4.1).
   std::unique_ptr<tixport::atomic_output_file> report_file;
+  std::unique_ptr<tixport::atomic_output_file> cache_file;
+  if (fetched_entries && !o.users_cache.empty()) cache_file = tixport::stage_index_csv(*fetched_entries, o.users_cache);
   if (!o.report.empty()) report_file = tixport::stage_report_json(report, o.report);
   tixport::throw_if_interrupted();  // the last moment at which nothing has changed
   {
     const tixport::commit_guard renaming;
     outcome.commit();
     if (report_file) report_file->commit(false);
+    if (cache_file) cache_file->commit(false);
   }
   tixport::print_summary(report, stderr);
   return report.exit_code;

@@ -456,7 +456,7 @@ TEST_CASE("save_index_csv writes id,email with quoting, atomically", "[email_ind
   const auto error =
       fetch_error([&] { tixport::save_index_csv(entries, dir.path / "missing" / "users.csv"); });
   CHECK(error.code() == exit_code::output_error);
-  CHECK(std::string(error.what()).rfind("users csv: write ", 0) == 0);
+  CHECK(std::string(error.what()).rfind("users csv: create: ", 0) == 0);
 }
 
 // --- fetches against the test server ---------------------------------------------------------

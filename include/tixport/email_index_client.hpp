@@ -34,6 +34,8 @@
 
 namespace tixport {
 
+class atomic_output_file;
+
 /// How pages are walked (SPEC 1.3).
 enum class pagination_mode {
   offset,  ///< `page=N`; all pages at once when page 1 has `count`, else in a sliding window
@@ -127,5 +129,9 @@ class user_index_fetch {
 /// interrupt_guard (the temporary file is removed, an existing `path` stays as it was).
 void save_index_csv(const std::vector<raw_index_entry>& entries,
                     const std::filesystem::path& path);
+
+/// The same file, complete but not yet in place: `run` commits it with its other outputs.
+std::unique_ptr<atomic_output_file> stage_index_csv(const std::vector<raw_index_entry>& entries,
+                                                    const std::filesystem::path& path);
 
 }  // namespace tixport
