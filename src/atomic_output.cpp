@@ -160,11 +160,12 @@ std::optional<file_identity> identify(const fs::path& path) {
 }  // namespace
 
 void output_plan::add_input(const fs::path& path, std::string option) {
-  if (!path.empty()) inputs_.push_back({path, std::move(option), {}});
+  if (!path.empty()) inputs_.push_back({path, std::move(option), {}, false});
 }
 
-void output_plan::add_output(const fs::path& path, std::string option, std::string may_replace_input) {
-  if (!path.empty()) outputs_.push_back({path, std::move(option), std::move(may_replace_input)});
+void output_plan::add_output(const fs::path& path, std::string option, std::string may_replace_input,
+                             bool write_through) {
+  if (!path.empty()) outputs_.push_back({path, std::move(option), std::move(may_replace_input), write_through});
 }
 
 void output_plan::check() const {
@@ -179,9 +180,16 @@ void output_plan::check() const {
     // outputs may share one, and one may even be the terminal an input came from. A symlink
     // is written through too, but to the file it names, which must not be an input.
     struct stat st {};
-    if (out.path == "-" || (::stat(out.path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
+    if (out.write_through &&
+        (out.path == "-" || (::stat(out.path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)))) {
       out_ids.emplace_back();
       continue;
+    }
+    // Renamed into place: renaming over a device node or a FIFO would replace the node itself.
+    if (::lstat(out.path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
+      throw fatal_error(exit_code::input_error, out.option + " " + out.path.string() +
+                                                    ": not a regular file (this output is written to a temporary "
+                                                    "file and renamed into place)");
     }
     if (::stat(out.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
       throw fatal_error(exit_code::output_error, out.option + ": " + out.path.string() + ": is a directory");

@@ -135,7 +135,7 @@ int do_run(const run_cli_options& o, unsigned threads) {
   plan.add_input(o.since, "--since");
   plan.add_output(o.output, "--output");
   plan.add_output(o.ledger, "--ledger", "--since");
-  plan.add_output(o.report, "--report");
+  plan.add_output(o.report, "--report", {}, true);
   if (!o.api.users_url.empty()) plan.add_output(o.users_cache, "--users-cache");
   plan.check();
 

@@ -276,6 +276,26 @@ TEST_CASE("an output that cannot be written leaves every existing output as it w
     const auto r = f.tix(base + " --report /dev/full");
     CHECK(r.exit_code == 3);
   }
+  SECTION("the ledger's directory is missing") {
+    const auto r = f.tix(sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " --output " +
+                         sh_quote(f.dir / "out.tar") + " --ledger " + sh_quote(f.dir / "nodir" / "l") + " --report " +
+                         sh_quote(f.dir / "out.ledger"));
+    CHECK(r.exit_code == 3);
+  }
+  SECTION("the archive's directory is missing") {
+    const auto r = f.tix(sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " --output " +
+                         sh_quote(f.dir / "nodir" / "out.tar") + " --ledger " + sh_quote(f.dir / "out.ledger"));
+    CHECK(r.exit_code == 3);
+  }
+  SECTION("the ledger is a device: refused, never renamed over") {
+    const auto r = f.tix(sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " --output " +
+                         sh_quote(f.dir / "out.tar") + " --ledger /dev/null");
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--ledger /dev/null: not a regular file") != std::string::npos);
+    struct stat st {};
+    REQUIRE(::stat("/dev/null", &st) == 0);
+    CHECK(S_ISCHR(st.st_mode));
+  }
   if (::geteuid() != 0) {
     SECTION("the ledger's directory is read-only") {
       fs::create_directory(f.dir / "ro");

@@ -79,8 +79,11 @@ class output_plan {
   /// An input (`option` names it in messages, e.g. "--input").
   void add_input(const std::filesystem::path& path, std::string option);
   /// An output. `may_replace_input` names an input option the output may be the same file as
-  /// (`run --since L --ledger L`). Empty paths are ignored.
-  void add_output(const std::filesystem::path& path, std::string option, std::string may_replace_input = {});
+  /// (`run --since L --ledger L`). `write_through`: an existing device, FIFO or symlink is written
+  /// in place (the report); otherwise only a regular file or a new path is accepted, since the
+  /// output is renamed into place. Empty paths are ignored.
+  void add_output(const std::filesystem::path& path, std::string option, std::string may_replace_input = {},
+                  bool write_through = false);
   /// Throw fatal_error(input_error) naming both paths when two outputs are one file or an output
   /// is an input (same device and inode: hard links, symlinks and other spellings count), and
   /// fatal_error(output_error) when an output's directory is missing or not writable.
@@ -92,6 +95,7 @@ class output_plan {
     std::filesystem::path path;
     std::string option;
     std::string may_replace;
+    bool write_through = false;
   };
   std::vector<entry> inputs_;
   std::vector<entry> outputs_;
