@@ -30,8 +30,12 @@ if [ ! -f "$base" ]; then "$BIN" generate --rows "$ROWS" --seed 1 --output "$bas
 wall() { /usr/bin/time -f '%e %M' -o "$DATA/time.out" "$@" 2>"$DATA/last.err" >/dev/null; cat "$DATA/time.out"; }
 best() { sort -n | head -n 1; }
 
-full=() ; delta=() ; compare=()
+full=() ; delta=() ; compare=() ; plain=() ; ledgered=()
 for i in $(seq "$REPEATS"); do
+  # The ledger's own cost on a first run: the same export without and with --ledger.
+  plain+=("$(wall "$BIN" run --no-progress --input "$base" --users-file "$users" --output "$DATA/rerun_plain.$FORMAT")")
+  ledgered+=("$(wall "$BIN" run --no-progress --input "$base" --users-file "$users" --output "$DATA/rerun_led.$FORMAT" \
+    --ledger "$DATA/rerun_led.ledger" --report "$DATA/rerun_led.json")")
   full+=("$(wall "$BIN" run --no-progress --input "$refresh" --users-file "$users" --output "$DATA/rerun_full.$FORMAT")")
   delta+=("$(wall "$BIN" run --no-progress --input "$refresh" --users-file "$users" --output "$DATA/rerun_delta.$FORMAT" \
     --since "$ledger" --ledger "$DATA/rerun_next.ledger" --report "$DATA/rerun_delta.json")")
@@ -54,7 +58,17 @@ echo "|---|---:|---:|"
 echo "| full run of the refreshed export | $f | 1.00 |"
 echo "| delta, appended path (\`--since\`) | $d | $(python3 -c "print(f'{$d/$f:.3f}')") |"
 echo "| delta, full compare (\`--since --full-compare\`) | $c | $(python3 -c "print(f'{$c/$f:.3f}')") |"
+p=$(printf '%s\n' "${plain[@]}" | awk '{print $1}' | best)
+l=$(printf '%s\n' "${ledgered[@]}" | awk '{print $1}' | best)
 echo
+echo "| first run of the $ROWS-row export, best of $REPEATS | wall s | vs without |"
+echo "|---|---:|---:|"
+echo "| without \`--ledger\` | $p | 1.00 |"
+echo "| with \`--ledger\` (fingerprints, export hashes, ledger write) | $l | $(python3 -c "print(f'{$l/$p:.3f}')") |"
+python3 -c "import json;r=json.load(open('$DATA/rerun_led.json'));print('with --ledger stages', r['stages'])"
+python3 -c "import json;r=json.load(open('$DATA/rerun_delta.json'));print('delta stages', r['stages'])"
+echo
+echo "runs (wall s, peak RSS KiB): plain ${plain[*]} | with ledger ${ledgered[*]}"
 echo "runs (wall s, peak RSS KiB): full ${full[*]} | delta ${delta[*]} | compare ${compare[*]}"
 echo "ledger: $ledger_bytes bytes; building+writing it in the first run took ${base_ledger_s} s of ${base_total_s} s"
 python3 -c "import json;r=json.load(open('$DATA/rerun_delta.json'));print('delta report:', r['rerun'], 'stages', r['stages'])"

@@ -955,4 +955,20 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
   return stats;
 }
 
+void append_csv_field(std::string& out, std::string_view field) {
+  constexpr std::string_view kWhiteSpace = " \t\r\n";
+  const bool edge_space = !field.empty() && (kWhiteSpace.find(field.front()) != std::string_view::npos ||
+                                             kWhiteSpace.find(field.back()) != std::string_view::npos);
+  if (!edge_space && field.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out += field;
+    return;
+  }
+  out += '"';
+  for (const char c : field) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
 }  // namespace tixport

@@ -22,6 +22,7 @@
 #include "tixport/email_index_client.hpp"
 
 #include "tixport/atomic_output.hpp"
+#include "tixport/csv_reader.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -1408,26 +1409,6 @@ fetch_result fetch_user_index(const fetch_options& options) {
 
 // ---------------------------------------------------------------------------------------
 // Index CSV
-
-namespace {
-
-void append_csv_field(std::string& out, std::string_view field) {
-  const bool edge_space =
-      !field.empty() && (detail::kWhiteSpace.find(field.front()) != std::string_view::npos ||
-                         detail::kWhiteSpace.find(field.back()) != std::string_view::npos);
-  if (!edge_space && field.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out += field;
-    return;
-  }
-  out += '"';
-  for (const char c : field) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-}
-
-}  // namespace
 
 std::unique_ptr<atomic_output_file> stage_index_csv(const std::vector<raw_index_entry>& entries,
                                                     const std::filesystem::path& path) {

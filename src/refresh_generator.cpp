@@ -134,19 +134,6 @@ void append_time(std::string& out, std::int64_t t) {
   out += buf;
 }
 
-void append_field(std::string& out, std::string_view field) {
-  if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out += field;
-    return;
-  }
-  out += '"';
-  for (const char ch : field) {
-    if (ch == '"') out += '"';
-    out += ch;
-  }
-  out += '"';
-}
-
 /// One export row in the header's column order.
 struct row_values {
   std::string ticket_created_at, requester, comment, conversation, is_public, body, comment_created_at, author, name,
@@ -168,7 +155,7 @@ std::string format_row(const row_values& v, const export_columns& c, std::size_t
   std::string out;
   for (std::size_t i = 0; i < width; ++i) {
     if (i != 0) out += ',';
-    if (by_column[i] != nullptr) append_field(out, *by_column[i]);  // extra columns stay empty
+    if (by_column[i] != nullptr) append_csv_field(out, *by_column[i]);  // extra columns stay empty
   }
   out += '\n';
   return out;

@@ -10,6 +10,7 @@
 #include "tixport/run_ledger.hpp"
 
 #include "tixport/atomic_output.hpp"
+#include "tixport/csv_reader.hpp"
 #include "tixport/errors.hpp"
 
 #include "tsan_annotations_internal.hpp"
@@ -495,24 +496,6 @@ void print_ledger_summary(const run_ledger& l, const std::filesystem::path& path
                count_in_last(l.comments));
   std::fprintf(out, "  unmapped refs   %llu\n", ull(l.dangling.size()));
 }
-
-namespace {
-
-/// A CSV field: quoted when it holds a separator, quote or line end (RFC 4180).
-void append_csv_field(std::string& out, std::string_view field) {
-  if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out += field;
-    return;
-  }
-  out += '"';
-  for (const char c : field) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-}
-
-}  // namespace
 
 std::string ledger_csv(const run_ledger& l, ledger_table table) {
   std::string out;

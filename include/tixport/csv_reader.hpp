@@ -144,6 +144,11 @@ struct csv_read_stats {
   std::uint64_t lines = 0;            ///< physical lines of the whole file, header included
 };
 
+/// Append `field` to `out` as one CSV field that this reader reads back as exactly `field`:
+/// quoted (with `""` for each `"`) when it holds `,` `"` CR or LF, or starts or ends with
+/// white space (which a trimming reader would drop), else as it is.
+void append_csv_field(std::string& out, std::string_view field);
+
 /// Parse the header record of `data` (whole file bytes). nullopt when the file has no record at all.
 /// Leading blank lines are skipped (and counted in data_first_line's numbering).
 std::optional<csv_header> read_csv_header(std::string_view data);
