@@ -8,6 +8,8 @@
 #include "csv_reader_internal.hpp"
 #include "tsan_annotations_internal.hpp"
 
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/parallel_pipeline.h>
 #include <oneapi/tbb/task_arena.h>
 
@@ -34,6 +36,27 @@ std::string batch_entry_name(std::uint64_t k, unsigned batch_size, batch_name_st
 void reread_field(std::string_view data, std::uint64_t offset, std::size_t field, std::string& out) {
   // The reader's own exact parser, so the re-read bytes are the ones the parse saw.
   csv_internal::read_record_field(data, offset, field, out);
+}
+
+void count_body_repairs(const body_source& source, std::span<const comment_candidate> comments, reject_log& log) {
+  tsan::combinable<reject_log> logs;
+  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, comments.size(), 4096),
+                            tsan::body(&logs, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
+                              std::string raw;
+                              for (std::size_t i = range.begin(); i != range.end(); ++i) {
+                                const comment_candidate& c = comments[i];
+                                std::string_view body;
+                                if (c.body_in_place) {
+                                  body = source.file_bytes.substr(c.body_offset, c.body_size);
+                                } else {
+                                  reread_field(source.file_bytes, c.offset, source.body_field, raw);
+                                  body = raw;
+                                }
+                                if (!is_valid_utf8(body)) logs.local().add(row_issue::utf8_repaired_field, c.line);
+                              }
+                            }));
+  tsan::acquire(&logs);
+  logs.combine_each([&](const reject_log& local) { log.merge(local); });
 }
 
 std::uint64_t ticket_fingerprint(const ticket_candidate& t, std::string& scratch) {

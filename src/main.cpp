@@ -109,6 +109,7 @@ struct run_cli_options {
   std::string since;
   std::string ledger;
   bool full_compare = false;
+  bool dry_run = false;
   api_cli_options api;
 };
 
@@ -124,7 +125,11 @@ int do_run(const run_cli_options& o, unsigned threads) {
   if (!o.users_cache.empty() && o.api.users_url.empty()) {
     throw fatal_error(exit_code::input_error, "run: --users-cache needs --users-url");
   }
-  if (!tixport::archive_format_from_name(o.output)) {
+  if (o.dry_run && !o.ledger.empty()) {
+    throw fatal_error(exit_code::input_error, "run: --ledger does not apply with --dry-run (a dry run writes nothing)");
+  }
+  if (o.output.empty() && !o.dry_run) throw fatal_error(exit_code::input_error, "run: --output is required");
+  if (!o.output.empty() && !tixport::archive_format_from_name(o.output)) {
     throw fatal_error(exit_code::input_error,
                       "run: --output " + o.output + ": the name must end in .tar, .tar.gz, .tgz or .tar.zst");
   }
@@ -144,6 +149,7 @@ int do_run(const run_cli_options& o, unsigned threads) {
   if (!o.since.empty()) opt.since = o.since;
   if (!o.ledger.empty()) opt.ledger = o.ledger;
   opt.full_compare = o.full_compare;
+  opt.dry_run = o.dry_run;
   opt.input = o.input;
   opt.output = o.output;
   opt.threads = threads;
@@ -278,7 +284,9 @@ int main(int argc, char** argv) {
   run_cli_options run;
   CLI::App* run_cmd = app.add_subcommand("run", "Convert a chat export CSV into an import archive");
   run_cmd->add_option("--input", run.input, "The chat export CSV")->required();
-  run_cmd->add_option("--output", run.output, "The archive: .tar, .tar.gz, .tgz or .tar.zst")->required();
+  run_cmd->add_option("--output", run.output, "The archive: .tar, .tar.gz, .tgz or .tar.zst (not with --dry-run)");
+  run_cmd->add_flag("--dry-run", run.dry_run,
+                    "Check the export: parse, deduplicate, resolve users, count and report, but write no archive");
   auto* users_file = run_cmd->add_option("--users-file", run.users_file, "The platform's user index CSV (id,email)");
   auto* users_url = run_cmd->add_option("--users-url", run.api.users_url, "The platform's paged users REST API");
   users_file->excludes(users_url);

@@ -132,7 +132,8 @@ run_outcome run_migration(const run_options& options) {
   oneapi::tbb::global_control parallelism(oneapi::tbb::global_control::max_allowed_parallelism, threads);
   oneapi::tbb::task_arena arena(static_cast<int>(threads));
 
-  const std::optional<archive_format> format = archive_format_from_name(options.output.string());
+  const std::optional<archive_format> format =
+      options.dry_run ? std::optional<archive_format>(archive_format::tar) : archive_format_from_name(options.output.string());
   if (!format) {
     throw fatal_error(exit_code::input_error,
                       "output: " + options.output.string() + ": the name must end in .tar, .tar.gz, .tgz or .tar.zst");
@@ -143,6 +144,7 @@ run_outcome run_migration(const run_options& options) {
   report.input = options.input.string();
   report.output = options.output.string();
   report.index_source = options.index_source;
+  report.dry_run = options.dry_run;
 
   // 0. A --since ledger is read first: a bad one is an input error before any work.
   std::optional<run_ledger> previous;
@@ -152,7 +154,7 @@ run_outcome run_migration(const run_options& options) {
     report.rerun.since = options.since->string();
     report.stages.push_back({"ledger_read", seconds_since(load_start)});
   }
-  const bool ledger_wanted = options.ledger.has_value();
+  const bool ledger_wanted = options.ledger.has_value() && !options.dry_run;
   if (ledger_wanted) report.rerun.ledger = options.ledger->string();
 
   // 1. The index loads on its own thread while the export is parsed. If the run
@@ -338,7 +340,18 @@ run_outcome run_migration(const run_options& options) {
   report.stages.push_back({"resolve", seconds_since(resolve_start)});
 
   // 5. Encode and write the batches into a temporary file; it is put in place by commit().
+  //    A dry run stops here, with what the archive would hold counted.
   const auto write_start = clock_type::now();
+  if (options.dry_run) {
+    arena.execute([&] { count_body_repairs(bodies, comments, log); });
+    report.batches = batch_count(tickets.size(), comments.size(), users.users.size(), options.batches.batch_size);
+    report.stages.push_back({"check", seconds_since(write_start)});
+    progress.clear();
+    report.issues = std::move(log);
+    report.seconds = seconds_since(run_start);
+    report.exit_code = options.strict && strict_problems(report) ? static_cast<int>(exit_code::strict_failed) : 0;
+    return outcome;
+  }
   archive_options archive;
   archive.format = *format;
   archive.mtime = options.mtime ? *options.mtime : file.mtime_seconds();

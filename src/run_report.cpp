@@ -210,6 +210,9 @@ std::string report_json(const run_report& r) {
   append_key(out, "mb_per_second");
   out += fixed(rate(static_cast<double>(r.input_bytes) / kMegabyte, r.seconds), 3);
   out += ',';
+  append_key(out, "dry_run");
+  out += r.dry_run ? "true" : "false";
+  out += ',';
   append_key(out, "strict_problems");
   out += strict_problems(r) ? "true" : "false";
   out += ',';
@@ -244,7 +247,11 @@ void write_report_json(const run_report& report, const std::filesystem::path& pa
 
 void print_summary(const run_report& r, std::FILE* out) {
   const double mb = static_cast<double>(r.input_bytes) / kMegabyte;
-  std::fprintf(out, "tixport run: %s -> %s\n", r.input.c_str(), r.output.c_str());
+  if (r.dry_run) {
+    std::fprintf(out, "tixport run (dry run, nothing written): %s\n", r.input.c_str());
+  } else {
+    std::fprintf(out, "tixport run: %s -> %s\n", r.input.c_str(), r.output.c_str());
+  }
   std::fprintf(out, "  rows            %llu (%llu well-formed, %llu malformed, %llu blank lines skipped)\n",
                static_cast<unsigned long long>(r.rows), static_cast<unsigned long long>(r.well_formed_rows),
                static_cast<unsigned long long>(r.issues.count(row_issue::malformed_record)),
@@ -307,9 +314,14 @@ void print_summary(const run_report& r, std::FILE* out) {
   if (!rr.ledger.empty()) {
     std::fprintf(out, "  ledger          %s (run %u)\n", rr.ledger.c_str(), rr.ledger_run);
   }
-  std::fprintf(out, "  batches         %llu, %llu bytes of JSON, archive %llu bytes\n",
-               static_cast<unsigned long long>(r.batches), static_cast<unsigned long long>(r.json_bytes),
-               static_cast<unsigned long long>(r.archive_bytes));
+  if (r.dry_run) {
+    std::fprintf(out, "  batches         %llu would be written (dry run: no archive, no ledger)\n",
+                 static_cast<unsigned long long>(r.batches));
+  } else {
+    std::fprintf(out, "  batches         %llu, %llu bytes of JSON, archive %llu bytes\n",
+                 static_cast<unsigned long long>(r.batches), static_cast<unsigned long long>(r.json_bytes),
+                 static_cast<unsigned long long>(r.archive_bytes));
+  }
   std::string stages;
   for (const stage_time& s : r.stages) stages += " " + s.name + " " + fixed(s.seconds, 3) + " s";
   std::fprintf(out, "  time            %.3f s (%s )\n", r.seconds, stages.c_str());

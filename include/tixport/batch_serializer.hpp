@@ -76,6 +76,10 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
                               tar_archive_sink& sink, reject_log& log,
                               const object_fingerprints& fingerprints = {});
 
+/// Count the comments whose body write_batches would repair (invalid UTF-8), as it logs them
+/// (utf8_repaired_field), without encoding anything: what a dry run reports. Parallel.
+void count_body_repairs(const body_source& source, std::span<const comment_candidate> comments, reject_log& log);
+
 /// The fingerprint of a ticket as written (requester_id already mapped).
 std::uint64_t ticket_fingerprint(const ticket_candidate& ticket, std::string& scratch);
 

@@ -46,12 +46,13 @@ struct run_options {
   std::optional<std::filesystem::path> since;    ///< --since: the ledger of the earlier runs (SPEC 4.2)
   std::optional<std::filesystem::path> ledger;   ///< --ledger: write the next ledger here (SPEC 4.1)
   bool full_compare = false;                     ///< parse the whole export even when it is appended (SPEC 4.3)
+  bool dry_run = false;                          ///< everything but the archive and the ledger: nothing written
 };
 
 /// A finished run whose outputs are complete but not yet in place.
 struct run_outcome {
   run_report report;                              ///< exit_code 0, or 1 under --strict with problems
-  std::unique_ptr<tar_archive_sink> archive;      ///< completed, uncommitted
+  std::unique_ptr<tar_archive_sink> archive;      ///< completed, uncommitted (none in a dry run)
   std::unique_ptr<atomic_output_file> ledger;     ///< completed, uncommitted (with --ledger)
 
   /// Rename the archive and then the ledger into place (SPEC 4.1: the ledger only after the

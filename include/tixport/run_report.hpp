@@ -72,6 +72,7 @@ struct run_report {
   user_index_stats index;                 ///< what the index kept and skipped
   reject_log issues;                      ///< counts and samples per row_issue
   rerun_report rerun;                     ///< --since / --ledger
+  bool dry_run = false;                   ///< --dry-run: no archive, no ledger written
   std::vector<stage_time> stages;         ///< time per stage, in order
   double seconds = 0;                     ///< wall time of the whole run
   int exit_code = 0;                      ///< 0, or 1 when --strict found problems
