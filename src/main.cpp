@@ -110,6 +110,7 @@ struct run_cli_options {
   std::string ledger;
   bool full_compare = false;
   bool dry_run = false;
+  std::string rejects;
   api_cli_options api;
 };
 
@@ -141,6 +142,7 @@ int do_run(const run_cli_options& o, unsigned threads) {
   plan.add_output(o.output, "--output");
   plan.add_output(o.ledger, "--ledger", "--since");
   plan.add_output(o.report, "--report", {}, true);
+  plan.add_output(o.rejects, "--rejects", {}, true);
   if (!o.api.users_url.empty()) plan.add_output(o.users_cache, "--users-cache");
   plan.check();
 
@@ -150,6 +152,7 @@ int do_run(const run_cli_options& o, unsigned threads) {
   if (!o.ledger.empty()) opt.ledger = o.ledger;
   opt.full_compare = o.full_compare;
   opt.dry_run = o.dry_run;
+  if (!o.rejects.empty()) opt.rejects = o.rejects;
   opt.input = o.input;
   opt.output = o.output;
   opt.threads = threads;
@@ -285,6 +288,8 @@ int main(int argc, char** argv) {
   CLI::App* run_cmd = app.add_subcommand("run", "Convert a chat export CSV into an import archive");
   run_cmd->add_option("--input", run.input, "The chat export CSV")->required();
   run_cmd->add_option("--output", run.output, "The archive: .tar, .tar.gz, .tgz or .tar.zst (not with --dry-run)");
+  run_cmd->add_option("--rejects", run.rejects,
+                      "Write every skipped, duplicate, conflicting, dangling or repaired row as CSV (- for stdout)");
   run_cmd->add_flag("--dry-run", run.dry_run,
                     "Check the export: parse, deduplicate, resolve users, count and report, but write no archive");
   auto* users_file = run_cmd->add_option("--users-file", run.users_file, "The platform's user index CSV (id,email)");

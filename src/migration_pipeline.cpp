@@ -7,6 +7,7 @@
 #include "tixport/interrupt_guard.hpp"
 #include "tixport/ledger_delta.hpp"
 #include "tixport/mapped_file.hpp"
+#include "tixport/rejects_file.hpp"
 #include "tixport/row_classifier.hpp"
 #include "tixport/row_deduplicator.hpp"
 #include "tixport/user_resolver.hpp"
@@ -16,6 +17,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <future>
@@ -123,6 +125,7 @@ void keep_written(std::vector<T>& objects, const std::vector<std::uint8_t>& writ
 void run_outcome::commit() {
   if (archive) archive->commit();
   if (ledger) ledger->commit(false);
+  if (rejects) rejects->commit(false);
 }
 
 run_outcome run_migration(const run_options& options) {
@@ -141,6 +144,9 @@ run_outcome run_migration(const run_options& options) {
 
   run_outcome outcome;
   run_report& report = outcome.report;
+  // --rejects: every log of this run keeps every line it counts, not only the samples.
+  std::optional<reject_log::record_every_line> recording;
+  if (options.rejects) recording.emplace();
   report.input = options.input.string();
   report.output = options.output.string();
   report.index_source = options.index_source;
@@ -339,6 +345,36 @@ run_outcome run_migration(const run_options& options) {
   report.tickets = tickets.size();
   report.stages.push_back({"resolve", seconds_since(resolve_start)});
 
+  // The rejects file: every counted row, its ids re-read from the rows the run parsed.
+  const auto write_rejects = [&] {
+    if (!options.rejects) return;
+    const auto rejects_start = clock_type::now();
+    std::vector<reject_entry> entries = report.issues.entries();
+    if (*options.rejects == "-" || is_write_through_target(*options.rejects)) {
+      std::FILE* out = *options.rejects == "-" ? stdout : std::fopen(options.rejects->c_str(), "w");
+      if (out == nullptr) {
+        throw fatal_error(exit_code::output_error, "rejects: open: " + options.rejects->string() + ": " + errno_text(errno));
+      }
+      bool ok = true;
+      arena.execute([&] {
+        write_rejects_csv(data, parse_header, columns, std::move(entries), threads, [&](std::string_view piece) {
+          ok = ok && std::fwrite(piece.data(), 1, piece.size(), out) == piece.size();
+        });
+      });
+      ok = std::fflush(out) == 0 && ok;
+      if (out != stdout) ok = std::fclose(out) == 0 && ok;
+      if (!ok) throw fatal_error(exit_code::output_error, "rejects: write: " + options.rejects->string());
+    } else {
+      outcome.rejects = std::make_unique<atomic_output_file>(*options.rejects, "rejects");
+      arena.execute([&] {
+        write_rejects_csv(data, parse_header, columns, std::move(entries), threads,
+                          [&](std::string_view piece) { outcome.rejects->write(piece); });
+      });
+      outcome.rejects->complete();
+    }
+    report.stages.push_back({"rejects", seconds_since(rejects_start)});
+  };
+
   // 5. Encode and write the batches into a temporary file; it is put in place by commit().
   //    A dry run stops here, with what the archive would hold counted.
   const auto write_start = clock_type::now();
@@ -348,6 +384,7 @@ run_outcome run_migration(const run_options& options) {
     report.stages.push_back({"check", seconds_since(write_start)});
     progress.clear();
     report.issues = std::move(log);
+    write_rejects();
     report.seconds = seconds_since(run_start);
     report.exit_code = options.strict && strict_problems(report) ? static_cast<int>(exit_code::strict_failed) : 0;
     return outcome;
@@ -414,6 +451,7 @@ run_outcome run_migration(const run_options& options) {
   progress.clear();
 
   report.issues = std::move(log);
+  write_rejects();
   report.seconds = seconds_since(run_start);
   report.exit_code = options.strict && strict_problems(report) ? static_cast<int>(exit_code::strict_failed) : 0;
   return outcome;

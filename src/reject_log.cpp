@@ -2,6 +2,7 @@
 #include "tixport/reject_log.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 namespace tixport {
 
@@ -44,7 +45,13 @@ std::uint64_t prune(std::vector<std::uint64_t>& lines) {
   return lines.back();
 }
 
+std::atomic<int> g_record_every_line{0};
+
 }  // namespace
+
+reject_log::record_every_line::record_every_line() { g_record_every_line.fetch_add(1); }
+
+reject_log::record_every_line::~record_every_line() { g_record_every_line.fetch_sub(1); }
 
 std::string_view row_issue_name(row_issue issue) noexcept {
   return kIssueNames[static_cast<std::size_t>(issue)];
@@ -71,6 +78,7 @@ bool row_issue_fails_strict(row_issue issue) noexcept {
 void reject_log::add(row_issue issue, std::uint64_t line) {
   const auto i = index(issue);
   ++counts_[i];
+  if (g_record_every_line.load(std::memory_order_relaxed) != 0) entries_.push_back({line, issue});
   // Once kMaxSampleLines lines are kept, a larger line can never be a sample: duplicates
   // are logged on most rows of an export, in ascending order, so this is the common case.
   if (line > sample_ceiling_[i]) return;
@@ -80,6 +88,7 @@ void reject_log::add(row_issue issue, std::uint64_t line) {
 }
 
 void reject_log::merge(const reject_log& other) {
+  entries_.insert(entries_.end(), other.entries_.begin(), other.entries_.end());
   for (std::size_t i = 0; i < kRowIssueCount; ++i) {
     counts_[i] += other.counts_[i];
     auto& lines = samples_[i];

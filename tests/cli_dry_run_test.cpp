@@ -9,6 +9,9 @@
 
 #include <simdjson.h>
 
+#include <fstream>
+#include <map>
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -63,4 +66,59 @@ TEST_CASE("a dry run reports what the real run writes, and writes nothing", "[cl
   CHECK(run_tixport(common + " --dry-run --ledger " + sh_quote(dir / "l"), dir.path()).exit_code == 2);
   CHECK_FALSE(fs::exists(dir / "l"));
   CHECK(run_tixport(common, dir.path()).exit_code == 2);  // neither --output nor --dry-run
+}
+
+TEST_CASE("--rejects lists every counted row: its counts equal the report's, per reason", "[cli_dry_run]") {
+  tixport::test::temp_dir dir;
+  REQUIRE(run_tixport("generate --rows 4000 --seed 8 --output " + sh_quote(dir / "chat.csv") + " --users-output " +
+                          sh_quote(dir / "users.csv"),
+                      dir.path())
+              .exit_code == 0);
+  {
+    std::ofstream(dir / "chat.csv", std::ios::app) << "short,row\n";  // a malformed record for sure
+  }
+  const std::string common = "run --no-progress --input " + sh_quote(dir / "chat.csv") + " --users-file " +
+                             sh_quote(dir / "users.csv");
+  for (const std::string& mode : std::vector<std::string>{"--dry-run", "--output " + sh_quote(dir / "out.tar.zst")}) {
+    INFO(mode);
+    const auto r = run_tixport(common + " " + mode + " --rejects " + sh_quote(dir / "rejects.csv") + " --report " +
+                                   sh_quote(dir / "report.json"),
+                               dir.path());
+    REQUIRE(r.exit_code == 0);
+    const std::string csv = read_file(dir / "rejects.csv");
+    REQUIRE(csv.rfind("line,reason,comment_id,conversation_id,author_id,requester_id,fields,expected_fields\n", 0) == 0);
+    std::map<std::string, std::uint64_t> per_reason;
+    std::uint64_t previous_line = 0;
+    bool malformed_seen = false;
+    std::size_t pos = csv.find('\n') + 1;
+    while (pos < csv.size()) {
+      const std::size_t end = csv.find('\n', pos);
+      const std::string row = csv.substr(pos, end - pos);
+      pos = end + 1;
+      const std::size_t c1 = row.find(',');
+      const std::size_t c2 = row.find(',', c1 + 1);
+      const std::uint64_t line = std::stoull(row.substr(0, c1));
+      CHECK(line >= previous_line);  // sorted by line
+      previous_line = line;
+      const std::string reason = row.substr(c1 + 1, c2 - c1 - 1);
+      ++per_reason[reason];
+      if (reason == "malformed_record") {
+        malformed_seen = true;
+        CHECK(row.substr(row.size() - 3) == ",10");  // found vs expected field counts
+      }
+    }
+    CHECK(malformed_seen);
+    simdjson::dom::parser parser;
+    simdjson::padded_string text(read_file(dir / "report.json"));
+    const simdjson::dom::element report = parser.parse(text);
+    for (auto [name, value] : report["issues"].get_object()) {
+      INFO(name);
+      CHECK(per_reason[std::string(name)] == uint64_t(value["count"]));
+    }
+  }
+  const auto to_stdout = run_tixport(common + " --dry-run --rejects -", dir.path());
+  CHECK(to_stdout.exit_code == 0);
+  CHECK(to_stdout.out == read_file(dir / "rejects.csv"));
+  const auto clash = run_tixport(common + " --dry-run --rejects " + sh_quote(dir / "chat.csv"), dir.path());
+  CHECK(clash.exit_code == 2);
 }

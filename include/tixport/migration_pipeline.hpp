@@ -47,6 +47,7 @@ struct run_options {
   std::optional<std::filesystem::path> ledger;   ///< --ledger: write the next ledger here (SPEC 4.1)
   bool full_compare = false;                     ///< parse the whole export even when it is appended (SPEC 4.3)
   bool dry_run = false;                          ///< everything but the archive and the ledger: nothing written
+  std::optional<std::filesystem::path> rejects;  ///< --rejects: every counted row as CSV ("-": standard output)
 };
 
 /// A finished run whose outputs are complete but not yet in place.
@@ -54,8 +55,9 @@ struct run_outcome {
   run_report report;                              ///< exit_code 0, or 1 under --strict with problems
   std::unique_ptr<tar_archive_sink> archive;      ///< completed, uncommitted (none in a dry run)
   std::unique_ptr<atomic_output_file> ledger;     ///< completed, uncommitted (with --ledger)
+  std::unique_ptr<atomic_output_file> rejects;    ///< completed, uncommitted (with --rejects to a file)
 
-  /// Rename the archive and then the ledger into place (SPEC 4.1: the ledger only after the
+  /// Rename the archive, then the ledger, then the rejects file into place (SPEC 4.1: the ledger only after the
   /// archive). Call under a commit_guard after a last throw_if_interrupted(): once the archive
   /// is in place its ledger must follow. Outputs not committed are removed with the outcome.
   void commit();

@@ -54,9 +54,26 @@ std::string_view row_issue_name(row_issue issue) noexcept;
 /// True for issues that make `--strict` fail (SPEC 2.7: export problems and integrity counts).
 bool row_issue_fails_strict(row_issue issue) noexcept;
 
+/// One counted occurrence, kept only while every line is recorded (for --rejects).
+struct reject_entry {
+  std::uint64_t line;  ///< physical line of the row
+  row_issue issue;     ///< why
+};
+
 /// Counts per issue and the smallest sample line numbers of each.
 class reject_log {
  public:
+  /// While one of these lives, every log also keeps every (line, issue) it counts, so the
+  /// run can write the complete rejects file. Process-wide: the logs of one run are created
+  /// in many stages and threads; a run is the only user of the process's logs.
+  class record_every_line {
+   public:
+    record_every_line();
+    ~record_every_line();
+    record_every_line(const record_every_line&) = delete;
+    record_every_line& operator=(const record_every_line&) = delete;
+  };
+
   /// Count one occurrence at physical line `line`.
   void add(row_issue issue, std::uint64_t line);
   /// Count `n` occurrences with no line (e.g. from a source without lines).
@@ -67,6 +84,8 @@ class reject_log {
   [[nodiscard]] std::uint64_t count(row_issue issue) const noexcept { return counts_[index(issue)]; }
   /// Up to kMaxSampleLines smallest lines, ascending.
   [[nodiscard]] std::vector<std::uint64_t> samples(row_issue issue) const;
+  /// Every occurrence counted while a record_every_line lived, in no particular order.
+  [[nodiscard]] const std::vector<reject_entry>& entries() const noexcept { return entries_; }
 
  private:
   static constexpr std::size_t index(row_issue issue) noexcept { return static_cast<std::size_t>(issue); }
@@ -75,6 +94,7 @@ class reject_log {
   std::array<std::vector<std::uint64_t>, kRowIssueCount> samples_{};
   // After a prune: the largest kept line; larger lines are counted, not kept.
   std::array<std::uint64_t, kRowIssueCount> sample_ceiling_ = filled_ceiling();
+  std::vector<reject_entry> entries_;  // only while every line is recorded
   static constexpr std::array<std::uint64_t, kRowIssueCount> filled_ceiling() noexcept {
     std::array<std::uint64_t, kRowIssueCount> a{};
     a.fill(~std::uint64_t{0});
