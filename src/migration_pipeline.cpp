@@ -7,6 +7,7 @@
 #include "tixport/interrupt_guard.hpp"
 #include "tixport/ledger_delta.hpp"
 #include "tixport/mapped_file.hpp"
+#include "tixport/progress_meter.hpp"
 #include "tixport/rejects_file.hpp"
 #include "tixport/row_classifier.hpp"
 #include "tixport/row_deduplicator.hpp"
@@ -32,43 +33,11 @@ using clock_type = std::chrono::steady_clock;
 
 // Typical bytes per export row; only sizes hash maps before the parse.
 constexpr std::uint64_t kTypicalRowBytes = 360;
-constexpr auto kProgressInterval = std::chrono::milliseconds(250);
+constexpr auto kIndexPollInterval = std::chrono::milliseconds(250);
 
 double seconds_since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
 }
-
-// A single progress line on stderr, rewritten in place; only when stderr is a terminal.
-class progress_line {
- public:
-  explicit progress_line(bool enabled) : enabled_(enabled) {}
-  ~progress_line() { clear(); }
-
-  void update(const char* stage, double fraction, std::uint64_t rows, double elapsed) {
-    if (!enabled_) return;
-    const auto now = clock_type::now();
-    std::lock_guard lock(mutex_);
-    if (now - last_ < kProgressInterval) return;
-    last_ = now;
-    std::fprintf(stderr, "\r\033[K%s %5.1f%%  %llu rows  %.0f rows/s", stage, 100.0 * fraction,
-                 static_cast<unsigned long long>(rows), elapsed > 0 ? static_cast<double>(rows) / elapsed : 0.0);
-    std::fflush(stderr);
-    shown_ = true;
-  }
-
-  void clear() {
-    if (!enabled_) return;
-    std::lock_guard lock(mutex_);
-    if (shown_) std::fprintf(stderr, "\r\033[K");
-    shown_ = false;
-  }
-
- private:
-  bool enabled_;
-  bool shown_ = false;
-  std::mutex mutex_;
-  clock_type::time_point last_{};
-};
 
 }  // namespace
 
@@ -207,7 +176,8 @@ run_outcome run_migration(const run_options& options) {
   report.rerun.path = std::string(rerun_path_name(path));
   report.rerun.bytes_parsed = appended ? data.size() - parse_header.data_offset : data.size();
 
-  progress_line progress(options.progress && ::isatty(STDERR_FILENO) == 1);
+  progress_meter progress(progress_meter::wanted(options.progress));
+  const std::uint64_t parse_bytes = data.size() - std::min<std::uint64_t>(parse_header.data_offset, data.size());
   row_deduplicator dedup((data.size() - parse_header.data_offset) / kTypicalRowBytes);
   std::atomic<std::uint64_t> rows_seen{0};
   std::atomic<std::uint64_t> bytes_seen{0};
@@ -232,8 +202,9 @@ run_outcome run_migration(const run_options& options) {
       while (chunk_end > seen && !bytes_seen.compare_exchange_weak(seen, chunk_end)) {
       }
       dedup.absorb(std::move(classified));
-      progress.update("reading", data.empty() ? 1.0 : static_cast<double>(bytes_seen.load()) / data.size(), rows,
-                      seconds_since(parse_start));
+      const std::uint64_t done = std::min(parse_bytes, bytes_seen.load() - std::min(bytes_seen.load(),
+                                                                                      parse_header.data_offset));
+      progress.update("reading", done, parse_bytes, progress_unit::bytes, std::to_string(rows) + " rows");
     });
   });
   throw_if_interrupted();
@@ -266,9 +237,10 @@ run_outcome run_migration(const run_options& options) {
 
   // 3. Wait for the index only now, where users are resolved.
   const auto index_start = clock_type::now();
-  while (index_future.wait_for(kProgressInterval) != std::future_status::ready) {
+  while (index_future.wait_for(kIndexPollInterval) != std::future_status::ready) {
     throw_if_interrupted();
-    progress.update("waiting for the user index", 1.0, rows_seen.load(), seconds_since(parse_start));
+    progress.update("waiting for the user index", 0, 0, progress_unit::items,
+                    std::to_string(static_cast<long long>(seconds_since(index_start))) + " s");
   }
   const user_index index = index_future.get();
   report.stages.push_back({"index_wait", seconds_since(index_start)});
@@ -398,8 +370,7 @@ run_outcome run_migration(const run_options& options) {
   outcome.archive = std::make_unique<tar_archive_sink>(options.output, archive);
   batch_options batches = options.batches;
   batches.progress = [&](std::uint64_t done, std::uint64_t total) {
-    progress.update("writing", static_cast<double>(done) / static_cast<double>(total), report.rows,
-                    seconds_since(run_start));
+    progress.update("writing batches", done, total, progress_unit::items);
   };
   std::vector<std::uint64_t> ticket_fingerprints(ledger_wanted ? tickets.size() : 0);
   std::vector<std::uint64_t> comment_fingerprints(ledger_wanted ? comments.size() : 0);
