@@ -1515,6 +1515,7 @@ generate_stats generate_sample(const generate_options& options) {
     throw_if_interrupted();
     export_file.write(r.text);
     stats.rows += r.rows;
+    if (options.progress) options.progress(stats.rows, options.rows);
     stats.duplicate_rows += r.duplicate_rows;
     for (const std::uint32_t u : r.authors) authored[u] = true;
   });

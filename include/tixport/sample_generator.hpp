@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 
 namespace tixport {
 
@@ -32,6 +33,7 @@ struct generate_options {
   std::filesystem::path users_output;     ///< the ticketing platform's index CSV "id,email"
   std::uint64_t seed = 1;                 ///< same (rows, seed) -> same bytes
   unsigned threads = 0;                   ///< 0 = all cores; output bytes never depend on it
+  std::function<void(std::uint64_t rows_done, std::uint64_t rows_total)> progress;  ///< called in block order
 };
 
 /// What was generated.
