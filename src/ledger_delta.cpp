@@ -63,11 +63,12 @@ object_delta partition_against_ledger(std::span<const std::int64_t> ids, std::sp
 
 namespace {
 
-/// Fingerprint every compared object in parallel (`fingerprint(i, raw, scratch)`) and count those
-/// that differ from the ledger's, with their lines, in ledger order.
+/// Fingerprint every compared object in parallel (`fingerprint(i, raw, scratch)`) and list those
+/// that differ from the ledger's, in ledger order.
 template <typename Fingerprint>
-counted_lines count_changed(const object_delta& delta, std::span<const ledger_object> ledger, Fingerprint fingerprint) {
-  std::vector<std::uint8_t> changed(delta.compare.size(), 0);
+std::vector<ledger_changed> find_changed(const object_delta& delta, std::span<const ledger_object> ledger,
+                                         object_kind kind, Fingerprint fingerprint) {
+  std::vector<std::uint8_t> differs(delta.compare.size(), 0);
   const int done = 0;
   oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, delta.compare.size(), 1024),
                             tsan::body(&done, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
@@ -75,49 +76,109 @@ counted_lines count_changed(const object_delta& delta, std::span<const ledger_ob
                               std::string scratch;
                               for (std::size_t k = range.begin(); k != range.end(); ++k) {
                                 const compared_object& c = delta.compare[k];
-                                changed[k] = fingerprint(c.object, raw, scratch) != ledger[c.ledger].fingerprint;
+                                differs[k] = fingerprint(c.object, raw, scratch) != ledger[c.ledger].fingerprint;
                               }
                             }));
   tsan::acquire(&done);
-  counted_lines out;
-  for (std::size_t k = 0; k < changed.size(); ++k) {
-    if (changed[k] != 0) out.add(delta.compare[k].line);
+  std::vector<ledger_changed> out;
+  for (std::size_t k = 0; k < differs.size(); ++k) {
+    if (differs[k] != 0) out.push_back({ledger[delta.compare[k].ledger].id, delta.compare[k].line, kind});
   }
-  out.finish();
   return out;
 }
 
 }  // namespace
 
-counted_lines count_changed_tickets(std::span<const ticket_candidate> tickets, const object_delta& delta,
-                                    std::span<const ledger_object> ledger) {
-  return count_changed(
-      delta, ledger,
-      [&](std::size_t i, std::string& /*raw*/, std::string& scratch) { return ticket_fingerprint(tickets[i], scratch); });
+std::vector<ledger_changed> changed_tickets(std::span<const ticket_candidate> tickets, const object_delta& delta,
+                                            std::span<const ledger_object> ledger) {
+  return find_changed(delta, ledger, object_kind::ticket, [&](std::size_t i, std::string& /*raw*/, std::string& scratch) {
+    return ticket_fingerprint(tickets[i], scratch);
+  });
 }
 
-counted_lines count_changed_comments(const body_source& source, std::span<const comment_candidate> comments,
-                                     const object_delta& delta, std::span<const ledger_object> ledger) {
-  return count_changed(
-      delta, ledger,
-      [&](std::size_t i, std::string& raw, std::string& scratch) {
-        return comment_fingerprint(source, comments[i], raw, scratch);
-      });
+std::vector<ledger_changed> changed_comments(const body_source& source, std::span<const comment_candidate> comments,
+                                             const object_delta& delta, std::span<const ledger_object> ledger) {
+  return find_changed(delta, ledger, object_kind::comment, [&](std::size_t i, std::string& raw, std::string& scratch) {
+    return comment_fingerprint(source, comments[i], raw, scratch);
+  });
 }
 
-void count_remapped_dangling(const run_ledger& ledger, const std::unordered_map<std::int64_t, std::int64_t>& identity,
-                             counted_lines& tickets, counted_lines& comments) {
+void normalize_changed(std::vector<ledger_changed>& changed) {
+  const auto key = [](const ledger_changed& c) { return std::pair(c.kind, c.object_id); };
+  std::sort(changed.begin(), changed.end(), [&](const ledger_changed& x, const ledger_changed& y) { return key(x) < key(y); });
+  changed.erase(std::unique(changed.begin(), changed.end(),
+                            [&](const ledger_changed& x, const ledger_changed& y) { return key(x) == key(y); }),
+                changed.end());
+}
+
+namespace {
+
+/// True when `id` is an object of the ledger's last export.
+bool in_last_export(std::span<const ledger_object> objects, std::int64_t id) {
+  const ledger_object* o = ledger_lookup::find(objects, id);
+  return o != nullptr && (o->flags & kInLastExport) != 0;
+}
+
+}  // namespace
+
+void add_old_part_changes(const run_ledger& ledger, const std::unordered_map<std::int64_t, std::int64_t>& identity,
+                          const body_source& source, const export_columns& columns,
+                          std::vector<ledger_changed>& changed) {
+  const auto key = [](object_kind kind, std::int64_t id) { return std::pair(kind, id); };
+  std::vector<std::pair<object_kind, std::int64_t>> recomputed;
+  std::string field;
+  std::string raw;
+  std::string scratch;
+  const auto read = [&](std::uint64_t offset, std::size_t column) -> std::string_view {
+    reread_field(source.file_bytes, offset, column, field);
+    return trim_ws(field);
+  };
   for (const ledger_dangling& d : ledger.dangling) {
     const bool is_ticket = d.kind == ref_kind::ticket_requester;
     const ledger_object* object = ledger_lookup::find(is_ticket ? ledger.tickets : ledger.comments, d.object_id);
-    // Only objects of the old part: their rows were not parsed, so nothing else compares them.
-    if (object == nullptr || (object->flags & kInLastExport) == 0) continue;
-    const auto it = identity.find(d.chat_id);
-    if (it == identity.end() || it->second == d.chat_id) continue;
-    (is_ticket ? tickets : comments).add(d.line);
+    if (object == nullptr || (object->flags & kInLastExport) == 0) continue;  // not in the old part
+    const auto mapped = identity.find(d.chat_id);
+    if (mapped == identity.end()) continue;  // still unmapped: the JSON is the last export's
+    const object_kind kind = is_ticket ? object_kind::ticket : object_kind::comment;
+    recomputed.push_back(key(kind, d.object_id));
+    // The row as the last export had it (this export starts with those bytes), mapped now.
+    std::uint64_t fingerprint = 0;
+    if (is_ticket) {
+      const auto created = parse_timestamp(read(d.offset, columns.ticket_created_at));
+      fingerprint = ticket_fingerprint(ticket_candidate{d.offset, d.line, d.object_id, mapped->second,
+                                                        created.value_or(0)},
+                                       scratch);
+    } else {
+      comment_candidate c{};
+      c.offset = d.offset;
+      c.line = d.line;
+      c.id = d.object_id;
+      c.ticket_id = parse_id(read(d.offset, columns.conversation_id)).value_or(0);
+      c.author_id = mapped->second;
+      c.created_at = parse_timestamp(read(d.offset, columns.comment_created_at)).value_or(0);
+      c.is_public = parse_bool(read(d.offset, columns.comment_public)).value_or(false);
+      c.body_in_place = false;  // comment_fingerprint re-reads BODY from the record
+      fingerprint = comment_fingerprint(source, c, raw, scratch);
+    }
+    if (fingerprint != object->fingerprint) changed.push_back({d.object_id, d.line, kind});
   }
-  tickets.finish();
-  comments.finish();
+  std::sort(recomputed.begin(), recomputed.end());
+  // Every other old-part object is as the last export left it.
+  for (const ledger_changed& c : ledger.changed) {
+    if (std::binary_search(recomputed.begin(), recomputed.end(), key(c.kind, c.object_id))) continue;
+    if (!in_last_export(c.kind == object_kind::ticket ? ledger.tickets : ledger.comments, c.object_id)) continue;
+    changed.push_back(c);
+  }
+  normalize_changed(changed);
+}
+
+counted_lines changed_lines(std::span<const ledger_changed> changed, object_kind kind) {
+  counted_lines out;
+  for (const ledger_changed& c : changed) {
+    if (c.kind == kind) out.add(c.line);
+  }
+  out.finish();
+  return out;
 }
 
 namespace {
@@ -149,21 +210,12 @@ std::vector<ledger_object> merge_objects(std::span<const ledger_object> old, con
   return out;
 }
 
-/// The line in this export of ledger object `j`, when it was compared (a row of it parsed).
-std::optional<std::uint64_t> compared_line(const object_delta* delta, std::size_t j) {
-  if (delta == nullptr) return std::nullopt;
-  const auto it = std::lower_bound(delta->compare.begin(), delta->compare.end(), j,
-                                   [](const compared_object& c, std::size_t x) { return c.ledger < x; });
-  if (it == delta->compare.end() || it->ledger != j) return std::nullopt;
-  return it->line;
-}
-
 }  // namespace
 
 run_ledger build_next_ledger(const ledger_update& u) {
   run_ledger next;
   const run_ledger* old = u.previous;
-  next.run = old != nullptr ? old->run + 1 : 1;
+  next.run = old != nullptr ? old->run + 1 : 1;  // parse_ledger refuses a run number that could wrap
   next.previous_checksum = old != nullptr ? old->checksum : 0;
   next.source = u.source;
   next.max_id_seen = u.largest_id;
@@ -207,31 +259,33 @@ run_ledger build_next_ledger(const ledger_update& u) {
                                                                   : std::span<const ledger_object>(),
                                                    u.comment_delta, u.comments, u.comment_fingerprints, run);
 
-  // Unmapped references: the old ones, each at its object's line in this export when a row of
-  // it was parsed, plus the written objects' (both sorted by kind, object id; ids never repeat
-  // across the two, since written objects are new).
-  std::vector<ledger_dangling> carried;
-  if (old != nullptr) {
-    carried.reserve(old->dangling.size());
-    for (ledger_dangling d : old->dangling) {
-      const bool is_ticket = d.kind == ref_kind::ticket_requester;
-      const std::vector<ledger_object>& objects = is_ticket ? old->tickets : old->comments;
-      const auto it = std::lower_bound(objects.begin(), objects.end(), d.object_id,
-                                       [](const ledger_object& x, std::int64_t id) { return x.id < id; });
-      if (it != objects.end() && it->id == d.object_id) {
-        const auto j = static_cast<std::size_t>(it - objects.begin());
-        const std::optional<std::uint64_t> line = compared_line(is_ticket ? u.ticket_delta : u.comment_delta, j);
-        if (line) d.line = *line;
-      }
-      carried.push_back(d);
-    }
-  }
-  next.dangling.reserve(carried.size() + u.dangling.size());
+  // Unmapped references of this export's objects. The full compare parsed every row: its list
+  // is complete. The appended path parsed only the new rows: the old part's entries come from
+  // the old ledger (those whose chat id is still unmapped), and a parsed row of an old-part
+  // object is a later duplicate of it, not its row.
   const auto by_kind_id = [](const ledger_dangling& x, const ledger_dangling& y) {
     return std::pair(x.kind, x.object_id) < std::pair(y.kind, y.object_id);
   };
-  std::merge(carried.begin(), carried.end(), u.dangling.begin(), u.dangling.end(), std::back_inserter(next.dangling),
-             by_kind_id);
+  if (old != nullptr && u.appended) {
+    const auto old_part = [&](const ledger_dangling& d) {
+      return in_last_export(d.kind == ref_kind::ticket_requester ? old->tickets : old->comments, d.object_id);
+    };
+    std::vector<ledger_dangling> carried;
+    for (const ledger_dangling& d : old->dangling) {
+      if (old_part(d) && (u.identity == nullptr || !u.identity->contains(d.chat_id))) carried.push_back(d);
+    }
+    std::vector<ledger_dangling> parsed;
+    for (const ledger_dangling& d : u.dangling) {
+      if (!old_part(d)) parsed.push_back(d);
+    }
+    next.dangling.reserve(carried.size() + parsed.size());
+    std::merge(carried.begin(), carried.end(), parsed.begin(), parsed.end(), std::back_inserter(next.dangling),
+               by_kind_id);
+  } else {
+    next.dangling.assign(u.dangling.begin(), u.dangling.end());
+  }
+  next.changed.assign(u.changed.begin(), u.changed.end());
+  next.source.had_problems = u.export_problems;
   return next;
 }
 

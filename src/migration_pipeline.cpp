@@ -93,7 +93,15 @@ void keep_written(std::vector<T>& objects, const std::vector<std::uint8_t>& writ
 
 void run_outcome::commit() {
   if (archive) archive->commit();
-  if (ledger) ledger->commit(false);
+  try {
+    if (ledger) ledger->commit(false);
+  } catch (const fatal_error& e) {
+    // The archive is already in place: say so, or the user would import it and rerun on the
+    // old ledger, which would then write its objects again.
+    throw fatal_error(e.code(), std::string(e.what()) + "; the archive " + archive->output_path().string() +
+                                    " IS in place but the ledger was not updated: do not import that archive, "
+                                    "rerun with the same --since");
+  }
   if (rejects) rejects->commit(false);
 }
 
@@ -263,6 +271,7 @@ run_outcome run_migration(const run_options& options) {
   object_delta ticket_delta;
   object_delta comment_delta;
   std::vector<ledger_dangling> unmapped;
+  std::vector<ledger_changed> changed;
   arena.execute([&] {
     tickets = dedup.take_tickets();
     std::optional<ledger_lookup> lookup;
@@ -297,9 +306,19 @@ run_outcome run_migration(const run_options& options) {
     if (previous) {
       // Objects the platform has: compared by the fingerprint of their JSON, never written.
       rerun_report& rr = report.rerun;
-      rr.changed_tickets = count_changed_tickets(tickets, ticket_delta, previous->tickets);
-      rr.changed_comments = count_changed_comments(bodies, comments, comment_delta, previous->comments);
-      if (appended) count_remapped_dangling(*previous, users.identity, rr.changed_tickets, rr.changed_comments);
+      changed = changed_tickets(tickets, ticket_delta, previous->tickets);
+      const std::vector<ledger_changed> comments_changed =
+          changed_comments(bodies, comments, comment_delta, previous->comments);
+      changed.insert(changed.end(), comments_changed.begin(), comments_changed.end());
+      if (appended) {
+        add_old_part_changes(*previous, users.identity, bodies, columns, changed);
+      } else {
+        normalize_changed(changed);
+      }
+      rr.changed_tickets = changed_lines(changed, object_kind::ticket);
+      rr.changed_comments = changed_lines(changed, object_kind::comment);
+      // The old part's --strict problems, which this run did not parse again (SPEC 2.7, 4.3).
+      rr.old_part_problems = appended && previous->source.had_problems;
       rr.skipped_tickets = ticket_delta.skipped;
       rr.skipped_comments = comment_delta.skipped;
       rr.skipped_users = users.ledger_users;
@@ -391,6 +410,8 @@ run_outcome run_migration(const run_options& options) {
   report.batches = written.batches;
   report.json_bytes = written.json_bytes;
 
+  report.issues = std::move(log);
+
   // 6. The next ledger: the old one plus what this archive wrote (SPEC 4.1, 4.2).
   double ledger_seconds = 0;
   if (ledger_wanted) {
@@ -408,6 +429,10 @@ run_outcome run_migration(const run_options& options) {
     update.ticket_delta = previous ? &ticket_delta : nullptr;
     update.comment_delta = previous ? &comment_delta : nullptr;
     update.dangling = unmapped;
+    update.changed = changed;
+    update.appended = appended;
+    update.identity = &users.identity;
+    update.export_problems = report.rerun.old_part_problems || export_had_problems(report.issues);
     run_ledger next;
     arena.execute([&] { next = build_next_ledger(update); });
     outcome.ledger = std::make_unique<atomic_output_file>(*options.ledger, "ledger");
@@ -421,7 +446,6 @@ run_outcome run_migration(const run_options& options) {
   if (ledger_wanted) report.stages.push_back({"ledger", ledger_seconds});
   progress.clear();
 
-  report.issues = std::move(log);
   write_rejects();
   report.seconds = seconds_since(run_start);
   report.exit_code = options.strict && strict_problems(report) ? static_cast<int>(exit_code::strict_failed) : 0;

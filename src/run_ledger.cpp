@@ -42,15 +42,18 @@ static_assert(sizeof(ledger_object) == 24 && std::has_unique_object_representati
 namespace {
 
 constexpr char kMagic[8] = {'T', 'I', 'X', 'L', 'E', 'D', 'G', 'R'};
-constexpr std::size_t kHeaderBytes = 128;
+constexpr std::size_t kHeaderBytes = 144;
 constexpr std::size_t kUserBytes = 32;
 constexpr std::size_t kIdentityBytes = 24;
 constexpr std::size_t kObjectBytes = 24;
-constexpr std::size_t kDanglingBytes = 32;
+constexpr std::size_t kDanglingBytes = 40;
+constexpr std::size_t kChangedBytes = 24;
 constexpr std::size_t kBlockHashBytes = 8;
 constexpr std::size_t kChecksumBytes = 8;
 constexpr std::uint32_t kFlagHasMaxId = 1;
 constexpr std::uint32_t kFlagEndsAtRecord = 2;
+constexpr std::uint32_t kFlagExportProblems = 4;
+constexpr std::uint32_t kMaxRun = 0xFFFFFFFEu;
 
 // Header field offsets.
 enum header_field : std::size_t {
@@ -71,6 +74,7 @@ enum header_field : std::size_t {
   kDanglingCountAt = 104,
   kBlockCountAt = 112,
   kTotalBytesAt = 120,
+  kChangedCountAt = 128,
 };
 
 constexpr std::size_t padded8(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
@@ -89,10 +93,11 @@ T get(std::string_view in, std::size_t at) noexcept {
 
 /// Section sizes of a ledger with these counts.
 struct layout {
-  std::size_t users, keys, identity, tickets, comments, dangling, blocks, total;
+  std::size_t users, keys, identity, tickets, comments, dangling, changed, blocks, total;
 
   static layout of(std::uint64_t n_users, std::uint64_t key_bytes, std::uint64_t n_identity, std::uint64_t n_tickets,
-                   std::uint64_t n_comments, std::uint64_t n_dangling, std::uint64_t n_blocks) {
+                   std::uint64_t n_comments, std::uint64_t n_dangling, std::uint64_t n_changed,
+                   std::uint64_t n_blocks) {
     layout l{};
     l.users = kHeaderBytes;
     l.keys = l.users + n_users * kUserBytes;
@@ -100,7 +105,8 @@ struct layout {
     l.tickets = l.identity + n_identity * kIdentityBytes;
     l.comments = l.tickets + n_tickets * kObjectBytes;
     l.dangling = l.comments + n_comments * kObjectBytes;
-    l.blocks = l.dangling + n_dangling * kDanglingBytes;
+    l.changed = l.dangling + n_dangling * kDanglingBytes;
+    l.blocks = l.changed + n_changed * kChangedBytes;
     l.total = l.blocks + n_blocks * kBlockHashBytes + kChecksumBytes;
     return l;
   }
@@ -132,7 +138,8 @@ void emit_ledger(run_ledger& ledger, Sink sink) {
   std::uint64_t key_bytes = 0;
   for (const ledger_user& u : ledger.users) key_bytes += u.email_key.size();
   const layout l = layout::of(ledger.users.size(), key_bytes, ledger.identity.size(), ledger.tickets.size(),
-                              ledger.comments.size(), ledger.dangling.size(), ledger.source.block_hashes.size());
+                              ledger.comments.size(), ledger.dangling.size(), ledger.changed.size(),
+                              ledger.source.block_hashes.size());
   // Header, users, keys and identity: small, built in one zeroed buffer (padding is checksummed).
   std::string head(l.tickets, '\0');
   std::memcpy(head.data(), kMagic, sizeof kMagic);
@@ -140,7 +147,8 @@ void emit_ledger(run_ledger& ledger, Sink sink) {
   put<std::uint32_t>(head, kHeaderBytesAt, kHeaderBytes);
   put<std::uint32_t>(head, kRunAt, ledger.run);
   put<std::uint32_t>(head, kFlagsAt, (ledger.max_id_seen ? kFlagHasMaxId : 0) |
-                                         (ledger.source.ends_at_record ? kFlagEndsAtRecord : 0));
+                                         (ledger.source.ends_at_record ? kFlagEndsAtRecord : 0) |
+                                         (ledger.source.had_problems ? kFlagExportProblems : 0));
   put<std::uint64_t>(head, kPreviousChecksumAt, ledger.previous_checksum);
   put<std::int64_t>(head, kMaxIdAt, ledger.max_id_seen.value_or(0));
   put<std::uint64_t>(head, kExportSizeAt, ledger.source.size);
@@ -154,6 +162,7 @@ void emit_ledger(run_ledger& ledger, Sink sink) {
   put<std::uint64_t>(head, kDanglingCountAt, ledger.dangling.size());
   put<std::uint64_t>(head, kBlockCountAt, ledger.source.block_hashes.size());
   put<std::uint64_t>(head, kTotalBytesAt, l.total);
+  put<std::uint64_t>(head, kChangedCountAt, ledger.changed.size());
   std::uint64_t key_at = 0;
   for (std::size_t i = 0; i < ledger.users.size(); ++i) {
     const ledger_user& u = ledger.users[i];
@@ -181,7 +190,15 @@ void emit_ledger(run_ledger& ledger, Sink sink) {
     put<std::int64_t>(tail, at, d.object_id);
     put<std::int64_t>(tail, at + 8, d.chat_id);
     put<std::uint64_t>(tail, at + 16, d.line);
-    put<std::uint32_t>(tail, at + 24, static_cast<std::uint32_t>(d.kind));
+    put<std::uint64_t>(tail, at + 24, d.offset);
+    put<std::uint32_t>(tail, at + 32, static_cast<std::uint32_t>(d.kind));
+  }
+  for (std::size_t i = 0; i < ledger.changed.size(); ++i) {
+    const ledger_changed& c = ledger.changed[i];
+    const std::size_t at = (l.changed - l.dangling) + i * kChangedBytes;
+    put<std::int64_t>(tail, at, c.object_id);
+    put<std::uint64_t>(tail, at + 8, c.line);
+    put<std::uint32_t>(tail, at + 16, static_cast<std::uint32_t>(c.kind));
   }
   if (!ledger.source.block_hashes.empty()) {
     std::memcpy(tail.data() + (l.blocks - l.dangling), ledger.source.block_hashes.data(),
@@ -249,11 +266,12 @@ run_ledger parse_ledger(std::string_view in, const std::string& name) {
   const auto n_comments = get<std::uint64_t>(in, kCommentCountAt);
   const auto n_dangling = get<std::uint64_t>(in, kDanglingCountAt);
   const auto n_blocks = get<std::uint64_t>(in, kBlockCountAt);
+  const auto n_changed = get<std::uint64_t>(in, kChangedCountAt);
   constexpr std::uint64_t kSane = std::uint64_t{1} << 40;
-  for (const std::uint64_t n : {n_users, key_bytes, n_identity, n_tickets, n_comments, n_dangling, n_blocks}) {
+  for (const std::uint64_t n : {n_users, key_bytes, n_identity, n_tickets, n_comments, n_dangling, n_changed, n_blocks}) {
     if (n > kSane) bad(name, "corrupted: impossible section size");
   }
-  const layout l = layout::of(n_users, key_bytes, n_identity, n_tickets, n_comments, n_dangling, n_blocks);
+  const layout l = layout::of(n_users, key_bytes, n_identity, n_tickets, n_comments, n_dangling, n_changed, n_blocks);
   if (l.total != in.size() || get<std::uint32_t>(in, kHeaderBytesAt) != kHeaderBytes) {
     bad(name, "corrupted: section sizes do not add up to the file size");
   }
@@ -267,7 +285,11 @@ run_ledger parse_ledger(std::string_view in, const std::string& name) {
   ledger.source.line_feeds = get<std::uint64_t>(in, kExportLineFeedsAt);
   ledger.source.block_bytes = get<std::uint32_t>(in, kBlockBytesAt);
   ledger.source.ends_at_record = (flags & kFlagEndsAtRecord) != 0;
-  if (ledger.source.block_bytes == 0 ||
+  ledger.source.had_problems = (flags & kFlagExportProblems) != 0;
+  if (ledger.run == 0 || ledger.run > kMaxRun) bad(name, "corrupted: run number " + std::to_string(ledger.run));
+  // Every ledger this tixport writes hashes 1 MiB blocks; another size would make the two
+  // rerun paths disagree and a hashing buffer as large as it says.
+  if (ledger.source.block_bytes != kLedgerBlockBytes ||
       n_blocks != (ledger.source.size + ledger.source.block_bytes - 1) / ledger.source.block_bytes) {
     bad(name, "corrupted: export block table does not match the export size");
   }
@@ -294,7 +316,8 @@ run_ledger parse_ledger(std::string_view in, const std::string& name) {
     e.chat_id = get<std::int64_t>(in, at);
     e.user_id = get<std::int64_t>(in, at + 8);
     e.user = get<std::uint32_t>(in, at + 16);
-    if (e.user >= n_users || (i > 0 && ledger.identity[i - 1].chat_id >= e.chat_id)) {
+    if (e.user >= n_users || ledger.users[e.user].id != e.user_id ||
+        (i > 0 && ledger.identity[i - 1].chat_id >= e.chat_id)) {
       bad(name, "corrupted: identity entry " + std::to_string(i));
     }
   }
@@ -314,9 +337,30 @@ run_ledger parse_ledger(std::string_view in, const std::string& name) {
     d.object_id = get<std::int64_t>(in, at);
     d.chat_id = get<std::int64_t>(in, at + 8);
     d.line = get<std::uint64_t>(in, at + 16);
-    const auto kind = get<std::uint32_t>(in, at + 24);
+    d.offset = get<std::uint64_t>(in, at + 24);
+    const auto kind = get<std::uint32_t>(in, at + 32);
     if (kind > static_cast<std::uint32_t>(ref_kind::comment_author)) bad(name, "corrupted: dangling reference kind");
     d.kind = static_cast<ref_kind>(kind);
+    if (i > 0 && std::pair(ledger.dangling[i - 1].kind, ledger.dangling[i - 1].object_id) >= std::pair(d.kind, d.object_id)) {
+      bad(name, "corrupted: unmapped references not in order");
+    }
+  }
+  ledger.changed.resize(n_changed);
+  for (std::size_t i = 0; i < n_changed; ++i) {
+    const std::size_t at = l.changed + i * kChangedBytes;
+    ledger_changed& c = ledger.changed[i];
+    c.object_id = get<std::int64_t>(in, at);
+    c.line = get<std::uint64_t>(in, at + 8);
+    const auto kind = get<std::uint32_t>(in, at + 16);
+    if (kind > static_cast<std::uint32_t>(object_kind::comment)) bad(name, "corrupted: changed object kind");
+    c.kind = static_cast<object_kind>(kind);
+    if (i > 0 && std::pair(ledger.changed[i - 1].kind, ledger.changed[i - 1].object_id) >= std::pair(c.kind, c.object_id)) {
+      bad(name, "corrupted: changed objects not in order");
+    }
+  }
+  // The largest id seen covers every id the ledger holds: fresh ids start above it.
+  for (const ledger_user& u : ledger.users) {
+    if (!ledger.max_id_seen || u.id > *ledger.max_id_seen) bad(name, "corrupted: a user id above the largest id seen");
   }
   ledger.source.block_hashes.resize(n_blocks);
   if (n_blocks != 0) std::memcpy(ledger.source.block_hashes.data(), in.data() + l.blocks, n_blocks * kBlockHashBytes);

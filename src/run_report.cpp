@@ -80,7 +80,19 @@ void write_report_through(const std::string& text, const std::filesystem::path& 
 
 }  // namespace
 
+bool export_had_problems(const reject_log& issues) noexcept {
+  for (const row_issue issue :
+       {row_issue::malformed_record, row_issue::comment_invalid_id, row_issue::comment_invalid_ticket_id,
+        row_issue::comment_invalid_author_id, row_issue::comment_invalid_public, row_issue::comment_invalid_created_at,
+        row_issue::comment_null_body, row_issue::ticket_invalid_id, row_issue::ticket_invalid_requester_id,
+        row_issue::ticket_invalid_created_at}) {
+    if (issues.count(issue) != 0) return true;
+  }
+  return false;
+}
+
 bool strict_problems(const run_report& report) noexcept {
+  if (report.rerun.old_part_problems) return true;
   for (std::size_t i = 0; i < kRowIssueCount; ++i) {
     const auto issue = static_cast<row_issue>(i);
     if (row_issue_fails_strict(issue) && report.issues.count(issue) != 0) return true;
@@ -180,6 +192,8 @@ std::string report_json(const run_report& r) {
     append_json_string(out, rr.path);
     out += ',';
     append_u64(out, "ledger_run", rr.ledger_run);
+    append_key(out, "old_part_problems");
+    out += rr.old_part_problems ? "true," : "false,";
     append_u64(out, "bytes_hashed", rr.bytes_hashed);
     append_u64(out, "bytes_parsed", rr.bytes_parsed);
     append_u64(out, "prefix_bytes", rr.prefix_bytes);

@@ -30,7 +30,10 @@ resolved_users resolve_users(std::vector<user_candidate>&& users,
   // earlier runs saw or gave (SPEC 4.2).
   std::optional<std::int64_t> largest = max_id_seen;
   raise(largest, index.max_id());
-  if (ledger != nullptr) raise(largest, ledger->ledger().max_id_seen);
+  if (ledger != nullptr) {
+    raise(largest, ledger->ledger().max_id_seen);
+    for (const ledger_user& u : ledger->ledger().users) raise(largest, u.id);
+  }
   std::int64_t next_fresh = largest ? *largest : 0;
 
   std::unordered_map<std::string, std::int64_t, transparent_string_hash, std::equal_to<>> id_by_key;
@@ -54,6 +57,9 @@ resolved_users resolve_users(std::vector<user_candidate>&& users,
     if (const auto found = index.find(key)) {
       id = *found;
       origin = user_origin::matched;
+      // The index gives a new email key an id an earlier archive gave somebody else: the index
+      // is the platform's word (SPEC 2.1), but it contradicts the ledger, so it is counted.
+      if (ledger != nullptr && ledger->holds_user_id(id)) ++out.ledger_index_conflicts;
     } else if (!index.has_id(u.author_id) && !taken.contains(u.author_id) &&
                (ledger == nullptr || !ledger->holds_user_id(u.author_id))) {
       id = u.author_id;
@@ -137,10 +143,11 @@ void remap_references(std::vector<comment_candidate>& comments, std::vector<tick
                                 const bool counted = written(scope.comment_written, i);
                                 if (const auto it = identity.find(c.author_id); it != identity.end()) {
                                   c.author_id = it->second;
-                                } else if (counted) {
-                                  local.add(row_issue::dangling_author_ref, c.line);
+                                } else {
+                                  if (counted) local.add(row_issue::dangling_author_ref, c.line);
                                   if (scope.dangling != nullptr) {
-                                    unmapped.local().push_back({c.id, c.author_id, c.line, ref_kind::comment_author});
+                                    unmapped.local().push_back(
+                                        {c.id, c.author_id, c.line, c.offset, ref_kind::comment_author});
                                   }
                                 }
                                 if (counted && !ticket_exists(c.ticket_id)) local.add(row_issue::orphan_comment, c.line);
@@ -154,11 +161,11 @@ void remap_references(std::vector<comment_candidate>& comments, std::vector<tick
                                 ticket_candidate& t = tickets[i];
                                 if (const auto it = identity.find(t.requester_id); it != identity.end()) {
                                   t.requester_id = it->second;
-                                } else if (written(scope.ticket_written, i)) {
-                                  local.add(row_issue::dangling_requester_ref, t.line);
+                                } else {
+                                  if (written(scope.ticket_written, i)) local.add(row_issue::dangling_requester_ref, t.line);
                                   if (scope.dangling != nullptr) {
                                     unmapped.local().push_back(
-                                        {t.id, t.requester_id, t.line, ref_kind::ticket_requester});
+                                        {t.id, t.requester_id, t.line, t.offset, ref_kind::ticket_requester});
                                   }
                                 }
                               }

@@ -297,3 +297,40 @@ TEST_CASE("an unchanged export reruns to an empty archive and a ledger one run o
   }
   CHECK(tixport::test::read_file(dir / "l2").size() == tixport::test::read_file(dir / "l").size());
 }
+
+TEST_CASE("three-run chains: an edited middle export, then an appended one; both paths agree", "[rerun][parallel]") {
+  std::mt19937_64 rng(4242);
+  tixport::test::temp_dir dir;
+  for (int iteration = 0; iteration < 40; ++iteration) {
+    const std::size_t pool = 5 + rng() % 30;
+    std::string z(kHeader);
+    for (std::size_t i = 0, n = 1 + rng() % 60; i < n; ++i) z += random_row(rng, pool);
+    const std::string a = edited_refresh(rng, z, pool);  // edits, removals, new rows
+    std::string b = a;
+    for (std::size_t i = 0, n = rng() % 20; i < n; ++i) b += random_row(rng, pool + 10);
+    tixport::test::write_file(dir / "z.csv", z);
+    tixport::test::write_file(dir / "a.csv", a);
+    tixport::test::write_file(dir / "b.csv", b);
+    tixport::test::write_file(dir / "index.csv", random_index(rng));
+    INFO("iteration " << iteration << "\nZ:\n" << z << "\nA:\n" << a << "\nB:\n" << b);
+    run({dir / "z.csv", dir / "z.tar", dir / "index.csv", {}, dir / "z.ledger"});
+    run({dir / "a.csv", dir / "a.tar", dir / "index.csv", dir / "z.ledger", dir / "a.ledger"});
+    run_args appended{dir / "b.csv", dir / "b1.tar", dir / "index.csv", dir / "a.ledger", dir / "b1.ledger"};
+    appended.threads = 1 + static_cast<unsigned>(rng() % 4);
+    run_args full = appended;
+    full.output = dir / "b2.tar";
+    full.ledger = dir / "b2.ledger";
+    full.full_compare = true;
+    full.chunk = 1 + rng() % 100;
+    const run_report r1 = run(appended);
+    const run_report r2 = run(full);
+    CHECK(r1.rerun.path == "appended");
+    CHECK(tixport::test::read_file(dir / "b1.tar") == tixport::test::read_file(dir / "b2.tar"));
+    CHECK(tixport::test::read_file(dir / "b1.ledger") == tixport::test::read_file(dir / "b2.ledger"));
+    CHECK(r1.rerun.changed_tickets.count == r2.rerun.changed_tickets.count);
+    CHECK(r1.rerun.changed_tickets.lines == r2.rerun.changed_tickets.lines);
+    CHECK(r1.rerun.changed_comments.count == r2.rerun.changed_comments.count);
+    CHECK(r1.rerun.changed_comments.lines == r2.rerun.changed_comments.lines);
+    CHECK(strict_problems(r1) == strict_problems(r2));  // the --strict verdict, whatever the path
+  }
+}

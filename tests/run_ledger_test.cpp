@@ -19,14 +19,16 @@ run_ledger sample_ledger() {
   run_ledger l;
   l.run = 3;
   l.previous_checksum = 0x1234;
-  l.max_id_seen = 4000000123;
+  l.max_id_seen = 4000000200;
   l.source = fingerprint_export("header\nrow\n", true, 2);
   l.users = {{500, "bob@x.org", user_origin::matched, 1}, {8, "ann@x.org", user_origin::new_id, 1},
              {4000000124, "cy,\"q\"@x.org", user_origin::fresh, 2}};
   l.identity = {{7, 4000000124, 2}, {8, 8, 1}, {9, 500, 0}};
   l.tickets = {{100, 11, 1, kInLastExport}, {200, 22, 2, 0}};
   l.comments = {{1, 33, 1, kInLastExport}, {2, 44, 1, kInLastExport}, {5, 55, 2, 0}};
-  l.dangling = {{100, 7, 2, ref_kind::ticket_requester}, {1, 7, 2, ref_kind::comment_author}};
+  l.dangling = {{100, 7, 2, 20, ref_kind::ticket_requester}, {1, 7, 2, 20, ref_kind::comment_author}};
+  l.changed = {{200, 9, object_kind::ticket}, {5, 12, object_kind::comment}};
+  l.source.had_problems = true;
   return l;
 }
 
@@ -54,10 +56,18 @@ bool same(const run_ledger& a, const run_ledger& b) {
       return false;
     }
   }
+  if (a.source.had_problems != b.source.had_problems || a.changed.size() != b.changed.size()) return false;
+  for (std::size_t i = 0; i < a.changed.size(); ++i) {
+    if (a.changed[i].object_id != b.changed[i].object_id || a.changed[i].line != b.changed[i].line ||
+        a.changed[i].kind != b.changed[i].kind) {
+      return false;
+    }
+  }
   if (a.dangling.size() != b.dangling.size()) return false;
   for (std::size_t i = 0; i < a.dangling.size(); ++i) {
     if (a.dangling[i].object_id != b.dangling[i].object_id || a.dangling[i].chat_id != b.dangling[i].chat_id ||
-        a.dangling[i].line != b.dangling[i].line || a.dangling[i].kind != b.dangling[i].kind) {
+        a.dangling[i].line != b.dangling[i].line || a.dangling[i].offset != b.dangling[i].offset ||
+        a.dangling[i].kind != b.dangling[i].kind) {
       return false;
     }
   }
@@ -86,6 +96,7 @@ TEST_CASE("a ledger reads back as written, and the same ledger gives the same by
   run_ledger again = back;
   CHECK(serialize_ledger(again) == bytes);
   run_ledger empty;
+  empty.run = 1;
   const run_ledger empty_back = parse_ledger(serialize_ledger(empty), "L");
   CHECK(empty_back.users.empty());
   CHECK_FALSE(empty_back.max_id_seen);

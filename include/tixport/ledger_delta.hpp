@@ -17,6 +17,7 @@
 #include "tixport/batch_serializer.hpp"
 #include "tixport/pipeline_messages.hpp"
 #include "tixport/reject_log.hpp"
+#include "tixport/row_classifier.hpp"
 #include "tixport/run_ledger.hpp"
 #include "tixport/user_resolver.hpp"
 
@@ -65,19 +66,29 @@ struct object_delta {
 object_delta partition_against_ledger(std::span<const std::int64_t> ids, std::span<const std::uint64_t> lines,
                                       std::span<const ledger_object> ledger, bool appended);
 
-/// Count (with lines) compared tickets whose fingerprint differs from the ledger's. Parallel.
-counted_lines count_changed_tickets(std::span<const ticket_candidate> tickets, const object_delta& delta,
-                                    std::span<const ledger_object> ledger);
+/// Compared tickets whose fingerprint differs from the ledger's, with their lines. Parallel.
+std::vector<ledger_changed> changed_tickets(std::span<const ticket_candidate> tickets, const object_delta& delta,
+                                            std::span<const ledger_object> ledger);
 
-/// Count (with lines) compared comments whose fingerprint differs from the ledger's. Parallel.
-counted_lines count_changed_comments(const body_source& source, std::span<const comment_candidate> comments,
-                                     const object_delta& delta, std::span<const ledger_object> ledger);
+/// Compared comments whose fingerprint differs from the ledger's, with their lines. Parallel.
+std::vector<ledger_changed> changed_comments(const body_source& source, std::span<const comment_candidate> comments,
+                                             const object_delta& delta, std::span<const ledger_object> ledger);
 
-/// Appended path: objects of the old part (not parsed) whose reference was written unmapped
-/// and that `identity` now maps to another id, i.e. whose JSON changed without a changed row.
-/// The full compare finds the same ones by fingerprint.
-void count_remapped_dangling(const run_ledger& ledger, const std::unordered_map<std::int64_t, std::int64_t>& identity,
-                             counted_lines& tickets, counted_lines& comments);
+/// Appended path: add the changes of the old part, whose rows are not parsed again. An old-part
+/// object's row is the same as in the last export, so its JSON differs from the last export's
+/// only through a reference that was unmapped then and is mapped now: those rows (the ledger
+/// keeps their offsets) are re-read and fingerprinted; every other old-part object keeps what
+/// the ledger says (changed or not). Then sort `changed` by (kind, id), each object once. The
+/// full compare finds the same objects by fingerprinting every row.
+void add_old_part_changes(const run_ledger& ledger, const std::unordered_map<std::int64_t, std::int64_t>& identity,
+                          const body_source& source, const export_columns& columns,
+                          std::vector<ledger_changed>& changed);
+
+/// Sort by (kind, id), each object once.
+void normalize_changed(std::vector<ledger_changed>& changed);
+
+/// The count and sample lines of one kind, for the report.
+counted_lines changed_lines(std::span<const ledger_changed> changed, object_kind kind);
 
 /// What build_next_ledger needs from the run.
 struct ledger_update {
@@ -92,7 +103,11 @@ struct ledger_update {
   std::span<const std::uint64_t> comment_fingerprints;
   const object_delta* ticket_delta = nullptr;       ///< with previous: in_export flags, compare lines
   const object_delta* comment_delta = nullptr;
-  std::span<const ledger_dangling> dangling;        ///< references of written objects left unmapped
+  std::span<const ledger_dangling> dangling;        ///< unmapped references of this run's parsed objects
+  bool appended = false;                            ///< the appended path: old-part objects were not parsed
+  const std::unordered_map<std::int64_t, std::int64_t>* identity = nullptr;  ///< the run's identity map
+  std::span<const ledger_changed> changed;          ///< objects of this export that changed, sorted
+  bool export_problems = false;                     ///< this export (all of it) had --strict problems
 };
 
 /// The previous ledger plus what this run wrote, as SPEC 4.2 says: run number and lineage,

@@ -83,14 +83,28 @@ enum class ref_kind : std::uint32_t {
   comment_author = 1,    ///< a comment's author_id
 };
 
-/// A reference written as the raw chat id because the identity map did not have it. A later
-/// export may map that chat id, which changes the object's JSON: the ledger keeps these so a
-/// run that does not parse the old rows (SPEC 4.3) still counts it as changed.
+/// A reference the identity map did not map, of an object of the last export (its first valid
+/// row there). Such a reference is written as the raw chat id; a later export may map that chat
+/// id, which changes the object's JSON. A run that does not parse the old rows again (SPEC 4.3)
+/// re-reads just these rows, by offset, to see whether the object's JSON now differs.
 struct ledger_dangling {
   std::int64_t object_id = 0;   ///< the ticket or comment
-  std::int64_t chat_id = 0;     ///< the raw id written
-  std::uint64_t line = 0;       ///< the object's physical line in the last export that had it
+  std::int64_t chat_id = 0;     ///< the raw id in its row
+  std::uint64_t line = 0;       ///< the row's physical line in the last export
+  std::uint64_t offset = 0;     ///< the row's byte offset in the last export
   ref_kind kind = ref_kind::ticket_requester;
+};
+
+/// Which list a changed object is in.
+enum class object_kind : std::uint32_t { ticket = 0, comment = 1 };
+
+/// An object of the last export whose JSON there differed from what was imported (counted in
+/// changed_since_ledger): kept so that a run that does not parse the old rows again (SPEC 4.3)
+/// still counts it, at the same line.
+struct ledger_changed {
+  std::int64_t object_id = 0;   ///< the ticket or comment
+  std::uint64_t line = 0;       ///< its physical line in the last export
+  object_kind kind = object_kind::ticket;
 };
 
 /// What the ledger knows of the export it was made from.
@@ -99,6 +113,7 @@ struct export_fingerprint {
   std::uint64_t line_feeds = 0;      ///< LF bytes (the next physical line is line_feeds + 1)
   std::uint32_t block_bytes = kLedgerBlockBytes;
   bool ends_at_record = false;       ///< ends with a LF outside quotes: an appended export continues it
+  bool had_problems = false;         ///< a malformed record or an invalid comment / ticket row (--strict)
   std::vector<std::uint64_t> block_hashes;  ///< XXH3-64 of [k*block_bytes, min(size, (k+1)*block_bytes))
 };
 
@@ -112,7 +127,8 @@ struct run_ledger {
   std::vector<ledger_identity> identity;     ///< sorted by chat_id
   std::vector<ledger_object> tickets;        ///< sorted by id
   std::vector<ledger_object> comments;       ///< sorted by id
-  std::vector<ledger_dangling> dangling;     ///< sorted by (kind, object_id)
+  std::vector<ledger_dangling> dangling;     ///< unmapped references of the last export, sorted by (kind, object_id)
+  std::vector<ledger_changed> changed;       ///< sorted by (kind, object_id)
   std::uint64_t checksum = 0;                ///< of the file (set by load and serialize)
 };
 

@@ -45,6 +45,7 @@ struct rerun_report {
   std::uint64_t missing_tickets = 0;    ///< ledger objects absent from this export
   std::uint64_t missing_comments = 0;
   std::uint64_t ledger_index_conflicts = 0;  ///< ledger users the index gives another id
+  bool old_part_problems = false;       ///< appended path: the old part had --strict export problems
 };
 
 /// Everything a `run` reports.
@@ -78,8 +79,13 @@ struct run_report {
   int exit_code = 0;                      ///< 0, or 1 when --strict found problems
 };
 
-/// True when --strict must fail: any issue for which row_issue_fails_strict() holds.
+/// True when --strict must fail: any issue for which row_issue_fails_strict() holds, or an
+/// appended rerun whose old part (not parsed again) had export problems.
 bool strict_problems(const run_report& report) noexcept;
+
+/// True when the parsed rows had a malformed record or an invalid comment or ticket row: the
+/// export's own --strict problems, which a ledger remembers for reruns that skip the old part.
+bool export_had_problems(const reject_log& issues) noexcept;
 
 /// The human summary (stderr).
 void print_summary(const run_report& report, std::FILE* out);

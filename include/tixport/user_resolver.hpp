@@ -68,12 +68,13 @@ struct remap_scope {
   const std::vector<std::uint8_t>* comment_written = nullptr;  ///< per comment: 1 = written (nullptr: all)
   const std::vector<std::uint8_t>* ticket_written = nullptr;   ///< per ticket: 1 = written (nullptr: all)
   std::span<const ledger_object> ledger_tickets;               ///< tickets already imported: no orphans
-  std::vector<ledger_dangling>* dangling = nullptr;            ///< out: written refs left unmapped
+  std::vector<ledger_dangling>* dangling = nullptr;            ///< out: every object's ref left unmapped
 };
 
 /// Map every author_id and requester_id through `identity` in place (ids not in it stay and are
 /// counted as dangling) and count orphan comments. Only written objects are counted (`scope`);
-/// the dangling ones are also listed, sorted by (kind, object id), when scope.dangling is set.
+/// every object's unmapped reference, written or not, is listed, sorted by (kind, object id),
+/// when scope.dangling is set (what the next ledger keeps).
 /// Parallel; the counts do not depend on threads.
 void remap_references(std::vector<comment_candidate>& comments, std::vector<ticket_candidate>& tickets,
                       const std::unordered_map<std::int64_t, std::int64_t>& identity, reject_log& log,
