@@ -138,7 +138,9 @@ void add_old_part_changes(const run_ledger& ledger, const std::unordered_map<std
     const ledger_object* object = ledger_lookup::find(is_ticket ? ledger.tickets : ledger.comments, d.object_id);
     if (object == nullptr || (object->flags & kInLastExport) == 0) continue;  // not in the old part
     const auto mapped = identity.find(d.chat_id);
-    if (mapped == identity.end()) continue;  // still unmapped: the JSON is the last export's
+    // Still unmapped, or mapped to the very id written (a chat user who now has an email and
+    // kept their AUTHOR_ID): the JSON is the last export's, and so is its changed status.
+    if (mapped == identity.end() || mapped->second == d.chat_id) continue;
     const object_kind kind = is_ticket ? object_kind::ticket : object_kind::comment;
     recomputed.push_back(key(kind, d.object_id));
     // The row as the last export had it (this export starts with those bytes), mapped now.
