@@ -101,3 +101,160 @@ TEST_CASE("a bad export or index header: the file, every missing column, what wa
                          "the header looks tab-separated"));
   }
 }
+
+TEST_CASE("--help: every option's default, examples and exit codes for every command", "[cli_conventions]") {
+  temp_dir dir;
+  const auto run = run_tixport("run --help", dir.path());
+  REQUIRE(run.exit_code == 0);
+  for (const char* expected :
+       {"--batch-size", "[default: 100]", "[default: offset]", "[default: 4194304]", "[default: 3]", "[default: 6]",
+        "[default: all cores]", "[default: 16]", "[default: 30]", "[default: 5]", "[default: not sent; the server's, 100]",
+        "(- for stdout)", "Examples:\n  tixport run --input chat.csv", "Exit codes:\n  0    done\n", "  130  interrupted"}) {
+    INFO(expected);
+    CHECK(has(run.out, expected));
+  }
+  for (const char* command : {"", "fetch-users ", "verify ", "generate ", "completion "}) {
+    const auto r = run_tixport(std::string(command) + "--help", dir.path());
+    INFO(command);
+    CHECK(r.exit_code == 0);
+    CHECK(has(r.out, "Usage: tixport "));
+    CHECK(has(r.out, "\nExamples:\n  tixport "));
+    CHECK(has(r.out, "\nExit codes:\n  0    "));
+  }
+  CHECK(run_tixport("--version", dir.path()).out == "tixport 0.1.0\n");
+}
+
+TEST_CASE("every usage error reads 'tixport: error:' with a hint to --help, exit 2", "[cli_conventions]") {
+  temp_dir dir;
+  write_file(dir / "chat.csv", small_export());
+  write_file(dir / "users.csv", "id,email\n");
+  const std::string io = "--input " + sh_quote(dir / "chat.csv") + " --output " + sh_quote(dir / "out.tar");
+  struct usage_case {
+    std::string args;     // the command line after `tixport`
+    std::string message;  // in the error line
+    std::string help;     // the command whose --help the hint names
+  };
+  const std::vector<usage_case> cases = {
+      {"run " + io + " --users-file users.csv --threads abc", "tixport: error: --threads: Value abc not in range 1 to 4096",
+       "tixport run"},
+      {"", "tixport: error: a command is required: run, fetch-users, verify, generate, completion", "tixport"},
+      {"runn --input x", "tixport: error: unknown command 'runn' (did you mean 'run'?)", "tixport"},
+      {"fetch-user --output x", "tixport: error: unknown command 'fetch-user' (did you mean 'fetch-users'?)", "tixport"},
+      {"verfy x.tar", "(did you mean 'verify'?)", "tixport"},
+      {"frobnicate", "tixport: error: unknown command 'frobnicate'; the commands are run, fetch-users", "tixport"},
+      {"verify x.tar --jsn", "(did you mean --json?)", "tixport verify"},
+      {"run " + io + " --users-file users.csv --thread 3", "(did you mean --threads?)", "tixport run"},
+      {"run --output x.tar", "tixport: error: --input is required", "tixport run"},
+      {"run " + io + " --users-file users.csv --batch-size 101", "--batch-size: Value 101 not in range 1 to 100",
+       "tixport run"},
+      {"run " + io + " --users-file users.csv --name-style pages", "--name-style", "tixport run"},
+      {"completion fish", "fish not in {bash,zsh}", "tixport completion"},
+  };
+  for (const usage_case& c : cases) {
+    INFO(c.args);
+    const auto r = run_tixport(c.args, dir.path());
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.rfind("tixport: error: ", 0) == 0);
+    CHECK(has(r.err, c.message));
+    CHECK(has(r.err, "\nRun '" + c.help + " --help' for the options, examples and exit codes.\n"));
+    CHECK_FALSE(fs::exists(dir / "out.tar"));
+  }
+}
+
+TEST_CASE("options that cannot apply to this run are a usage error that says why", "[cli_conventions]") {
+  temp_dir dir;
+  write_file(dir / "chat.csv", small_export());
+  write_file(dir / "users.csv", "id,email\n");
+  write_file(dir / "creds", "u:p\n");
+  const std::string in = "--input " + sh_quote(dir / "chat.csv") + " ";
+  const std::string file = " --users-file " + sh_quote(dir / "users.csv");
+  const std::string url = " --users-url http://127.0.0.1:1/users";
+  const auto out = [&](const std::string& name) { return "--output " + sh_quote(dir / name); };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {out("a.tar") + file + " --gzip-level 9", "run: --gzip-level applies only to a .tar.gz or .tgz --output, not "},
+      {out("a.tar.zst") + file + " --gzip-level 9", "--gzip-level applies only to a .tar.gz or .tgz --output"},
+      {out("a.tar") + file + " --zstd-level 9", "run: --zstd-level applies only to a .tar.zst --output, not "},
+      {out("a.tgz") + file + " --zstd-level 9", "--zstd-level applies only to a .tar.zst --output"},
+      {out("a.tar") + file + " --users-cache c.csv", "run: --users-cache applies only with --users-url"},
+      {out("a.tar") + file + " --refresh-users", "run: --refresh-users applies only with --users-url and --users-cache"},
+      {out("a.tar") + url + " --refresh-users", "run: --refresh-users applies only with --users-url and --users-cache"},
+      {out("a.tar") + file + " --page-size 10", "run: --page-size is a REST API option; it cannot apply with --users-file"},
+      {out("a.tar") + file + " --concurrency 2", "run: --concurrency is a REST API option"},
+      {out("a.tar") + file + " --pagination cursor", "run: --pagination is a REST API option"},
+      {out("a.tar") + file + " --timeout 3", "run: --timeout is a REST API option"},
+      {out("a.tar") + file + " --retries 1", "run: --retries is a REST API option"},
+      {out("a.tar") + file + " --ca-file " + sh_quote(dir / "creds"), "run: --ca-file is a REST API option"},
+      {out("a.tar") + file + " --insecure", "run: --insecure is a REST API option"},
+      {out("a.tar") + file + " --auth-file " + sh_quote(dir / "creds"), "run: --auth-file is a REST API option"},
+      {out("a.tar"), "run: give one of --users-file or --users-url"},
+  };
+  for (const auto& [args, message] : cases) {
+    INFO(args);
+    const auto r = run_tixport("run " + in + args, dir.path());
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.rfind("tixport: error: " + std::string(message.rfind("run: ", 0) == 0 ? message : ""), 0) == 0);
+    CHECK(has(r.err, message));
+    CHECK(has(r.err, "Run 'tixport run --help'"));
+  }
+  CHECK(fs::is_empty(dir.path()) == false);
+  CHECK_FALSE(fs::exists(dir / "a.tar"));
+  CHECK_FALSE(fs::exists(dir / "c.csv"));
+  // What does apply is accepted: the level of the format written, defaults given explicitly.
+  for (const std::string& ok : {out("a.tar.gz") + file + " --gzip-level 9", out("a.tgz") + file + " --gzip-level 1",
+                                out("a.tar.zst") + file + " --zstd-level 19", out("b.tar") + file}) {
+    INFO(ok);
+    CHECK(run_tixport("run " + in + ok, dir.path()).exit_code == 0);
+  }
+}
+
+TEST_CASE("--report - writes the JSON report to stdout, nothing else there", "[cli_conventions]") {
+  temp_dir dir;
+  write_file(dir / "chat.csv", small_export());
+  write_file(dir / "users.csv", "id,email\n");
+  const auto r = run_on(dir, dir / "chat.csv", dir / "users.csv", "--report -");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.rfind("{\"input\":", 0) == 0);
+  CHECK(r.out.ends_with(",\"strict_problems\":false,\"exit_code\":0}\n"));
+  CHECK(r.out.find('\n') == r.out.size() - 1);
+  CHECK(has(r.err, "tixport run: "));  // the summary stays on stderr
+  CHECK_FALSE(fs::exists(dir / "-"));
+  // Written to a file it is the same report (but for the timings).
+  const auto f = run_on(dir, dir / "chat.csv", dir / "users.csv", "--report " + sh_quote(dir / "report.json"));
+  REQUIRE(f.exit_code == 0);
+  const std::string file = read_file(dir / "report.json");
+  CHECK(file.substr(0, file.find("\"stages\"")) == r.out.substr(0, r.out.find("\"stages\"")));
+  // A stdout that cannot be written is an output error.
+  const auto full = run_on(dir, dir / "chat.csv", dir / "users.csv", "--report - >/dev/full");
+  CHECK(full.exit_code == 3);
+  CHECK(has(full.err, "tixport: error: report: write: stdout: No space left on device"));
+}
+
+TEST_CASE("verify --json: one JSON object with the result", "[cli_conventions]") {
+  temp_dir dir;
+  write_file(dir / "chat.csv", small_export());
+  write_file(dir / "users.csv", "id,email\n");
+  REQUIRE(run_on(dir, dir / "chat.csv", dir / "users.csv").exit_code == 0);
+  const auto ok = run_tixport("verify --json " + sh_quote(dir / "out.tar"), dir.path());
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.rfind("{\"archive\":" + std::string("\"") + (dir / "out.tar").string() +
+                         "\",\"valid\":true,\"exit_code\":0,\"entries\":1,\"tickets\":1,\"comments\":2,\"users\":2,",
+                     0) == 0);
+  CHECK(ok.out.ends_with(",\"problems\":0,\"problems_by_kind\":{},\"first_problems\":[]}\n"));
+  CHECK(ok.err.empty());
+
+  // An archive with a misnamed entry and a dangling reference.
+  fs::create_directories(dir / "bad");
+  write_file(dir / "bad" / "notes.txt", "x");
+  REQUIRE(run_command("tar -C " + sh_quote(dir / "bad") + " -cf " + sh_quote(dir / "bad.tar") + " notes.txt",
+                      dir.path())
+              .exit_code == 0);
+  const auto bad = run_tixport("verify " + sh_quote(dir / "bad.tar") + " --json", dir.path());
+  CHECK(bad.exit_code == 1);
+  CHECK(has(bad.out, "\"valid\":false,\"exit_code\":1,\"entries\":1,"));
+  CHECK(has(bad.out, "\"problems\":1,\"problems_by_kind\":{\"entry_name\":1},\"first_problems\":[{\"entry\":"
+                     "\"notes.txt\",\"json_path\":\"\",\"kind\":\"entry_name\",\"message\":\""));
+  CHECK(bad.out.ends_with("\"}]}\n"));
+}
