@@ -102,7 +102,7 @@ TEST_CASE("a bad export or index header: the file, every missing column, what wa
   }
 }
 
-TEST_CASE("--help: every option's default, examples and exit codes for every command", "[cli_conventions]") {
+TEST_CASE("help: every option's default, examples and exit codes for every command", "[cli_conventions]") {
   temp_dir dir;
   const auto run = run_tixport("run --help", dir.path());
   REQUIRE(run.exit_code == 0);
@@ -209,7 +209,7 @@ TEST_CASE("options that cannot apply to this run are a usage error that says why
   }
 }
 
-TEST_CASE("--report - writes the JSON report to stdout, nothing else there", "[cli_conventions]") {
+TEST_CASE("run --report - writes the JSON report to stdout, nothing else there", "[cli_conventions]") {
   temp_dir dir;
   write_file(dir / "chat.csv", small_export());
   write_file(dir / "users.csv", "id,email\n");
