@@ -48,12 +48,38 @@ struct command_doc {
   std::vector<exit_status> exit_codes;   ///< empty: the program's table (docs[""])
 };
 
-/// Docs by command name; "" is the program itself (its exit codes are every command's default).
+/// Docs by command key, the command's path after "tixport " ("run", "ledger show"); "" is the
+/// program itself (its exit codes are the default of every command without its own).
 using command_docs = std::map<std::string, command_doc>;
 
 /// Every subcommand of `app` in definition order, hidden ones (group "") only when `hidden`.
 inline std::vector<const CLI::App*> commands_of(const CLI::App& app, bool hidden = false) {
   return app.get_subcommands([hidden](const CLI::App* sub) { return hidden || !sub->get_group().empty(); });
+}
+
+/// Every visible command under `app` at any depth, each before its own subcommands.
+inline std::vector<const CLI::App*> all_commands(const CLI::App& app) {
+  std::vector<const CLI::App*> out;
+  for (const CLI::App* sub : commands_of(app)) {
+    out.push_back(sub);
+    for (const CLI::App* nested : all_commands(*sub)) out.push_back(nested);
+  }
+  return out;
+}
+
+/// The key of `cmd` in command_docs: "ledger show" for `tixport ledger show`, "" for the program.
+inline std::string command_key(const CLI::App& cmd) {
+  const CLI::App* parent = cmd.get_parent();
+  if (parent == nullptr) return {};
+  const std::string above = command_key(*parent);
+  return above.empty() ? cmd.get_name() : above + " " + cmd.get_name();
+}
+
+/// The names of `cmd`'s visible subcommands, ", "-separated.
+inline std::string command_list(const CLI::App& cmd) {
+  std::string all;
+  for (const CLI::App* sub : commands_of(cmd)) all += (all.empty() ? "" : ", ") + sub->get_name();
+  return all;
 }
 
 /// The exit codes that apply to `name`.
@@ -119,12 +145,12 @@ inline std::string help_footer(const command_docs& docs, const std::string& name
 inline void apply_conventions(CLI::App& app, const command_docs& docs) {
   auto formatter = std::make_shared<help_formatter>();
   formatter->column_width(32);
-  const std::function<void(CLI::App&, const std::string&)> apply = [&](CLI::App& cmd, const std::string& name) {
+  const std::function<void(CLI::App&)> apply = [&](CLI::App& cmd) {
     cmd.formatter(formatter);
-    cmd.footer(help_footer(docs, name));
-    for (CLI::App* sub : cmd.get_subcommands([](CLI::App*) { return true; })) apply(*sub, sub->get_name());
+    cmd.footer(help_footer(docs, command_key(cmd)));
+    for (CLI::App* sub : cmd.get_subcommands([](CLI::App*) { return true; })) apply(*sub);
   };
-  apply(app, "");
+  apply(app);
 }
 
 /// Levenshtein distance of two short words.
@@ -199,9 +225,7 @@ inline std::optional<int> parse(CLI::App& app, int argc, char** argv, const std:
       for (const CLI::App* sub : commands_of(app)) visible.push_back(sub->get_name());
       std::string message = "unknown command '" + word + "'";
       if (const auto guess = nearest(word, visible)) message += " (did you mean '" + *guess + "'?)";
-      std::string all;
-      for (const std::string& n : visible) all += (all.empty() ? "" : ", ") + n;
-      return usage_failure(app, message + "; the commands are " + all);
+      return usage_failure(app, message + "; the commands are " + command_list(app));
     }
   }
   try {
@@ -233,11 +257,19 @@ inline std::optional<int> parse(CLI::App& app, int argc, char** argv, const std:
     }
     return usage_failure(cmd, message);
   } catch (const CLI::RequiredError& e) {
+    // A command that needs a subcommand got none, or a word that is none of them.
     const CLI::App& cmd = *parsed_command(app);
-    if (&cmd == &app) {
-      std::string all;
-      for (const CLI::App* sub : commands_of(app)) all += (all.empty() ? "" : ", ") + sub->get_name();
-      return usage_failure(cmd, "a command is required: " + all);
+    if (!commands_of(cmd).empty()) {
+      for (const std::string& word : cmd.remaining()) {
+        if (word.starts_with("-")) continue;
+        std::vector<std::string> names;
+        for (const CLI::App* sub : commands_of(cmd)) names.push_back(sub->get_name());
+        std::string message = "unknown command '" + word + "' for '" + command_path(cmd) + "'";
+        if (const auto guess = nearest(word, names)) message += " (did you mean '" + *guess + "'?)";
+        return usage_failure(cmd, message + "; the commands are " + command_list(cmd));
+      }
+      return usage_failure(cmd, (&cmd == &app ? "" : command_path(cmd).substr(8) + ": ") +
+                                    "a command is required: " + command_list(cmd));
     }
     return usage_failure(cmd, e.what());
   } catch (const CLI::ParseError& e) {

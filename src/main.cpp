@@ -373,6 +373,17 @@ cli::command_docs program_docs() {
   docs["generate"] = {{{"tixport generate --rows 200000 --output chat.csv --users-output users.csv --seed 1",
                         "a 200k-row sample export and its index"}},
                       {{0, "done"}, {2, "usage error"}, {3, "cannot write a file"}, {130, "interrupted"}}};
+  const std::vector<cli::exit_status> ledger_codes = {
+      {0, "done"}, {2, "usage error, or the ledger unreadable or not a ledger"}, {3, "output error"}};
+  docs["ledger"] = {{{"tixport ledger show run.ledger", "what a ledger holds"},
+                     {"tixport ledger dump run.ledger --what users", "its users as CSV on stdout"}},
+                    ledger_codes};
+  docs["ledger show"] = {{{"tixport ledger show run.ledger", "runs, counts and the export prefix it covers"}},
+                         ledger_codes};
+  docs["ledger dump"] = {{{"tixport ledger dump run.ledger --what identity --output identity.csv",
+                           "the chat id -> user id map as CSV"},
+                          {"tixport ledger dump run.ledger --what comments | wc -l", "count the comments sent"}},
+                         ledger_codes};
   docs["completion"] = {{{"tixport completion bash > ~/.local/share/bash-completion/completions/tixport",
                           "bash completion for one user (the package installs it for everyone)"},
                          {"tixport completion zsh > ~/.zfunc/_tixport", "zsh completion (~/.zfunc in fpath)"}},

@@ -113,7 +113,7 @@ TEST_CASE("help: every option's default, examples and exit codes for every comma
     INFO(expected);
     CHECK(has(run.out, expected));
   }
-  for (const char* command : {"", "fetch-users ", "verify ", "generate ", "completion "}) {
+  for (const char* command : {"", "fetch-users ", "verify ", "generate ", "ledger ", "ledger show ", "completion "}) {
     const auto r = run_tixport(std::string(command) + "--help", dir.path());
     INFO(command);
     CHECK(r.exit_code == 0);
@@ -137,7 +137,7 @@ TEST_CASE("every usage error reads 'tixport: error:' with a hint to --help, exit
   const std::vector<usage_case> cases = {
       {"run " + io + " --users-file users.csv --threads abc", "tixport: error: --threads: Value abc not in range 1 to 4096",
        "tixport run"},
-      {"", "tixport: error: a command is required: run, fetch-users, verify, generate, completion", "tixport"},
+      {"", "tixport: error: a command is required: run, fetch-users, verify, generate, ledger, completion", "tixport"},
       {"runn --input x", "tixport: error: unknown command 'runn' (did you mean 'run'?)", "tixport"},
       {"fetch-user --output x", "tixport: error: unknown command 'fetch-user' (did you mean 'fetch-users'?)", "tixport"},
       {"verfy x.tar", "(did you mean 'verify'?)", "tixport"},
@@ -149,6 +149,8 @@ TEST_CASE("every usage error reads 'tixport: error:' with a hint to --help, exit
        "tixport run"},
       {"run " + io + " --users-file users.csv --name-style pages", "--name-style", "tixport run"},
       {"completion fish", "fish not in {bash,zsh}", "tixport completion"},
+      {"ledger", "tixport: error: ledger: a command is required: show, dump", "tixport ledger"},
+      {"ledger shw x", "unknown command 'shw' for 'tixport ledger' (did you mean 'show'?)", "tixport ledger"},
   };
   for (const usage_case& c : cases) {
     INFO(c.args);
