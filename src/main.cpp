@@ -404,6 +404,15 @@ void check_run_applies(const CLI::App& cmd, const run_cli_options& o) {
   const auto format = tixport::archive_format_from_name(o.output);
   const auto fail = [](const std::string& why) { throw cli::usage_error("run: " + why); };
   if (o.users_file.empty() && o.api.users_url.empty()) fail("give one of --users-file or --users-url");
+  if (o.output.empty() && !o.dry_run) fail("--output is required (unless --dry-run)");
+  if (o.dry_run) {
+    for (const char* name : {"--gzip-level", "--zstd-level", "--ledger"}) {
+      if (given(name)) fail(std::string(name) + " does not apply with --dry-run (a dry run writes no archive)");
+    }
+  }
+  if (o.report == kStdout && o.rejects == kStdout) {
+    fail("--report - and --rejects - cannot both write to stdout; give one of them a file");
+  }
   if (format && *format != tixport::archive_format::tar_gz && given("--gzip-level")) {
     fail("--gzip-level applies only to a .tar.gz or .tgz --output, not " + o.output);
   }

@@ -190,6 +190,11 @@ TEST_CASE("options that cannot apply to this run are a usage error that says why
       {out("a.tar") + file + " --insecure", "run: --insecure is a REST API option"},
       {out("a.tar") + file + " --auth-file " + sh_quote(dir / "creds"), "run: --auth-file is a REST API option"},
       {out("a.tar"), "run: give one of --users-file or --users-url"},
+      {file.substr(1), "run: --output is required (unless --dry-run)"},
+      {"--dry-run" + file + " --gzip-level 3", "run: --gzip-level does not apply with --dry-run"},
+      {"--dry-run" + file + " --zstd-level 3", "run: --zstd-level does not apply with --dry-run"},
+      {"--dry-run" + file + " --ledger l.ledger", "run: --ledger does not apply with --dry-run"},
+      {out("a.tar") + file + " --report - --rejects -", "run: --report - and --rejects - cannot both write to stdout"},
   };
   for (const auto& [args, message] : cases) {
     INFO(args);
