@@ -26,6 +26,8 @@
 #include "tixport/migration_pipeline.hpp"
 
 #include "tixport/errors.hpp"
+#include "tixport/field_parsers.hpp"
+#include "tixport/json_batch_encoder.hpp"
 
 #include "tsan_annotations_internal.hpp"
 
@@ -42,6 +44,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -1446,6 +1449,59 @@ void print_verify_result(const verify_result& result, std::FILE* out) {
     std::fprintf(out, "  %s%s%s: %s: %s\n", p.entry.c_str(), p.json_path.empty() ? "" : " ", p.json_path.c_str(),
                  p.kind.c_str(), p.message.c_str());
   }
+}
+
+namespace {
+
+// `text` as a JSON string; bytes that are not UTF-8 (an entry name can hold any) repaired.
+void append_json_text(std::string& out, std::string_view text) {
+  if (is_valid_utf8(text)) {
+    append_json_string(out, text);
+    return;
+  }
+  std::string repaired;
+  tixport::repair_utf8(text, repaired);
+  append_json_string(out, repaired);
+}
+
+}  // namespace
+
+std::string verify_result_json(const verify_result& result, std::string_view archive) {
+  std::uint64_t total = 0;
+  for (const auto& [kind, count] : result.problems_by_kind) total += count;
+  const auto number = [](std::uint64_t value) { return std::to_string(value); };
+  std::string out = "{\"archive\":";
+  append_json_text(out, archive);
+  out += ",\"valid\":" + std::string(result.valid ? "true" : "false");
+  out += ",\"exit_code\":" + std::string(result.valid ? "0" : "1");
+  out += ",\"entries\":" + number(result.entries) + ",\"tickets\":" + number(result.tickets) +
+         ",\"comments\":" + number(result.comments) + ",\"users\":" + number(result.users) +
+         ",\"bytes\":" + number(result.bytes);
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.3f", result.seconds);
+  out += ",\"seconds\":" + std::string(seconds) + ",\"problems\":" + number(total) + ",\"problems_by_kind\":{";
+  bool first = true;
+  for (const auto& [kind, count] : result.problems_by_kind) {
+    if (!first) out += ',';
+    first = false;
+    append_json_text(out, kind);
+    out += ':' + number(count);
+  }
+  out += "},\"first_problems\":[";
+  for (std::size_t i = 0; i < result.first_problems.size(); ++i) {
+    const verify_problem& p = result.first_problems[i];
+    out += i ? ",{\"entry\":" : "{\"entry\":";
+    append_json_text(out, p.entry);
+    out += ",\"json_path\":";
+    append_json_text(out, p.json_path);
+    out += ",\"kind\":";
+    append_json_text(out, p.kind);
+    out += ",\"message\":";
+    append_json_text(out, p.message);
+    out += '}';
+  }
+  out += "]}\n";
+  return out;
 }
 
 }  // namespace tixport

@@ -933,8 +933,14 @@ net::awaitable<attempt_outcome> worker::attempt(std::uint64_t page, const std::s
                        ? attempt_kind::fatal
                        : attempt_kind::retry;
     if (outcome.kind == attempt_kind::fatal) {
+      // "wrong version number": the first bytes back were no TLS record, typically a plain
+      // HTTP answer ("HTTP/1.1 400") to our ClientHello. No CA fixes that.
+      const bool plain_http = ERR_GET_LIB(static_cast<unsigned long>(ec.value())) == ERR_LIB_SSL &&
+                              ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_WRONG_VERSION_NUMBER;
       outcome.error = "user index: " + outcome.error +
-                      (options.ca_file ? "" : " (--ca-file adds a trusted CA)");
+                      (plain_http ? ": the server does not speak TLS on this port (is the URL http://?)"
+                       : options.ca_file ? ""
+                                         : " (--ca-file adds a trusted CA)");
     }
     return outcome;
   };

@@ -8,8 +8,8 @@
 
 namespace tixport {
 
-export_columns export_columns::resolve(const csv_header& header) {
-  const std::vector<std::size_t> idx = resolve_columns(header, kNames);
+export_columns export_columns::resolve(const csv_header& header, const csv_source& source) {
+  const std::vector<std::size_t> idx = resolve_columns(header, kNames, source);
   export_columns c;
   c.ticket_created_at = idx[0];
   c.ticket_requester_id = idx[1];

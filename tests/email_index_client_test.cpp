@@ -1135,6 +1135,22 @@ TEST_CASE("https refuses an untrusted certificate at once", "[email_index_client
   CHECK(server.total_requests() == 0);
 }
 
+TEST_CASE("https to a plain-http server says the server does not speak TLS", "[email_index_client][parallel]") {
+  index_server_config config;
+  config.users = 50;
+  index_server server(config);
+  warning_log warnings;
+  auto options = fast_options(server, warnings);
+  options.users_url = "https://127.0.0.1:" + std::to_string(server.port()) + "/api/v2/users.json";
+  const auto error = fetch_error([&] { tixport::fetch_user_index(options); });
+  CHECK(error.code() == exit_code::user_index_error);
+  const std::string what = error.what();
+  CHECK(what.rfind("user index: TLS handshake: ", 0) == 0);
+  CHECK(what.find("the server does not speak TLS on this port (is the URL http://?)") != std::string::npos);
+  CHECK(what.find("--ca-file") == std::string::npos);
+  CHECK(server.total_requests() == 0);
+}
+
 TEST_CASE("https checks the host name", "[email_index_client][parallel]") {
   index_server_config config;
   config.users = 50;

@@ -7,7 +7,8 @@
 // connection reset (RST), a huge body (Content-Length, chunked or ended by the close, 2 GiB
 // by default, streamed without holding it), the whole server dying after N requests, 401/403, 400 past a page
 // cap, no `count`, `next_page` links, cursor paging, and TLS with a self-signed certificate
-// made at start. It counts requests per page, connections and
+// made at start. A request that is not HTTP at all (a TLS ClientHello sent to the plain
+// server) gets a 400 and the connection closed, as nginx does. It counts requests per page, connections and
 // the peak number of requests in flight, so tests can show that nothing is fetched more
 // often than its retries explain. Included by tests and the benchmark; this header only
 // declares (no Boost, no OpenSSL), the Beast server is compiled once in
@@ -72,6 +73,7 @@ struct index_server_config {
   std::uint64_t max_offset_page = 0;       ///< > 0: offset pages above it answer 400
   std::uint64_t seed = 42;                 ///< for error_500_rate
   bool tls = false;                        ///< serve https with a fresh self-signed cert
+  std::uint16_t port = 0;                  ///< port on 127.0.0.1; 0: an ephemeral one
   std::string tls_subject_alt_names = "DNS:localhost,IP:127.0.0.1";  ///< of that cert
   std::optional<std::vector<std::string>> raw_users;  ///< JSON text of each user, verbatim
   std::chrono::milliseconds stall{10000};  ///< how long stall_after_headers stays silent

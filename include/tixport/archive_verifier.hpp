@@ -45,6 +45,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tixport {
@@ -87,5 +88,11 @@ verify_result verify_archive(const verify_options& options);
 
 /// Print the summary and first problems to `out`.
 void print_verify_result(const verify_result& result, std::FILE* out);
+
+/// The result as one JSON object and a newline (`tixport verify --json`; keys in the README):
+/// archive, valid, exit_code (0 valid, 1 problems), entries, tickets, comments, users, bytes,
+/// seconds, problems (total), problems_by_kind {kind: count}, first_problems [{entry,
+/// json_path, kind, message}]. Text that is not valid UTF-8 is repaired (U+FFFD).
+std::string verify_result_json(const verify_result& result, std::string_view archive);
 
 }  // namespace tixport

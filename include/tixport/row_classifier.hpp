@@ -42,8 +42,9 @@ struct export_columns {
   std::size_t name = 0;                 ///< NAME
   std::size_t email = 0;                ///< EMAIL
 
-  /// Find the columns by name; throws fatal_error(input_error) naming a missing or repeated one.
-  static export_columns resolve(const csv_header& header);
+  /// Find the columns by name; throws fatal_error(input_error) naming every missing or repeated one
+  /// and what `source` holds instead (see resolve_columns).
+  static export_columns resolve(const csv_header& header, const csv_source& source = {});
 };
 
 /// Everything one chunk contributes.

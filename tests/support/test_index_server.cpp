@@ -115,7 +115,7 @@ class index_server::impl {
       ssl_context_->use_certificate_chain(net::buffer(cert_pem));
       ssl_context_->use_private_key(net::buffer(key_pem), net::ssl::context::pem);
     }
-    const net::ip::tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), 0);
+    const net::ip::tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), config_.port);
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
@@ -246,6 +246,16 @@ class index_server::impl {
       error_code ec;
       http::request<http::string_body> request;
       co_await http::async_read(stream, buffer, request, net::redirect_error(net::use_awaitable, ec));
+      if (ec && ec.category() == http::make_error_code(http::error::bad_method).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        // Bytes that are no HTTP request (e.g. a TLS ClientHello): 400 and close, as nginx does.
+        static constexpr std::string_view kBadRequest =
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        co_await net::async_write(stream, net::buffer(kBadRequest.data(), kBadRequest.size()),
+                                  net::redirect_error(net::use_awaitable, ec));
+        close();
+        co_return;
+      }
       if (ec) co_return;
       enter();
       const plan answer = decide(request);
