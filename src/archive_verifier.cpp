@@ -981,6 +981,12 @@ class archive_reader {
     if (archive_read_open_filename(handle_.get(), path_.c_str(), kReadBlockBytes) != ARCHIVE_OK) fail("open");
   }
 
+  /// Bytes of the archive file read so far (compressed), for a progress line.
+  [[nodiscard]] std::uint64_t file_bytes_read() const {
+    const la_int64_t n = archive_filter_bytes(handle_.get(), -1);
+    return n > 0 ? static_cast<std::uint64_t>(n) : 0;
+  }
+
   /// Fill `work` with the next entry and its entry-level problems; false at the end.
   bool next(entry_work& work) {
     archive_entry* entry = nullptr;
@@ -1359,6 +1365,9 @@ verify_result verify_archive(const verify_options& options) {
   }
 
   archive_reader reader(options.archive, options.max_entry_bytes);
+  std::error_code size_error;
+  std::uint64_t archive_size = std::filesystem::file_size(options.archive, size_error);
+  if (size_error) archive_size = 0;
   archive_merger merger(keep);
   verify_result result;
 
@@ -1400,6 +1409,7 @@ verify_result verify_archive(const verify_options& options) {
                   return nullptr;
                 }
                 ++next_entry;
+                if (options.progress) options.progress(next_entry, reader.file_bytes_read(), archive_size);
                 tsan::release(&work);
                 return &work;
               })) &

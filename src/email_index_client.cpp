@@ -1036,6 +1036,10 @@ net::awaitable<attempt_outcome> worker::fetch_page(std::uint64_t page,
                               session_.rng_);
     if (outcome.retry_after) delay = std::min(*outcome.retry_after, options.retry_after_cap);
     ++session_.stats_.retries;
+    if (options.progress) {
+      options.progress(fetch_progress{session_.pages_done_, 0, session_.stats_.retries, delay,
+                                      outcome.retry_after.has_value()});
+    }
     co_await sleep(delay);
     if (!wanted(page)) co_return attempt_outcome{attempt_kind::abandoned, {}, {}, {}};
   }
@@ -1088,7 +1092,9 @@ net::awaitable<void> worker::run_cursor() {
     session_.stats_.users += outcome.body.users.size();
     session_.pages_.emplace_back(std::move(outcome.body.users));
     ++session_.pages_done_;
-    if (session_.options_.progress) session_.options_.progress(session_.pages_done_, 0);
+    if (session_.options_.progress) {
+      session_.options_.progress(fetch_progress{session_.pages_done_, 0, session_.stats_.retries, {}, false});
+    }
     if (!has_more) co_return;
     if (!next) {
       session_.fail(exit_code::user_index_error,
@@ -1274,7 +1280,10 @@ void fetch_session::page_done(std::uint64_t page, detail::page_body body) {
   stats_.users += users;
   pages_[page - 1] = std::move(body.users);
   ++pages_done_;
-  if (options_.progress) options_.progress(pages_done_, known_last_ != kNoLimit ? known_last_ : 0);
+  if (options_.progress) {
+    options_.progress(
+        fetch_progress{pages_done_, known_last_ != kNoLimit ? known_last_ : 0, stats_.retries, {}, false});
+  }
   shrink_limit();
   evaluate();
 }

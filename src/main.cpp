@@ -23,6 +23,7 @@
 #include "tixport/errors.hpp"
 #include "tixport/interrupt_guard.hpp"
 #include "tixport/migration_pipeline.hpp"
+#include "tixport/progress_meter.hpp"
 #include "tixport/refresh_generator.hpp"
 #include "tixport/run_ledger.hpp"
 #include "tixport/sample_generator.hpp"
@@ -122,6 +123,18 @@ std::optional<std::int64_t> source_date_epoch() {
   return value;
 }
 
+// --quiet / --verbose, on every command that reports.
+struct verbosity {
+  bool quiet = false;    ///< no progress, no summary: warnings and errors only
+  bool verbose = false;  ///< every sample line; retries and waits as they happen
+};
+
+void add_verbosity(CLI::App& cmd, verbosity& v) {
+  auto* q = cmd.add_flag("--quiet,-q", v.quiet, "No progress line and no summary: only warnings and errors");
+  auto* l = cmd.add_flag("--verbose,-v", v.verbose, "More detail: every sample line, each retry and wait");
+  q->excludes(l);
+}
+
 struct run_cli_options {
   std::string input;
   std::string output;
@@ -135,6 +148,7 @@ struct run_cli_options {
   std::string report;
   std::size_t chunk_bytes = 4u << 20;
   bool no_progress = false;
+  verbosity level;
   int zstd_level = 3;
   int gzip_level = 6;
   std::string since;
@@ -200,7 +214,7 @@ int do_run(const run_cli_options& o, unsigned threads) {
   opt.threads = threads;
   opt.chunk_bytes = o.chunk_bytes;
   opt.strict = o.strict;
-  opt.progress = !o.no_progress;
+  opt.progress = !o.no_progress && !o.level.quiet;
   opt.mtime = source_date_epoch();
   opt.zstd_level = o.zstd_level;
   opt.gzip_level = o.gzip_level;
@@ -246,16 +260,38 @@ int do_run(const run_cli_options& o, unsigned threads) {
     if (report_file) report_file->commit(false);
     if (cache_file) cache_file->commit(false);
   }
-  tixport::print_summary(report, stderr);
+  if (!o.level.quiet) tixport::print_summary(report, stderr, o.level.verbose);
   if (o.report == kStdout) write_report_to_stdout(report);
   return report.exit_code;
 }
 
-int do_fetch_users(const api_cli_options& api, const std::string& output) {
+int do_fetch_users(const api_cli_options& api, const std::string& output, const verbosity& level) {
   tixport::fetch_options fetch = make_fetch_options(api);
+  tixport::progress_meter progress(tixport::progress_meter::wanted(!level.quiet));
+  std::uint64_t pages_total = 0;  // a retry's report does not know it; the pages' do
+  fetch.progress = [&](const tixport::fetch_progress& p) {
+    if (p.pages_total != 0) pages_total = p.pages_total;
+    std::string note;
+    if (p.retries != 0) note = std::to_string(p.retries) + (p.retries == 1 ? " retry" : " retries");
+    if (p.waiting.count() > 0) {
+      char wait[64];
+      std::snprintf(wait, sizeof wait, "%s, waiting %.1f s", p.rate_limited ? "rate limited" : "backing off",
+                    static_cast<double>(p.waiting.count()) / 1000.0);
+      note += note.empty() ? wait : std::string(", ") + wait;
+      if (level.verbose) {
+        progress.clear();
+        std::fprintf(stderr, "tixport fetch-users: page failed, retry %llu: %s\n",
+                     static_cast<unsigned long long>(p.retries), wait);
+      }
+    }
+    progress.update("fetching pages", p.pages_done, pages_total, tixport::progress_unit::items, note,
+                    p.waiting.count() > 0);
+  };
   const tixport::fetch_result result = tixport::fetch_user_index(fetch);
+  progress.clear();
   tixport::save_index_csv(result.entries, output);
   const auto& s = result.stats;
+  if (level.quiet) return 0;
   std::fprintf(stderr,
                "tixport fetch-users: %s -> %s\n  pages %llu, users %llu, requests %llu, retries %llu, "
                "%llu bytes, %.3f s\n",
@@ -266,19 +302,24 @@ int do_fetch_users(const api_cli_options& api, const std::string& output) {
 }
 
 int do_verify(const std::string& archive, const std::string& users_file, const std::string& since, unsigned threads,
-              bool json) {
+              bool json, const verbosity& level) {
   tixport::verify_options opt;
+  tixport::progress_meter progress(tixport::progress_meter::wanted(!level.quiet));
+  opt.progress = [&](std::uint64_t entries, std::uint64_t bytes, std::uint64_t total) {
+    progress.update("verifying", bytes, total, tixport::progress_unit::bytes, std::to_string(entries) + " entries");
+  };
   opt.archive = archive;
   if (!users_file.empty()) opt.users_file = users_file;
   if (!since.empty()) opt.since = since;
   opt.threads = threads;
   const tixport::verify_result result = tixport::verify_archive(opt);
+  progress.clear();
   if (json) {
     const std::string text = tixport::verify_result_json(result, archive);
     if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
       throw fatal_error(exit_code::output_error, std::string("verify: write: stdout: ") + std::strerror(errno));
     }
-  } else {
+  } else if (!level.quiet) {
     tixport::print_verify_result(result, stdout);
   }
   return result.valid ? 0 : 1;
@@ -307,8 +348,14 @@ int do_ledger_dump(const std::string& file, const std::string& what, const std::
   return 0;
 }
 
-int do_generate(const tixport::generate_options& opt) {
+int do_generate(tixport::generate_options opt, const verbosity& level) {
+  tixport::progress_meter progress(tixport::progress_meter::wanted(!level.quiet));
+  opt.progress = [&](std::uint64_t done, std::uint64_t total) {
+    progress.update("generating", done, total, tixport::progress_unit::items, "rows");
+  };
   const tixport::generate_stats s = tixport::generate_sample(opt);
+  progress.clear();
+  if (level.quiet) return 0;
   std::fprintf(stderr,
                "tixport generate: %llu rows (%llu bytes) -> %s; %llu index users -> %s\n"
                "  %llu conversations, %llu chat users, %llu duplicate rows, %.3f s\n",
@@ -488,6 +535,7 @@ int main(int argc, char** argv) {
                       "same file as --ledger)");
   run_cmd->add_flag("--full-compare", run.full_compare,
                     "With --since: parse the whole export even when it only appends to the ledger's");
+  add_verbosity(*run_cmd, run.level);
   add_api_options(*run_cmd, run.api);
 
   api_cli_options fetch;
@@ -498,6 +546,8 @@ int main(int argc, char** argv) {
   fetch_cmd->add_option("--threads", threads, "Accepted for symmetry; the fetch is asynchronous I/O")
       ->check(CLI::Range(1u, 4096u))
       ->default_str(kAllCores);
+  verbosity fetch_level;
+  add_verbosity(*fetch_cmd, fetch_level);
   add_api_options(*fetch_cmd, fetch);
 
   std::string verify_archive;
@@ -511,6 +561,8 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--threads", threads, "Worker threads")->check(CLI::Range(1u, 4096u))->default_str(kAllCores);
   bool verify_json = false;
   verify_cmd->add_flag("--json", verify_json, "Print the result as one JSON object (keys in the README)");
+  verbosity verify_level;
+  add_verbosity(*verify_cmd, verify_level);
 
   tixport::generate_options gen;
   std::string gen_output;
@@ -525,6 +577,8 @@ int main(int argc, char** argv) {
                       "conversations and users), to try `run --since`");
   gen_cmd->add_option("--seed", gen.seed, "Same seed, same bytes");
   gen_cmd->add_option("--threads", threads, "Worker threads")->check(CLI::Range(1u, 4096u))->default_str(kAllCores);
+  verbosity gen_level;
+  add_verbosity(*gen_cmd, gen_level);
 
   CLI::App* ledger_cmd = app.add_subcommand("ledger", "Look into a ledger written by run --ledger");
   ledger_cmd->require_subcommand(1);
@@ -566,8 +620,10 @@ int main(int argc, char** argv) {
   tixport::interrupt_guard interrupts;
   try {
     if (run_cmd->parsed()) return do_run(run, threads);
-    if (fetch_cmd->parsed()) return do_fetch_users(fetch, fetch_output);
-    if (verify_cmd->parsed()) return do_verify(verify_archive, verify_users, verify_since, threads, verify_json);
+    if (fetch_cmd->parsed()) return do_fetch_users(fetch, fetch_output, fetch_level);
+    if (verify_cmd->parsed()) {
+      return do_verify(verify_archive, verify_users, verify_since, threads, verify_json, verify_level);
+    }
     if (ledger_show->parsed()) {
       const tixport::run_ledger ledger = tixport::load_ledger(ledger_file);
       tixport::print_ledger_summary(ledger, ledger_file, stdout);
@@ -586,6 +642,7 @@ int main(int argc, char** argv) {
       refresh.seed = gen.seed;
       refresh.threads = threads;
       const tixport::refresh_stats s = tixport::generate_refresh(refresh);
+      if (gen_level.quiet) return 0;
       std::fprintf(stderr,
                    "tixport generate: %s (%llu bytes) + %llu rows -> %s (%llu bytes)\n"
                    "  %llu messages in old conversations, %llu new conversations, %llu new customers, %llu chat "
@@ -606,7 +663,7 @@ int main(int argc, char** argv) {
       gen.output = gen_output;
       gen.users_output = gen_users_output;
       gen.threads = threads;
-      return do_generate(gen);
+      return do_generate(gen, gen_level);
     }
   } catch (const fatal_error& e) {
     std::fprintf(stderr, "tixport: error: %s\n", e.what());

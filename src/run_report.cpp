@@ -259,7 +259,7 @@ void write_report_json(const run_report& report, const std::filesystem::path& pa
   if (const std::unique_ptr<atomic_output_file> file = stage_report_json(report, path)) file->commit();
 }
 
-void print_summary(const run_report& r, std::FILE* out) {
+void print_summary(const run_report& r, std::FILE* out, bool every_sample) {
   const double mb = static_cast<double>(r.input_bytes) / kMegabyte;
   if (r.dry_run) {
     std::fprintf(out, "tixport run (dry run, nothing written): %s\n", r.input.c_str());
@@ -291,7 +291,7 @@ void print_summary(const run_report& r, std::FILE* out) {
     any = true;
     std::string lines;
     for (std::uint64_t line : r.issues.samples(issue)) {
-      if (lines.size() > 60) {
+      if (!every_sample && lines.size() > 60) {
         lines += " ...";
         break;
       }

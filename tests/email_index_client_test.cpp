@@ -469,7 +469,9 @@ TEST_CASE("fetch with count gets every page once, in order", "[email_index_clien
   auto options = fast_options(server, warnings);
   options.concurrency = 16;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> progress;
-  options.progress = [&](std::uint64_t done, std::uint64_t total) { progress.emplace_back(done, total); };
+  options.progress = [&](const tixport::fetch_progress& p) {
+    if (p.waiting.count() == 0) progress.emplace_back(p.pages_done, p.pages_total);
+  };
   const fetch_result result = tixport::fetch_user_index(options);
   check_generated_entries(result.entries, 250);
   CHECK(server.requests_per_page() == std::map<std::uint64_t, unsigned>{{1, 1}, {2, 1}, {3, 1}});

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -55,6 +56,9 @@ struct verify_options {
   std::filesystem::path archive;                    ///< the archive to check
   std::optional<std::filesystem::path> users_file;  ///< index CSV (id,email): ids that refs may point to
   std::optional<std::filesystem::path> since;       ///< a ledger (run --ledger): its tickets and users are on the platform
+  /// Called in archive order after each entry is read: entries so far, archive file bytes read,
+  /// the archive's size (0 when unknown).
+  std::function<void(std::uint64_t entries, std::uint64_t bytes_read, std::uint64_t bytes_total)> progress;
   unsigned threads = 0;                             ///< worker threads; 0 = all cores
   std::size_t max_problems_listed = 20;             ///< how many problems first_problems keeps
   std::size_t max_entry_bytes = std::size_t{64} << 20;  ///< larger entries are a problem, never read

@@ -55,6 +55,15 @@ struct api_credentials {
 std::optional<api_credentials> load_api_credentials(
     const std::optional<std::filesystem::path>& auth_file);
 
+/// Where a fetch stands, for a progress line.
+struct fetch_progress {
+  std::uint64_t pages_done = 0;                ///< pages received
+  std::uint64_t pages_total = 0;               ///< 0 while unknown
+  std::uint64_t retries = 0;                   ///< re-attempts so far
+  std::chrono::milliseconds waiting{0};        ///< > 0: about to wait this long before a retry
+  bool rate_limited = false;                   ///< that wait is the server's Retry-After (429 / 503)
+};
+
 /// Settings of one fetch. Only `users_url` is required.
 struct fetch_options {
   std::string users_url;                   ///< http:// or https://, no user info
@@ -70,8 +79,8 @@ struct fetch_options {
   /// pages did not match); default: "warning: ..." on stderr. Called on the calling thread
   /// or the fetch thread, never concurrently.
   std::function<void(std::string_view)> warn;
-  /// Called on the fetch thread after each finished page; pages_total is 0 while unknown.
-  std::function<void(std::uint64_t pages_done, std::uint64_t pages_total)> progress;
+  /// Called on the fetch thread after each finished page and before each retry's wait.
+  std::function<void(const fetch_progress&)> progress;
 
   // Tuning and test hooks.
   std::chrono::milliseconds backoff_base{200};      ///< first backoff; doubles per retry

@@ -87,8 +87,9 @@ bool strict_problems(const run_report& report) noexcept;
 /// export's own --strict problems, which a ledger remembers for reruns that skip the old part.
 bool export_had_problems(const reject_log& issues) noexcept;
 
-/// The human summary (stderr).
-void print_summary(const run_report& report, std::FILE* out);
+/// The human summary (stderr). `every_sample`: list all kept sample lines per issue (--verbose)
+/// rather than the first few.
+void print_summary(const run_report& report, std::FILE* out, bool every_sample = false);
 
 /// Write the report as JSON to `path`. A regular file or a new path is written atomically
 /// (temp file beside it, then rename); any other existing target (a character device such as
