@@ -227,10 +227,10 @@ int do_run(const run_cli_options& o, unsigned threads) {
     opt.index_source = o.users_file;
     opt.load_index = index_file_loader(o.users_file, threads);
   } else if (!o.users_cache.empty() && !o.refresh_users && std::filesystem::exists(o.users_cache)) {
-    opt.index_source = o.users_cache + " (cache of " + o.api.users_url + ")";
+    opt.index_source = o.users_cache + " (cache of " + tixport::redact_url(o.api.users_url) + ")";
     opt.load_index = index_file_loader(o.users_cache, threads);
   } else {
-    opt.index_source = o.api.users_url;
+    opt.index_source = tixport::redact_url(o.api.users_url);
     // The fetch starts now, on its own thread, and runs while the export is parsed.
     auto fetch = std::make_shared<tixport::user_index_fetch>(make_fetch_options(o.api));
     // The cache is committed with the run's other outputs: a run that fails later leaves
@@ -262,6 +262,10 @@ int do_run(const run_cli_options& o, unsigned threads) {
   }
   if (!o.level.quiet) tixport::print_summary(report, stderr, o.level.verbose);
   if (o.report == kStdout) write_report_to_stdout(report);
+  // Warnings even with --quiet: each says the result is almost certainly not what was meant.
+  for (const std::string& warning : tixport::report_warnings(report)) {
+    std::fprintf(stderr, "tixport: warning: %s\n", warning.c_str());
+  }
   return report.exit_code;
 }
 
@@ -291,13 +295,19 @@ int do_fetch_users(const api_cli_options& api, const std::string& output, const 
   progress.clear();
   tixport::save_index_csv(result.entries, output);
   const auto& s = result.stats;
-  if (level.quiet) return 0;
-  std::fprintf(stderr,
-               "tixport fetch-users: %s -> %s\n  pages %llu, users %llu, requests %llu, retries %llu, "
-               "%llu bytes, %.3f s\n",
-               api.users_url.c_str(), output.c_str(), static_cast<unsigned long long>(s.pages),
-               static_cast<unsigned long long>(s.users), static_cast<unsigned long long>(s.requests),
-               static_cast<unsigned long long>(s.retries), static_cast<unsigned long long>(s.bytes), s.seconds);
+  const tixport::user_index_stats index = tixport::user_index::build(result.entries).stats();
+  if (!level.quiet) {
+    std::fprintf(stderr,
+                 "tixport fetch-users: %s -> %s\n  pages %llu, users %llu, requests %llu, retries %llu, "
+                 "%llu bytes, %.3f s\n  index %s\n",
+                 tixport::redact_url(api.users_url).c_str(), output.c_str(), static_cast<unsigned long long>(s.pages),
+                 static_cast<unsigned long long>(s.users), static_cast<unsigned long long>(s.requests),
+                 static_cast<unsigned long long>(s.retries), static_cast<unsigned long long>(s.bytes), s.seconds,
+                 tixport::describe_index_stats(index).c_str());
+  }
+  if (auto warning = tixport::index_warning(index, tixport::redact_url(api.users_url))) {
+    std::fprintf(stderr, "tixport: warning: %s\n", warning->c_str());
+  }
   return 0;
 }
 

@@ -64,6 +64,15 @@ struct fetch_progress {
   bool rate_limited = false;                   ///< that wait is the server's Retry-After (429 / 503)
 };
 
+/// `url` as it may be shown: the value of every query or fragment parameter whose name looks
+/// like a credential is replaced by `***`, and so is the password of user info. A name looks
+/// like a credential when, percent-decoded and in any case, it contains `token`, `key`,
+/// `secret`, `password`, `passwd` or `signature` (so `api_key`, `access_token`,
+/// `client_secret`, ...), or is `sig`, `pwd`, `pass`, `auth` or `credentials`. Every message,
+/// summary and report that shows a URL shows it through this function.
+///   redact_url("https://h/u.json?role=agent&api_key=abc") == "https://h/u.json?role=agent&api_key=***"
+std::string redact_url(std::string_view url);
+
 /// Settings of one fetch. Only `users_url` is required.
 struct fetch_options {
   std::string users_url;                   ///< http:// or https://, no user info

@@ -17,7 +17,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tixport {
@@ -104,5 +106,23 @@ std::unique_ptr<atomic_output_file> stage_report_json(const run_report& report, 
 
 /// The report as JSON text.
 std::string report_json(const run_report& report);
+
+/// What the index kept and skipped, e.g. "250 entries (240 kept; skipped: 4 invalid id,
+/// 3 invalid email, 2 duplicate email, 1 duplicate id)". Used by `run` and `fetch-users`.
+std::string describe_index_stats(const user_index_stats& stats);
+
+/// The warning for an index that is almost certainly not the one meant: it kept no entry, or
+/// under 1% of its entries (then every, or nearly every, user becomes new). `source` names it.
+/// nullopt when the index looks usable.
+std::optional<std::string> index_warning(const user_index_stats& stats, std::string_view source);
+
+/// Warnings for results that are almost certainly not what the user meant, one line each,
+/// without the "tixport: warning: " prefix, in this order:
+///   1. the index warning (index_warning);
+///   2. an export with rows of which none is a valid comment or ticket row: the archive holds
+///      no ticket and no comment; names the counts that rejected the rows and their first lines;
+///   3. `--strict` failed (exit_code 1): names each count that made it fail and its first lines.
+/// Also written to the JSON report as `warnings`.
+std::vector<std::string> report_warnings(const run_report& report);
 
 }  // namespace tixport
