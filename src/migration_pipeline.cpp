@@ -197,7 +197,7 @@ run_outcome run_migration(const run_options& options) {
         if (m.unterminated_quote) unterminated_quote.store(true, std::memory_order_relaxed);
       }
       classified_chunk classified;
-      classify_chunk(chunk, columns, data, classified);
+      classify_chunk(chunk, columns, data, classified, options.max_text_json_bytes);
       const std::uint64_t rows = rows_seen += chunk.record_count() + chunk.malformed.size();
       std::uint64_t chunk_end = 0;
       if (!chunk.record_offsets.empty()) chunk_end = chunk.record_offsets.back();

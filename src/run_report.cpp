@@ -119,7 +119,7 @@ bool export_had_problems(const reject_log& issues) noexcept {
   for (const row_issue issue :
        {row_issue::malformed_record, row_issue::comment_invalid_id, row_issue::comment_invalid_ticket_id,
         row_issue::comment_invalid_author_id, row_issue::comment_invalid_public, row_issue::comment_invalid_created_at,
-        row_issue::comment_null_body, row_issue::ticket_invalid_id, row_issue::ticket_invalid_requester_id,
+        row_issue::comment_null_body, row_issue::comment_too_large, row_issue::ticket_invalid_id, row_issue::ticket_invalid_requester_id,
         row_issue::ticket_invalid_created_at}) {
     if (issues.count(issue) != 0) return true;
   }

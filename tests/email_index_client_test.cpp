@@ -1048,7 +1048,8 @@ TEST_CASE("a URL with user info is refused before anything is sent", "[email_ind
   options.users_url = "https://agent:Pa55word@example.org/api/v2/users.json";
   const auto error = fetch_error([&] { tixport::fetch_user_index(options); });
   CHECK(error.code() == exit_code::user_index_error);
-  CHECK(std::string(error.what()).rfind("user index: --users-url: user info", 0) == 0);
+  CHECK(std::string(error.what()).rfind(
+            "user index: --users-url https://agent:***@example.org/api/v2/users.json: user info", 0) == 0);
   CHECK(std::string(error.what()).find("Pa55word") == std::string::npos);
 }
 
@@ -1190,4 +1191,24 @@ TEST_CASE("a bad --ca-file is an error", "[email_index_client]") {
   const auto error = fetch_error([&] { tixport::fetch_user_index(options); });
   CHECK(error.code() == exit_code::user_index_error);
   CHECK(std::string(error.what()).rfind("user index: --ca-file ", 0) == 0);
+}
+
+TEST_CASE("redact_url shows credential-looking parameters and passwords as ***", "[email_index_client]") {
+  using tixport::redact_url;
+  CHECK(redact_url("https://h.example/api/v2/users.json") == "https://h.example/api/v2/users.json");
+  CHECK(redact_url("https://h/u?role=agent&page=2") == "https://h/u?role=agent&page=2");
+  CHECK(redact_url("https://h/u?api_key=abc&role=agent") == "https://h/u?api_key=***&role=agent");
+  CHECK(redact_url("https://h/u?Token=a&KEY=b&Secret=c&PassWord=d&ACCESS_TOKEN=e") ==
+        "https://h/u?Token=***&KEY=***&Secret=***&PassWord=***&ACCESS_TOKEN=***");
+  CHECK(redact_url("https://h/u?client_secret=a;apikey=b&x-amz-signature=c&sig=d&auth=e&author=f") ==
+        "https://h/u?client_secret=***;apikey=***&x-amz-signature=***&sig=***&auth=***&author=f");
+  CHECK(redact_url("https://h/u?api%5Fkey=abc") == "https://h/u?api%5Fkey=***");
+  CHECK(redact_url("https://h/u?token") == "https://h/u?token");
+  CHECK(redact_url("https://h/u?token=") == "https://h/u?token=***");
+  CHECK(redact_url("https://h/u?a=1#access_token=xyz&state=s") == "https://h/u?a=1#access_token=***&state=s");
+  CHECK(redact_url("https://h/u#token=xyz") == "https://h/u#token=***");
+  CHECK(redact_url("https://agent:Pa55@h:8443/u?key=k") == "https://agent:***@h:8443/u?key=***");
+  CHECK(redact_url("https://agent@h/u") == "https://agent@h/u");
+  CHECK(redact_url("http://h/p@th?q=1") == "http://h/p@th?q=1");
+  CHECK(redact_url("") == "");
 }

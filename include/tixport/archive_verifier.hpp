@@ -22,7 +22,9 @@
 //   entry_path       an absolute path, a `..` component or a `./` prefix
 //   entry_name       a name that is not backup_tickets_{N}.json
 //   entry_order      N out of sequence (neither N = k*B nor N = k throughout)
-//   entry_too_large  an entry larger than max_entry_bytes (never read into memory)
+//   entry_too_large  an entry larger than max_entry_bytes (never read into memory); by
+//                    default kMaxBatchEntryBytes, the largest batch of objects that keep
+//                    the size rule of batch_limits.hpp
 //   json             not well-formed JSON, or nested beyond the depth limit
 //   utf8             a string (or the entry) that is not valid UTF-8
 //   structure        a missing, extra or misordered key, or a value of the
@@ -32,12 +34,17 @@
 //                    YYYY-MM-DDTHH:MM:SSZ or not a real date, invalid email,
 //                    non-empty organizations)
 //   array_size       more than 100 objects in an array (or more than B)
+//   object_too_large a comment's html_body, or a user's name and email, over
+//                    max_text_json_bytes as JSON strings (batch_limits.hpp; `run` skips
+//                    such rows as comment_too_large / user_too_large)
 //   duplicate_ticket_id, duplicate_comment_id, duplicate_user_id,
 //   duplicate_email  the same id / email key twice in the archive
 //   unknown_ticket_id     a comment's ticket_id with no ticket in the archive
 //   unknown_author_id     an author_id neither among users nor in the index
 //   unknown_requester_id  a requester_id neither among users nor in the index
 #pragma once
+
+#include "tixport/batch_limits.hpp"
 
 #include <cstdint>
 #include <cstdio>
@@ -61,7 +68,10 @@ struct verify_options {
   std::function<void(std::uint64_t entries, std::uint64_t bytes_read, std::uint64_t bytes_total)> progress;
   unsigned threads = 0;                             ///< worker threads; 0 = all cores
   std::size_t max_problems_listed = 20;             ///< how many problems first_problems keeps
-  std::size_t max_entry_bytes = std::size_t{64} << 20;  ///< larger entries are a problem, never read
+  std::size_t max_text_json_bytes = kMaxTextJsonBytes;  ///< the size rule of batch_limits.hpp
+  /// Larger entries are a problem, never read. Lowering max_text_json_bytes (tests) should lower
+  /// this to max_batch_entry_bytes() of it.
+  std::size_t max_entry_bytes = kMaxBatchEntryBytes;
 };
 
 /// One problem found in the archive.

@@ -11,6 +11,7 @@
 //   classify_chunk(chunk, columns, file_bytes, out);
 #pragma once
 
+#include "tixport/batch_limits.hpp"
 #include "tixport/csv_reader.hpp"
 #include "tixport/pipeline_messages.hpp"
 #include "tixport/reject_log.hpp"
@@ -63,7 +64,10 @@ struct classified_chunk {
 };
 
 /// Classify every record of `chunk`. `file_bytes` is the whole input, to locate bodies by offset.
+/// A comment whose html_body, or a user whose name and email, would be over
+/// `max_text_json_bytes` as JSON strings is rejected (batch_limits.hpp).
 void classify_chunk(const csv_chunk& chunk, const export_columns& columns,
-                    std::string_view file_bytes, classified_chunk& out);
+                    std::string_view file_bytes, classified_chunk& out,
+                    std::size_t max_text_json_bytes = kMaxTextJsonBytes);
 
 }  // namespace tixport
