@@ -33,7 +33,7 @@ namespace tixport {
 struct run_options {
   std::filesystem::path input;                   ///< the chat export CSV
   std::filesystem::path output;                  ///< .tar, .tar.gz/.tgz or .tar.zst
-  std::string index_source;                      ///< for the report: index file or URL
+  std::string index_source;                      ///< for the report: index file, or URL through redact_url()
   std::function<user_index()> load_index;        ///< runs on its own thread during the parse
   std::function<void()> cancel_index;            ///< optional: makes a running load_index return soon
   batch_options batches;                         ///< batch size, names, JSON style

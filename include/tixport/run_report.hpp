@@ -54,7 +54,7 @@ struct rerun_report {
 struct run_report {
   std::string input;                      ///< input path
   std::string output;                     ///< archive path
-  std::string index_source;               ///< index file path or API URL
+  std::string index_source;               ///< index file path or API URL (as redact_url() shows it)
   std::uint64_t input_bytes = 0;          ///< bytes of the export
   std::uint64_t rows = 0;                 ///< data records (well-formed + malformed)
   std::uint64_t well_formed_rows = 0;     ///< records with the header's field count
