@@ -17,6 +17,10 @@ PACKAGES=(
   tar gzip openssl ca-certificates
   # /usr/bin/time -v measures peak RSS in perf/
   time
+  # cpack -G DEB: dpkg-shlibdeps (dpkg-dev) and file compute the .deb's Depends
+  dpkg-dev file
+  # tests render the generated man page (man-db) and check the zsh completion's syntax (zsh)
+  man-db zsh
 )
 if [ "${TIXPORT_WITH_FUZZ:-0}" = "1" ]; then PACKAGES+=(clang libclang-rt-14-dev); fi
 if [ "${TIXPORT_WITH_PERF:-0}" = "1" ]; then PACKAGES+=(python3-pandas gnuplot-nox); fi

@@ -26,6 +26,8 @@
 #include "tixport/migration_pipeline.hpp"
 
 #include "tixport/errors.hpp"
+#include "tixport/field_parsers.hpp"
+#include "tixport/json_batch_encoder.hpp"
 
 #include "tsan_annotations_internal.hpp"
 
@@ -42,6 +44,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -93,6 +96,7 @@ enum class problem_kind : std::uint8_t {
   type,
   value,
   array_size,
+  object_too_large,
   duplicate_ticket_id,
   duplicate_comment_id,
   duplicate_user_id,
@@ -106,7 +110,8 @@ constexpr std::size_t kKindCount = static_cast<std::size_t>(problem_kind::count_
 constexpr std::array<std::string_view, kKindCount> kKindNames = {
     "entry_type",          "entry_path",           "entry_name",         "entry_order",
     "entry_too_large",     "json",                 "utf8",               "structure",
-    "type",                "value",                "array_size",         "duplicate_ticket_id",
+    "type",                "value",                "array_size",         "object_too_large",
+    "duplicate_ticket_id",
     "duplicate_comment_id", "duplicate_user_id",   "duplicate_email",    "unknown_ticket_id",
     "unknown_author_id",   "unknown_requester_id",
 };
@@ -628,6 +633,7 @@ struct entry_work {
   std::string name;                        ///< entry name, made printable
   bool parse = false;                      ///< content is a candidate batch
   std::size_t array_cap = kMaxPerArray;    ///< max objects per array (100 or B)
+  std::size_t max_text_json_bytes = kMaxTextJsonBytes;  ///< verify_options::max_text_json_bytes
   simdjson::padded_string content;         ///< entry bytes, dropped after the check
   problem_sink problems;                   ///< this entry's problems
   std::uint64_t tickets = 0;               ///< objects in /data/tickets/data
@@ -823,12 +829,30 @@ class document_checker {
       check_bool(f[3], sec, idx, 4);
       check_text(f[4], sec, idx, 5, "html_body", /*must_be_trimmed=*/false);
       collect_id(f[5], sec, idx, kCommentAuthorField, work_.author_refs);
+      check_text_size({f[4]}, sec, idx, 5, "html_body is ", " bytes as a JSON string");
     } else {
       std::array<std::optional<simdjson::dom::element>, kUserKeys.size()> f;
       match_keys(obj, kUserKeys, f, report);
       check_text(f[0], sec, idx, 1, "name", /*must_be_trimmed=*/true);
       collect_id(f[1], sec, idx, kUserIdField, work_.user_ids);
       check_email(f[2], sec, idx);
+      check_text_size({f[0], f[2]}, sec, idx, 0, "name and email are ", " bytes as JSON strings");
+    }
+  }
+
+  /// The size rule of batch_limits.hpp, measured as `run` measures it: the JSON string bytes
+  /// of the texts together (strings only; a wrong type was reported already).
+  void check_text_size(std::initializer_list<std::optional<simdjson::dom::element>> texts, section sec,
+                       std::uint32_t idx, std::uint8_t field, std::string_view what, std::string_view unit) {
+    std::size_t size = 0;
+    for (const auto& el : texts) {
+      std::string_view s;
+      if (el && el->get_string().get(s) == simdjson::SUCCESS) size += json_string_bytes(s);
+    }
+    if (size > work_.max_text_json_bytes) {
+      add_field(problem_kind::object_too_large, sec, idx, field,
+                std::string(what) + std::to_string(size) + std::string(unit) + ", more than the limit of " +
+                    std::to_string(work_.max_text_json_bytes));
     }
   }
 
@@ -976,6 +1000,12 @@ class archive_reader {
     archive_read_support_filter_gzip(handle_.get());
     archive_read_support_filter_zstd(handle_.get());
     if (archive_read_open_filename(handle_.get(), path_.c_str(), kReadBlockBytes) != ARCHIVE_OK) fail("open");
+  }
+
+  /// Bytes of the archive file read so far (compressed), for a progress line.
+  [[nodiscard]] std::uint64_t file_bytes_read() const {
+    const la_int64_t n = archive_filter_bytes(handle_.get(), -1);
+    return n > 0 ? static_cast<std::uint64_t>(n) : 0;
   }
 
   /// Fill `work` with the next entry and its entry-level problems; false at the end.
@@ -1356,6 +1386,9 @@ verify_result verify_archive(const verify_options& options) {
   }
 
   archive_reader reader(options.archive, options.max_entry_bytes);
+  std::error_code size_error;
+  std::uint64_t archive_size = std::filesystem::file_size(options.archive, size_error);
+  if (size_error) archive_size = 0;
   archive_merger merger(keep);
   verify_result result;
 
@@ -1392,11 +1425,13 @@ verify_result verify_archive(const verify_options& options) {
                 entry_work& work = slots[next_entry % tokens];
                 tsan::acquire(&work);
                 work.reset(static_cast<std::uint32_t>(next_entry), keep);
+                work.max_text_json_bytes = options.max_text_json_bytes;
                 if (!reader.next(work)) {
                   control.stop();
                   return nullptr;
                 }
                 ++next_entry;
+                if (options.progress) options.progress(next_entry, reader.file_bytes_read(), archive_size);
                 tsan::release(&work);
                 return &work;
               })) &
@@ -1446,6 +1481,59 @@ void print_verify_result(const verify_result& result, std::FILE* out) {
     std::fprintf(out, "  %s%s%s: %s: %s\n", p.entry.c_str(), p.json_path.empty() ? "" : " ", p.json_path.c_str(),
                  p.kind.c_str(), p.message.c_str());
   }
+}
+
+namespace {
+
+// `text` as a JSON string; bytes that are not UTF-8 (an entry name can hold any) repaired.
+void append_json_text(std::string& out, std::string_view text) {
+  if (is_valid_utf8(text)) {
+    append_json_string(out, text);
+    return;
+  }
+  std::string repaired;
+  tixport::repair_utf8(text, repaired);
+  append_json_string(out, repaired);
+}
+
+}  // namespace
+
+std::string verify_result_json(const verify_result& result, std::string_view archive) {
+  std::uint64_t total = 0;
+  for (const auto& [kind, count] : result.problems_by_kind) total += count;
+  const auto number = [](std::uint64_t value) { return std::to_string(value); };
+  std::string out = "{\"archive\":";
+  append_json_text(out, archive);
+  out += ",\"valid\":" + std::string(result.valid ? "true" : "false");
+  out += ",\"exit_code\":" + std::string(result.valid ? "0" : "1");
+  out += ",\"entries\":" + number(result.entries) + ",\"tickets\":" + number(result.tickets) +
+         ",\"comments\":" + number(result.comments) + ",\"users\":" + number(result.users) +
+         ",\"bytes\":" + number(result.bytes);
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.3f", result.seconds);
+  out += ",\"seconds\":" + std::string(seconds) + ",\"problems\":" + number(total) + ",\"problems_by_kind\":{";
+  bool first = true;
+  for (const auto& [kind, count] : result.problems_by_kind) {
+    if (!first) out += ',';
+    first = false;
+    append_json_text(out, kind);
+    out += ':' + number(count);
+  }
+  out += "},\"first_problems\":[";
+  for (std::size_t i = 0; i < result.first_problems.size(); ++i) {
+    const verify_problem& p = result.first_problems[i];
+    out += i ? ",{\"entry\":" : "{\"entry\":";
+    append_json_text(out, p.entry);
+    out += ",\"json_path\":";
+    append_json_text(out, p.json_path);
+    out += ",\"kind\":";
+    append_json_text(out, p.kind);
+    out += ",\"message\":";
+    append_json_text(out, p.message);
+    out += '}';
+  }
+  out += "]}\n";
+  return out;
 }
 
 }  // namespace tixport

@@ -98,7 +98,8 @@ bool parsed_url::same_origin(const parsed_url& other) const noexcept {
 }
 
 std::variant<parsed_url, url_error> parse_url(std::string_view text) {
-  // The URL is never quoted in an error: it is the user's, and could hold a token.
+  // The URL is never quoted in `what` (it may hold control characters, or a token): callers
+  // that name a URL show it through redact_url().
   for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);
     if (byte <= 0x20 || byte == 0x7f) {
@@ -550,6 +551,105 @@ std::string base64_encode(std::string_view bytes) {
 
 }  // namespace detail
 
+namespace {
+
+constexpr std::string_view kRedacted = "***";
+
+/// 0..15 for a hex digit, else -1.
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// Whether a query or fragment parameter named `name` (percent-decoded, any case) looks like
+/// it carries a credential: it contains one of kSecretWords, or is one of kSecretNames.
+bool is_secret_parameter(std::string_view name) {
+  static constexpr std::array<std::string_view, 6> kSecretWords = {
+      "token", "key", "secret", "password", "passwd", "signature"};
+  static constexpr std::array<std::string_view, 5> kSecretNames = {"sig", "pwd", "pass", "auth",
+                                                                   "credentials"};
+  std::string lower;
+  lower.reserve(name.size());
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    // "%5F" for '_' and the like: a name written with escapes is the same name.
+    if (c == '%' && i + 2 < name.size()) {
+      const int high = hex_value(name[i + 1]);
+      const int low = hex_value(name[i + 2]);
+      if (high >= 0 && low >= 0) {
+        c = static_cast<char>(high * 16 + low);
+        i += 2;
+      }
+    }
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    lower += c;
+  }
+  for (const std::string_view word : kSecretWords) {
+    if (lower.find(word) != std::string::npos) return true;
+  }
+  return std::find(kSecretNames.begin(), kSecretNames.end(), lower) != kSecretNames.end();
+}
+
+/// Append `params` ("a=1&b=2", a query or a fragment) with secret values replaced.
+void append_redacted_params(std::string& out, std::string_view params) {
+  for (;;) {
+    const std::size_t end = params.find_first_of("&;");
+    const std::string_view pair = params.substr(0, end);
+    const std::size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && is_secret_parameter(pair.substr(0, eq))) {
+      out.append(pair.substr(0, eq + 1));
+      out += kRedacted;
+    } else {
+      out.append(pair);
+    }
+    if (end == std::string_view::npos) return;
+    out += params[end];
+    params.remove_prefix(end + 1);
+  }
+}
+
+}  // namespace
+
+std::string redact_url(std::string_view url) {
+  std::string out;
+  out.reserve(url.size());
+  // 1. User info: "scheme://user:password@host" keeps the user, never the password.
+  const std::size_t scheme_end = url.find("://");
+  if (scheme_end != std::string_view::npos) {
+    const std::size_t authority = scheme_end + 3;
+    const std::size_t authority_end = url.find_first_of("/?#", authority);
+    const std::string_view host_part = url.substr(authority, authority_end - authority);
+    const std::size_t at = host_part.rfind('@');
+    if (at != std::string_view::npos) {
+      const std::string_view user_info = host_part.substr(0, at);
+      out.append(url.substr(0, authority));
+      out.append(user_info.substr(0, user_info.find(':')));
+      if (user_info.find(':') != std::string_view::npos) {
+        out += ':';
+        out += kRedacted;
+      }
+      url.remove_prefix(authority + at);  // from the '@' on
+    }
+  }
+  // 2. Query and fragment parameters whose names look like credentials.
+  const std::size_t query = url.find_first_of("?#");
+  out.append(url.substr(0, query));
+  if (query == std::string_view::npos) return out;
+  url.remove_prefix(query);
+  const std::size_t fragment = url.find('#', 1);
+  if (url.front() == '?') {
+    out += '?';
+    append_redacted_params(out, url.substr(1, fragment == std::string_view::npos ? fragment : fragment - 1));
+    if (fragment == std::string_view::npos) return out;
+    url.remove_prefix(fragment);
+  }
+  out += '#';
+  append_redacted_params(out, url.substr(1));
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // Credentials
 
@@ -933,8 +1033,14 @@ net::awaitable<attempt_outcome> worker::attempt(std::uint64_t page, const std::s
                        ? attempt_kind::fatal
                        : attempt_kind::retry;
     if (outcome.kind == attempt_kind::fatal) {
+      // "wrong version number": the first bytes back were no TLS record, typically a plain
+      // HTTP answer ("HTTP/1.1 400") to our ClientHello. No CA fixes that.
+      const bool plain_http = ERR_GET_LIB(static_cast<unsigned long>(ec.value())) == ERR_LIB_SSL &&
+                              ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_WRONG_VERSION_NUMBER;
       outcome.error = "user index: " + outcome.error +
-                      (options.ca_file ? "" : " (--ca-file adds a trusted CA)");
+                      (plain_http ? ": the server does not speak TLS on this port (is the URL http://?)"
+                       : options.ca_file ? ""
+                                         : " (--ca-file adds a trusted CA)");
     }
     return outcome;
   };
@@ -1007,7 +1113,15 @@ net::awaitable<attempt_outcome> worker::attempt(std::uint64_t page, const std::s
     outcome.kind = attempt_kind::retry;
   } else {
     outcome.kind = attempt_kind::page_failed;
-    if (status >= 300 && status < 400) outcome.error += " (redirects are not followed)";
+    if (status >= 300 && status < 400) {
+      outcome.error += " (redirects are not followed";
+      const auto location = response.find(http::field::location);
+      if (location != response.end()) {
+        outcome.error += "; Location: " + redact_url(std::string_view(location->value().data(),
+                                                                      location->value().size()));
+      }
+      outcome.error += ')';
+    }
     if (status == 400 && page > 1 && options.pagination == pagination_mode::offset) {
       outcome.error +=
           "; the API may cap page numbers (Zendesk answers 400 past 10,000 records): "
@@ -1030,6 +1144,10 @@ net::awaitable<attempt_outcome> worker::fetch_page(std::uint64_t page,
                               session_.rng_);
     if (outcome.retry_after) delay = std::min(*outcome.retry_after, options.retry_after_cap);
     ++session_.stats_.retries;
+    if (options.progress) {
+      options.progress(fetch_progress{session_.pages_done_, 0, session_.stats_.retries, delay,
+                                      outcome.retry_after.has_value()});
+    }
     co_await sleep(delay);
     if (!wanted(page)) co_return attempt_outcome{attempt_kind::abandoned, {}, {}, {}};
   }
@@ -1082,7 +1200,9 @@ net::awaitable<void> worker::run_cursor() {
     session_.stats_.users += outcome.body.users.size();
     session_.pages_.emplace_back(std::move(outcome.body.users));
     ++session_.pages_done_;
-    if (session_.options_.progress) session_.options_.progress(session_.pages_done_, 0);
+    if (session_.options_.progress) {
+      session_.options_.progress(fetch_progress{session_.pages_done_, 0, session_.stats_.retries, {}, false});
+    }
     if (!has_more) co_return;
     if (!next) {
       session_.fail(exit_code::user_index_error,
@@ -1099,8 +1219,8 @@ net::awaitable<void> worker::run_cursor() {
     // Credentials go to the users URL's origin only.
     if (!next_url.same_origin(session_.url_)) {
       session_.fail(exit_code::user_index_error,
-                    session_.page_message(page, "links.next points to another host or scheme; "
-                                                "not followed"));
+                    session_.page_message(page, "links.next " + redact_url(*next) +
+                                                    " points to another host or scheme; not followed"));
       co_return;
     }
     if (next_url.target == target) {
@@ -1124,7 +1244,8 @@ fetch_session::fetch_session(const fetch_options& options, net::io_context& io)
   if (!options_.warn) options_.warn = default_warn;
   auto parsed = detail::parse_url(options_.users_url);
   if (const auto* problem = std::get_if<detail::url_error>(&parsed)) {
-    throw fatal_error(exit_code::user_index_error, "user index: --users-url: " + problem->what);
+    throw fatal_error(exit_code::user_index_error,
+                      "user index: --users-url " + redact_url(options_.users_url) + ": " + problem->what);
   }
   url_ = std::get<detail::parsed_url>(std::move(parsed));
   if (options_.concurrency == 0) {
@@ -1268,7 +1389,10 @@ void fetch_session::page_done(std::uint64_t page, detail::page_body body) {
   stats_.users += users;
   pages_[page - 1] = std::move(body.users);
   ++pages_done_;
-  if (options_.progress) options_.progress(pages_done_, known_last_ != kNoLimit ? known_last_ : 0);
+  if (options_.progress) {
+    options_.progress(
+        fetch_progress{pages_done_, known_last_ != kNoLimit ? known_last_ : 0, stats_.retries, {}, false});
+  }
   shrink_limit();
   evaluate();
 }

@@ -255,6 +255,27 @@ void append_json_string(std::string& out, std::string_view utf8) {
   out.push_back('"');
 }
 
+std::size_t json_string_bytes(std::string_view utf8) noexcept {
+  constexpr std::size_t kQuotes = 2;
+  constexpr std::size_t kShortEscapeExtra = 1;    // \" \\ \b \f \n \r \t: 2 bytes for 1
+  constexpr std::size_t kUnicodeEscapeExtra = 5;  // \u00XX: 6 bytes for 1
+  const char* p = utf8.data();
+  const char* const end = p + utf8.size();
+  std::size_t size = utf8.size() + kQuotes;
+  for (;;) {
+    const char* special = find_special(p, end);
+    if (special == end) return size;
+    switch (*special) {
+      case '"': case '\\': case '\b': case '\f': case '\n': case '\r': case '\t':
+        size += kShortEscapeExtra;
+        break;
+      default:
+        size += kUnicodeEscapeExtra;
+    }
+    p = special + 1;
+  }
+}
+
 void encode_batch(std::span<const ticket_record> tickets,
                   std::span<const comment_record> comments,
                   std::span<const user_record> users, json_style style,

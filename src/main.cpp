@@ -7,7 +7,15 @@
 //   tixport fetch-users --users-url https://host/api/v1/users.json --output users.csv
 //   tixport verify out.tar.zst --users-file users.csv
 //   tixport generate --rows 100000 --output chat.csv --users-output users.csv
+//
+// The conventions of every command (defaults, examples and exit codes in --help, the
+// `tixport: error:` prefix, "did you mean") are applied to the whole option tree by
+// cli_help_internal.hpp; the man page and shell completions are rendered from the same
+// tree (cli_docs_internal.hpp) by the hidden `man` and the `completion` commands.
 #include <CLI/CLI.hpp>
+
+#include "cli_docs_internal.hpp"
+#include "cli_help_internal.hpp"
 
 #include "tixport/archive_verifier.hpp"
 #include "tixport/atomic_output.hpp"
@@ -15,12 +23,15 @@
 #include "tixport/errors.hpp"
 #include "tixport/interrupt_guard.hpp"
 #include "tixport/migration_pipeline.hpp"
+#include "tixport/progress_meter.hpp"
 #include "tixport/refresh_generator.hpp"
 #include "tixport/run_ledger.hpp"
 #include "tixport/sample_generator.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -29,10 +40,17 @@
 #endif
 #include <memory>
 
+#ifndef TIXPORT_VERSION
+#define TIXPORT_VERSION "0.0.0"
+#endif
+
 namespace {
 
 using tixport::exit_code;
 using tixport::fatal_error;
+namespace cli = tixport::cli;
+
+constexpr const char* kVersion = TIXPORT_VERSION;
 
 // Options of the user-index REST client, shared by `run` and `fetch-users`.
 struct api_cli_options {
@@ -47,20 +65,34 @@ struct api_cli_options {
   std::string auth_file;
 };
 
+// The help group of the REST options; with --users-file none of them can apply.
+constexpr const char* kApiGroup = "User index REST API options";
+
 void add_api_options(CLI::App& cmd, api_cli_options& o) {
-  cmd.add_option("--page-size", o.page_size, "Users per page, sent as per_page (default: the server's, 100)")
-      ->check(CLI::Range(1u, 10000u));
-  cmd.add_option("--concurrency", o.concurrency, "Requests in flight at most")->check(CLI::Range(1u, 1024u));
+  cmd.add_option("--page-size", o.page_size, "Users per page, sent as per_page")
+      ->check(CLI::Range(1u, 10000u))
+      ->default_str("not sent; the server's, 100")
+      ->group(kApiGroup);
+  cmd.add_option("--concurrency", o.concurrency, "Requests in flight at most")
+      ->check(CLI::Range(1u, 1024u))
+      ->group(kApiGroup);
   cmd.add_option("--pagination", o.pagination, "offset (page=N) or cursor (links.next / meta.has_more)")
-      ->check(CLI::IsMember({"offset", "cursor"}));
+      ->check(CLI::IsMember({"offset", "cursor"}))
+      ->group(kApiGroup);
   cmd.add_option("--timeout", o.timeout_seconds, "Seconds per request step (connect, write, read)")
-      ->check(CLI::Range(0.001, 86400.0));
-  cmd.add_option("--retries", o.retries, "Retries per page after the first attempt")->check(CLI::Range(0u, 100u));
-  cmd.add_option("--ca-file", o.ca_file, "Extra trusted CA certificate (PEM)")->check(CLI::ExistingFile);
-  cmd.add_flag("--insecure", o.insecure, "Do not verify the server's TLS certificate (warns)");
-  cmd.add_option("--auth-file", o.auth_file,
-                 "File holding user:secret for HTTP basic auth (default: TIXPORT_API_USER / TIXPORT_API_TOKEN)")
-      ->check(CLI::ExistingFile);
+      ->check(CLI::Range(0.001, 86400.0))
+      ->group(kApiGroup);
+  cmd.add_option("--retries", o.retries, "Retries per page after the first attempt")
+      ->check(CLI::Range(0u, 100u))
+      ->group(kApiGroup);
+  cmd.add_option("--ca-file", o.ca_file, "Extra trusted CA certificate (PEM)")
+      ->check(CLI::ExistingFile)
+      ->group(kApiGroup);
+  cmd.add_flag("--insecure", o.insecure, "Do not verify the server's TLS certificate (warns)")->group(kApiGroup);
+  cmd.add_option("--auth-file", o.auth_file, "File holding user:secret for HTTP basic auth")
+      ->check(CLI::ExistingFile)
+      ->default_str("TIXPORT_API_USER / TIXPORT_API_TOKEN")
+      ->group(kApiGroup);
 }
 
 tixport::fetch_options make_fetch_options(const api_cli_options& o) {
@@ -91,6 +123,18 @@ std::optional<std::int64_t> source_date_epoch() {
   return value;
 }
 
+// --quiet / --verbose, on every command that reports.
+struct verbosity {
+  bool quiet = false;    ///< no progress, no summary: warnings and errors only
+  bool verbose = false;  ///< every sample line; retries and waits as they happen
+};
+
+void add_verbosity(CLI::App& cmd, verbosity& v) {
+  auto* q = cmd.add_flag("--quiet,-q", v.quiet, "No progress line and no summary: only warnings and errors");
+  auto* l = cmd.add_flag("--verbose,-v", v.verbose, "More detail: every sample line, each retry and wait");
+  q->excludes(l);
+}
+
 struct run_cli_options {
   std::string input;
   std::string output;
@@ -104,6 +148,7 @@ struct run_cli_options {
   std::string report;
   std::size_t chunk_bytes = 4u << 20;
   bool no_progress = false;
+  verbosity level;
   int zstd_level = 3;
   int gzip_level = 6;
   std::string since;
@@ -113,6 +158,17 @@ struct run_cli_options {
   std::string rejects;
   api_cli_options api;
 };
+
+// `--report -`: the report on stdout (the summary goes to stderr, so stdout holds only the JSON).
+// It cannot be staged with the other outputs; it is written once they are in place.
+constexpr const char* kStdout = "-";
+
+void write_report_to_stdout(const tixport::run_report& report) {
+  const std::string text = tixport::report_json(report);
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+    throw fatal_error(exit_code::output_error, std::string("report: write: stdout: ") + std::strerror(errno));
+  }
+}
 
 // Loads the index from an id,email CSV: --users-file, or a present --users-cache.
 std::function<tixport::user_index()> index_file_loader(const std::string& path, unsigned threads) {
@@ -141,7 +197,7 @@ int do_run(const run_cli_options& o, unsigned threads) {
   plan.add_input(o.since, "--since");
   plan.add_output(o.output, "--output");
   plan.add_output(o.ledger, "--ledger", "--since");
-  plan.add_output(o.report, "--report", {}, true);
+  if (o.report != kStdout) plan.add_output(o.report, "--report", {}, true);
   plan.add_output(o.rejects, "--rejects", {}, true);
   if (!o.api.users_url.empty()) plan.add_output(o.users_cache, "--users-cache");
   plan.check();
@@ -158,7 +214,7 @@ int do_run(const run_cli_options& o, unsigned threads) {
   opt.threads = threads;
   opt.chunk_bytes = o.chunk_bytes;
   opt.strict = o.strict;
-  opt.progress = !o.no_progress;
+  opt.progress = !o.no_progress && !o.level.quiet;
   opt.mtime = source_date_epoch();
   opt.zstd_level = o.zstd_level;
   opt.gzip_level = o.gzip_level;
@@ -171,10 +227,10 @@ int do_run(const run_cli_options& o, unsigned threads) {
     opt.index_source = o.users_file;
     opt.load_index = index_file_loader(o.users_file, threads);
   } else if (!o.users_cache.empty() && !o.refresh_users && std::filesystem::exists(o.users_cache)) {
-    opt.index_source = o.users_cache + " (cache of " + o.api.users_url + ")";
+    opt.index_source = o.users_cache + " (cache of " + tixport::redact_url(o.api.users_url) + ")";
     opt.load_index = index_file_loader(o.users_cache, threads);
   } else {
-    opt.index_source = o.api.users_url;
+    opt.index_source = tixport::redact_url(o.api.users_url);
     // The fetch starts now, on its own thread, and runs while the export is parsed.
     auto fetch = std::make_shared<tixport::user_index_fetch>(make_fetch_options(o.api));
     // The cache is committed with the run's other outputs: a run that fails later leaves
@@ -196,7 +252,7 @@ int do_run(const run_cli_options& o, unsigned threads) {
   std::unique_ptr<tixport::atomic_output_file> report_file;
   std::unique_ptr<tixport::atomic_output_file> cache_file;
   if (fetched_entries && !o.users_cache.empty()) cache_file = tixport::stage_index_csv(*fetched_entries, o.users_cache);
-  if (!o.report.empty()) report_file = tixport::stage_report_json(report, o.report);
+  if (!o.report.empty() && o.report != kStdout) report_file = tixport::stage_report_json(report, o.report);
   tixport::throw_if_interrupted();  // the last moment at which nothing has changed
   {
     const tixport::commit_guard renaming;
@@ -204,32 +260,78 @@ int do_run(const run_cli_options& o, unsigned threads) {
     if (report_file) report_file->commit(false);
     if (cache_file) cache_file->commit(false);
   }
-  tixport::print_summary(report, stderr);
+  if (!o.level.quiet) tixport::print_summary(report, stderr, o.level.verbose);
+  if (o.report == kStdout) write_report_to_stdout(report);
+  // Warnings even with --quiet: each says the result is almost certainly not what was meant.
+  for (const std::string& warning : tixport::report_warnings(report)) {
+    std::fprintf(stderr, "tixport: warning: %s\n", warning.c_str());
+  }
   return report.exit_code;
 }
 
-int do_fetch_users(const api_cli_options& api, const std::string& output) {
+int do_fetch_users(const api_cli_options& api, const std::string& output, const verbosity& level) {
   tixport::fetch_options fetch = make_fetch_options(api);
+  tixport::progress_meter progress(tixport::progress_meter::wanted(!level.quiet));
+  std::uint64_t pages_total = 0;  // a retry's report does not know it; the pages' do
+  fetch.progress = [&](const tixport::fetch_progress& p) {
+    if (p.pages_total != 0) pages_total = p.pages_total;
+    std::string note;
+    if (p.retries != 0) note = std::to_string(p.retries) + (p.retries == 1 ? " retry" : " retries");
+    if (p.waiting.count() > 0) {
+      char wait[64];
+      std::snprintf(wait, sizeof wait, "%s, waiting %.1f s", p.rate_limited ? "rate limited" : "backing off",
+                    static_cast<double>(p.waiting.count()) / 1000.0);
+      note += note.empty() ? wait : std::string(", ") + wait;
+      if (level.verbose) {
+        progress.clear();
+        std::fprintf(stderr, "tixport fetch-users: page failed, retry %llu: %s\n",
+                     static_cast<unsigned long long>(p.retries), wait);
+      }
+    }
+    progress.update("fetching pages", p.pages_done, pages_total, tixport::progress_unit::items, note,
+                    p.waiting.count() > 0);
+  };
   const tixport::fetch_result result = tixport::fetch_user_index(fetch);
+  progress.clear();
   tixport::save_index_csv(result.entries, output);
   const auto& s = result.stats;
-  std::fprintf(stderr,
-               "tixport fetch-users: %s -> %s\n  pages %llu, users %llu, requests %llu, retries %llu, "
-               "%llu bytes, %.3f s\n",
-               api.users_url.c_str(), output.c_str(), static_cast<unsigned long long>(s.pages),
-               static_cast<unsigned long long>(s.users), static_cast<unsigned long long>(s.requests),
-               static_cast<unsigned long long>(s.retries), static_cast<unsigned long long>(s.bytes), s.seconds);
+  const tixport::user_index_stats index = tixport::user_index::build(result.entries).stats();
+  if (!level.quiet) {
+    std::fprintf(stderr,
+                 "tixport fetch-users: %s -> %s\n  pages %llu, users %llu, requests %llu, retries %llu, "
+                 "%llu bytes, %.3f s\n  index %s\n",
+                 tixport::redact_url(api.users_url).c_str(), output.c_str(), static_cast<unsigned long long>(s.pages),
+                 static_cast<unsigned long long>(s.users), static_cast<unsigned long long>(s.requests),
+                 static_cast<unsigned long long>(s.retries), static_cast<unsigned long long>(s.bytes), s.seconds,
+                 tixport::describe_index_stats(index).c_str());
+  }
+  if (auto warning = tixport::index_warning(index, tixport::redact_url(api.users_url))) {
+    std::fprintf(stderr, "tixport: warning: %s\n", warning->c_str());
+  }
   return 0;
 }
 
-int do_verify(const std::string& archive, const std::string& users_file, const std::string& since, unsigned threads) {
+int do_verify(const std::string& archive, const std::string& users_file, const std::string& since, unsigned threads,
+              bool json, const verbosity& level) {
   tixport::verify_options opt;
+  tixport::progress_meter progress(tixport::progress_meter::wanted(!level.quiet));
+  opt.progress = [&](std::uint64_t entries, std::uint64_t bytes, std::uint64_t total) {
+    progress.update("verifying", bytes, total, tixport::progress_unit::bytes, std::to_string(entries) + " entries");
+  };
   opt.archive = archive;
   if (!users_file.empty()) opt.users_file = users_file;
   if (!since.empty()) opt.since = since;
   opt.threads = threads;
   const tixport::verify_result result = tixport::verify_archive(opt);
-  tixport::print_verify_result(result, stdout);
+  progress.clear();
+  if (json) {
+    const std::string text = tixport::verify_result_json(result, archive);
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+      throw fatal_error(exit_code::output_error, std::string("verify: write: stdout: ") + std::strerror(errno));
+    }
+  } else if (!level.quiet) {
+    tixport::print_verify_result(result, stdout);
+  }
   return result.valid ? 0 : 1;
 }
 
@@ -256,8 +358,14 @@ int do_ledger_dump(const std::string& file, const std::string& what, const std::
   return 0;
 }
 
-int do_generate(const tixport::generate_options& opt) {
+int do_generate(tixport::generate_options opt, const verbosity& level) {
+  tixport::progress_meter progress(tixport::progress_meter::wanted(!level.quiet));
+  opt.progress = [&](std::uint64_t done, std::uint64_t total) {
+    progress.update("generating", done, total, tixport::progress_unit::items, "rows");
+  };
   const tixport::generate_stats s = tixport::generate_sample(opt);
+  progress.clear();
+  if (level.quiet) return 0;
   std::fprintf(stderr,
                "tixport generate: %llu rows (%llu bytes) -> %s; %llu index users -> %s\n"
                "  %llu conversations, %llu chat users, %llu duplicate rows, %.3f s\n",
@@ -266,6 +374,123 @@ int do_generate(const tixport::generate_options& opt) {
                static_cast<unsigned long long>(s.conversations), static_cast<unsigned long long>(s.chat_users),
                static_cast<unsigned long long>(s.duplicate_rows), s.seconds);
   return 0;
+}
+
+// Examples and exit codes per command, for --help, the man page and the README's tables.
+cli::command_docs program_docs() {
+  const std::vector<cli::exit_status> run_codes = {
+      {0, "done"},
+      {1, "done, archive written, but --strict found export problems"},
+      {2, "usage or input error (bad option, unreadable export, missing / repeated column)"},
+      {3, "output error (cannot create or write the archive or report)"},
+      {4, "user-index error (index unreadable, credentials refused, a page failed every retry)"},
+      {130, "interrupted (SIGINT / SIGTERM)"},
+  };
+  cli::command_docs docs;
+  docs[""] = {{{"tixport run --input chat.csv --users-file users.csv --output backup.tar.zst",
+                "migrate an export against a user index file"},
+               {"tixport verify backup.tar.zst --users-file users.csv", "check the archive"},
+               {"tixport run --help", "the options of one command"}},
+              {{0, "done"},
+               {1, "done, but problems were found (run --strict, verify)"},
+               {2, "usage or input error"},
+               {3, "output error"},
+               {4, "user-index error"},
+               {130, "interrupted (SIGINT / SIGTERM)"}}};
+  docs["run"] = {
+      {{"tixport run --input chat.csv --users-file users.csv --output backup.tar.zst --report report.json",
+        "migrate against an index file, keep the report"},
+       {"tixport run --input chat.csv --users-url https://host/api/v2/users.json --users-cache users.csv "
+        "--output backup.tar.gz --gzip-level 9",
+        "fetch the index once (then reuse users.csv), write a .tar.gz"},
+       {"tixport run --input chat.csv --users-file users.csv --output backup.tar --strict --report - | jq .issues",
+        "fail on export problems; the JSON report on stdout"}},
+      run_codes};
+  docs["fetch-users"] = {
+      {{"tixport fetch-users --users-url https://host/api/v2/users.json --auth-file creds --output users.csv",
+        "save the platform's index as id,email; credentials (user:secret) from a file"},
+       {"TIXPORT_API_USER=me TIXPORT_API_TOKEN=... tixport fetch-users --users-url https://host/api/v2/users.json "
+        "--pagination cursor --output users.csv",
+        "cursor paging (APIs that cap page numbers), credentials from the environment"},
+       {"tixport fetch-users --users-url http://127.0.0.1:8080/api/v2/users.json --output users.csv",
+        "against the local test API (scripts/serve-test-api)"}},
+      {{0, "done, the CSV written"},
+       {2, "usage error"},
+       {3, "cannot write the CSV"},
+       {4, "user-index error (credentials refused, a page failed every retry, TLS refused)"},
+       {130, "interrupted; no CSV written"}}};
+  docs["verify"] = {{{"tixport verify backup.tar.zst", "check an archive on its own"},
+                     {"tixport verify backup.tar.zst --users-file users.csv",
+                      "references may also point to the index's users"},
+                     {"tixport verify backup.tar.zst --json | jq .problems_by_kind", "machine-readable result"}},
+                    {{0, "valid"},
+                     {1, "problems found (listed)"},
+                     {2, "usage error, or the archive or index unreadable"},
+                     {130, "interrupted"}}};
+  docs["generate"] = {{{"tixport generate --rows 200000 --output chat.csv --users-output users.csv --seed 1",
+                        "a 200k-row sample export and its index"}},
+                      {{0, "done"}, {2, "usage error"}, {3, "cannot write a file"}, {130, "interrupted"}}};
+  const std::vector<cli::exit_status> ledger_codes = {
+      {0, "done"}, {2, "usage error, or the ledger unreadable or not a ledger"}, {3, "output error"}};
+  docs["ledger"] = {{{"tixport ledger show run.ledger", "what a ledger holds"},
+                     {"tixport ledger dump run.ledger --what users", "its users as CSV on stdout"}},
+                    ledger_codes};
+  docs["ledger show"] = {{{"tixport ledger show run.ledger", "runs, counts and the export prefix it covers"}},
+                         ledger_codes};
+  docs["ledger dump"] = {{{"tixport ledger dump run.ledger --what identity --output identity.csv",
+                           "the chat id -> user id map as CSV"},
+                          {"tixport ledger dump run.ledger --what comments | wc -l", "count the comments sent"}},
+                         ledger_codes};
+  docs["completion"] = {{{"tixport completion bash > ~/.local/share/bash-completion/completions/tixport",
+                          "bash completion for one user (the package installs it for everyone)"},
+                         {"tixport completion zsh > ~/.zfunc/_tixport", "zsh completion (~/.zfunc in fpath)"}},
+                        {{0, "printed"}, {2, "usage error"}}};
+  return docs;
+}
+
+// Environment variables, for the man page.
+std::vector<cli::environment_doc> program_environment() {
+  return {{"TIXPORT_API_USER, TIXPORT_API_TOKEN",
+           "HTTP basic auth for the users API (run --users-url, fetch-users) unless --auth-file is given"},
+          {"SOURCE_DATE_EPOCH", "fixes the mtime of the archive entries (reproducible builds)"}};
+}
+
+// Options given that cannot apply to this run: a usage error that says why.
+void check_run_applies(const CLI::App& cmd, const run_cli_options& o) {
+  const auto given = [&](const std::string& name) { return cmd.get_option(name)->count() > 0; };
+  const auto format = tixport::archive_format_from_name(o.output);
+  const auto fail = [](const std::string& why) { throw cli::usage_error("run: " + why); };
+  if (o.users_file.empty() && o.api.users_url.empty()) fail("give one of --users-file or --users-url");
+  if (o.output.empty() && !o.dry_run) fail("--output is required (unless --dry-run)");
+  if (o.dry_run) {
+    for (const char* name : {"--gzip-level", "--zstd-level", "--ledger"}) {
+      if (given(name)) fail(std::string(name) + " does not apply with --dry-run (a dry run writes no archive)");
+    }
+  }
+  if (o.report == kStdout && o.rejects == kStdout) {
+    fail("--report - and --rejects - cannot both write to stdout; give one of them a file");
+  }
+  if (format && *format != tixport::archive_format::tar_gz && given("--gzip-level")) {
+    fail("--gzip-level applies only to a .tar.gz or .tgz --output, not " + o.output);
+  }
+  if (format && *format != tixport::archive_format::tar_zst && given("--zstd-level")) {
+    fail("--zstd-level applies only to a .tar.zst --output, not " + o.output);
+  }
+  if (o.api.users_url.empty() && given("--users-cache")) {
+    fail("--users-cache applies only with --users-url (it caches the index fetched from the API)");
+  }
+  if (o.users_cache.empty() && given("--refresh-users")) {
+    fail("--refresh-users applies only with --users-url and --users-cache (it fetches the index again instead of "
+         "reading the cache)");
+  }
+  if (!o.users_file.empty()) {
+    for (const CLI::Option* opt : cmd.get_options()) {
+      if (opt->get_group() == kApiGroup && opt->count() > 0) {
+        fail(opt->get_name() + " is a REST API option; it cannot apply with --users-file (the index is read " +
+             "from the file, not fetched)");
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -279,10 +504,13 @@ int main(int argc, char** argv) {
 #if defined(__GLIBC__)
   mallopt(M_MMAP_THRESHOLD, 256 << 10);
 #endif
-  CLI::App app{"tixport: move a chat export into a ticketing-system import archive"};
+  CLI::App app{"tixport: move a chat export into a ticketing-system import archive", "tixport"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "tixport 0.1.0");
+  app.set_version_flag("--version", std::string("tixport ") + kVersion);
+  // Every option added from here on, in any command, shows its default in --help.
+  app.option_defaults()->always_capture_default();
   unsigned threads = 0;
+  const std::string kAllCores = "all cores";
 
   run_cli_options run;
   CLI::App* run_cmd = app.add_subcommand("run", "Convert a chat export CSV into an import archive");
@@ -303,13 +531,13 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"offset", "index"}));
   run_cmd->add_flag("--pretty", run.pretty, "Indent the JSON files");
   run_cmd->add_flag("--strict", run.strict, "Exit 1 when the export had problems (the archive is still written)");
-  run_cmd->add_option("--report", run.report, "Write the run report as JSON to this file");
+  run_cmd->add_option("--report", run.report, "Write the run report as JSON to this file (- for stdout)");
   run_cmd->add_option("--chunk-size", run.chunk_bytes, "Bytes per parallel CSV chunk")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 32));
   run_cmd->add_flag("--no-progress", run.no_progress, "No progress line, even on a terminal");
   run_cmd->add_option("--zstd-level", run.zstd_level, "zstd level for .tar.zst")->check(CLI::Range(1, 19));
   run_cmd->add_option("--gzip-level", run.gzip_level, "gzip level for .tar.gz")->check(CLI::Range(1, 9));
-  run_cmd->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::Range(1u, 4096u));
+  run_cmd->add_option("--threads", threads, "Worker threads")->check(CLI::Range(1u, 4096u))->default_str(kAllCores);
   run_cmd->add_option("--ledger", run.ledger,
                       "Also write the ledger of what this archive puts on the platform (for later --since runs)");
   run_cmd->add_option("--since", run.since,
@@ -317,6 +545,7 @@ int main(int argc, char** argv) {
                       "same file as --ledger)");
   run_cmd->add_flag("--full-compare", run.full_compare,
                     "With --since: parse the whole export even when it only appends to the ledger's");
+  add_verbosity(*run_cmd, run.level);
   add_api_options(*run_cmd, run.api);
 
   api_cli_options fetch;
@@ -325,7 +554,10 @@ int main(int argc, char** argv) {
   fetch_cmd->add_option("--users-url", fetch.users_url, "The platform's paged users REST API")->required();
   fetch_cmd->add_option("--output", fetch_output, "The CSV to write")->required();
   fetch_cmd->add_option("--threads", threads, "Accepted for symmetry; the fetch is asynchronous I/O")
-      ->check(CLI::Range(1u, 4096u));
+      ->check(CLI::Range(1u, 4096u))
+      ->default_str(kAllCores);
+  verbosity fetch_level;
+  add_verbosity(*fetch_cmd, fetch_level);
   add_api_options(*fetch_cmd, fetch);
 
   std::string verify_archive;
@@ -336,7 +568,11 @@ int main(int argc, char** argv) {
   std::string verify_since;
   verify_cmd->add_option("--since", verify_since,
                          "Ledger of the earlier imports: references to its tickets and users are known (delta archives)");
-  verify_cmd->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::Range(1u, 4096u));
+  verify_cmd->add_option("--threads", threads, "Worker threads")->check(CLI::Range(1u, 4096u))->default_str(kAllCores);
+  bool verify_json = false;
+  verify_cmd->add_flag("--json", verify_json, "Print the result as one JSON object (keys in the README)");
+  verbosity verify_level;
+  add_verbosity(*verify_cmd, verify_level);
 
   tixport::generate_options gen;
   std::string gen_output;
@@ -350,7 +586,9 @@ int main(int argc, char** argv) {
                       "Write a refresh of this export instead: its bytes, then --rows new rows (new messages, "
                       "conversations and users), to try `run --since`");
   gen_cmd->add_option("--seed", gen.seed, "Same seed, same bytes");
-  gen_cmd->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::Range(1u, 4096u));
+  gen_cmd->add_option("--threads", threads, "Worker threads")->check(CLI::Range(1u, 4096u))->default_str(kAllCores);
+  verbosity gen_level;
+  add_verbosity(*gen_cmd, gen_level);
 
   CLI::App* ledger_cmd = app.add_subcommand("ledger", "Look into a ledger written by run --ledger");
   ledger_cmd->require_subcommand(1);
@@ -366,18 +604,36 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"users", "identity", "tickets", "comments"}));
   ledger_dump->add_option("--output", dump_output, "Write the CSV here (default: standard output)");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : static_cast<int>(exit_code::input_error);
+  // The man page and completions, rendered from the option tables above (the build installs them).
+  std::string completion_shell;
+  CLI::App* completion_cmd = app.add_subcommand("completion", "Print a shell completion script");
+  completion_cmd->add_option("shell", completion_shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
+  CLI::App* man_cmd = app.add_subcommand("man", "Print the tixport(1) man page (roff)")->group("");
+
+  const cli::command_docs docs = program_docs();
+  cli::apply_conventions(app, docs);
+  if (const auto done = cli::parse(app, argc, argv, [&] {
+        if (run_cmd->parsed()) check_run_applies(*run_cmd, run);
+      })) {
+    return *done;
+  }
+  if (man_cmd->parsed()) {
+    std::fputs(cli::man_page(app, docs, kVersion, program_environment()).c_str(), stdout);
+    return std::fflush(stdout) == 0 ? 0 : static_cast<int>(exit_code::output_error);
+  }
+  if (completion_cmd->parsed()) {
+    const std::string script = completion_shell == "bash" ? cli::bash_completion(app) : cli::zsh_completion(app);
+    std::fputs(script.c_str(), stdout);
+    return std::fflush(stdout) == 0 ? 0 : static_cast<int>(exit_code::output_error);
   }
 
   tixport::interrupt_guard interrupts;
   try {
     if (run_cmd->parsed()) return do_run(run, threads);
-    if (fetch_cmd->parsed()) return do_fetch_users(fetch, fetch_output);
-    if (verify_cmd->parsed()) return do_verify(verify_archive, verify_users, verify_since, threads);
+    if (fetch_cmd->parsed()) return do_fetch_users(fetch, fetch_output, fetch_level);
+    if (verify_cmd->parsed()) {
+      return do_verify(verify_archive, verify_users, verify_since, threads, verify_json, verify_level);
+    }
     if (ledger_show->parsed()) {
       const tixport::run_ledger ledger = tixport::load_ledger(ledger_file);
       tixport::print_ledger_summary(ledger, ledger_file, stdout);
@@ -396,6 +652,7 @@ int main(int argc, char** argv) {
       refresh.seed = gen.seed;
       refresh.threads = threads;
       const tixport::refresh_stats s = tixport::generate_refresh(refresh);
+      if (gen_level.quiet) return 0;
       std::fprintf(stderr,
                    "tixport generate: %s (%llu bytes) + %llu rows -> %s (%llu bytes)\n"
                    "  %llu messages in old conversations, %llu new conversations, %llu new customers, %llu chat "
@@ -416,7 +673,7 @@ int main(int argc, char** argv) {
       gen.output = gen_output;
       gen.users_output = gen_users_output;
       gen.threads = threads;
-      return do_generate(gen);
+      return do_generate(gen, gen_level);
     }
   } catch (const fatal_error& e) {
     std::fprintf(stderr, "tixport: error: %s\n", e.what());

@@ -55,12 +55,7 @@ std::vector<raw_index_entry> read_index_csv(const std::filesystem::path& path, u
     throw fatal_error(exit_code::input_error, "user index: " + path.string() + ": empty file, no header");
   }
   constexpr std::array<std::string_view, 2> kColumns = {"id", "email"};
-  std::vector<std::size_t> columns;
-  try {
-    columns = resolve_columns(*header, kColumns);
-  } catch (const fatal_error& e) {
-    throw fatal_error(exit_code::input_error, "user index: " + path.string() + ": " + e.what());
-  }
+  const std::vector<std::size_t> columns = resolve_columns(*header, kColumns, {"user index", path.native(), data});
   std::vector<raw_index_entry> entries;
   csv_read_options options;
   options.threads = threads;
@@ -159,7 +154,7 @@ run_outcome run_migration(const run_options& options) {
   if (!header) {
     throw fatal_error(exit_code::input_error, "input: " + options.input.string() + ": empty file, no header record");
   }
-  const export_columns columns = export_columns::resolve(*header);
+  const export_columns columns = export_columns::resolve(*header, {"input", options.input.native(), data});
 
   // 2. A rerun: when the export continues the ledger's byte for byte, only what follows the
   //    old bytes is parsed and the ledger stands for the old rows (SPEC 4.3).
@@ -202,7 +197,7 @@ run_outcome run_migration(const run_options& options) {
         if (m.unterminated_quote) unterminated_quote.store(true, std::memory_order_relaxed);
       }
       classified_chunk classified;
-      classify_chunk(chunk, columns, data, classified);
+      classify_chunk(chunk, columns, data, classified, options.max_text_json_bytes);
       const std::uint64_t rows = rows_seen += chunk.record_count() + chunk.malformed.size();
       std::uint64_t chunk_end = 0;
       if (!chunk.record_offsets.empty()) chunk_end = chunk.record_offsets.back();

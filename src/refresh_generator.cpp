@@ -73,7 +73,7 @@ struct base_facts {
 base_facts read_base(std::string_view data, const std::filesystem::path& path, unsigned threads) {
   const std::optional<csv_header> header = read_csv_header(data);
   if (!header) throw fatal_error(exit_code::input_error, "generate: --append-to " + path.string() + ": empty file");
-  const export_columns c = export_columns::resolve(*header);
+  const export_columns c = export_columns::resolve(*header, {"generate: --append-to", path.native(), data});
   base_facts facts;
   std::map<std::int64_t, bool> conversation_seen;
   std::map<std::int64_t, bool> has_email;  // chat id -> a valid email seen
@@ -176,7 +176,8 @@ refresh_stats generate_refresh(const refresh_options& options) {
   const std::string_view data = file.bytes();
   const std::optional<csv_header> header = read_csv_header(data);
   if (!header) throw fatal_error(exit_code::input_error, "generate: --append-to " + options.base.string() + ": empty file");
-  const export_columns columns = export_columns::resolve(*header);
+  const export_columns columns =
+      export_columns::resolve(*header, {"generate: --append-to", options.base.native(), data});
   base_facts facts;
   arena.execute([&] { facts = read_base(data, options.base, threads); });
 

@@ -16,12 +16,14 @@ constexpr std::array<std::string_view, kRowIssueCount> kIssueNames = {
     "comment_invalid_public",
     "comment_invalid_created_at",
     "comment_null_body",
+    "comment_too_large",
     "ticket_invalid_id",
     "ticket_invalid_requester_id",
     "ticket_invalid_created_at",
     "user_invalid_author_id",
     "user_null_name",
     "user_invalid_email",
+    "user_too_large",
     "duplicate_comment",
     "duplicate_ticket",
     "duplicate_user_row",
@@ -59,7 +61,8 @@ std::string_view row_issue_name(row_issue issue) noexcept {
 
 bool row_issue_fails_strict(row_issue issue) noexcept {
   switch (issue) {
-    // 1. Users are optional per row: a row without a user is not an error.
+    // 1. Users are optional per row: a row without a user is not an error (a user too large
+    //    for a batch file is: its text is lost, so user_too_large fails --strict).
     case row_issue::user_invalid_author_id:
     case row_issue::user_null_name:
     case row_issue::user_invalid_email:

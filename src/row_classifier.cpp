@@ -2,14 +2,15 @@
 #include "tixport/row_classifier.hpp"
 
 #include "tixport/field_parsers.hpp"
+#include "tixport/json_batch_encoder.hpp"
 
 #include <algorithm>
 #include <limits>
 
 namespace tixport {
 
-export_columns export_columns::resolve(const csv_header& header) {
-  const std::vector<std::size_t> idx = resolve_columns(header, kNames);
+export_columns export_columns::resolve(const csv_header& header, const csv_source& source) {
+  const std::vector<std::size_t> idx = resolve_columns(header, kNames, source);
   export_columns c;
   c.ticket_created_at = idx[0];
   c.ticket_requester_id = idx[1];
@@ -36,6 +37,29 @@ bool copy_clean_utf8(std::string_view text, std::string& out) {
   return repair_utf8(text, out);
 }
 
+// The JSON string bytes the batch file will hold for `text` (repaired when not valid UTF-8):
+// the measure of batch_limits.hpp. `scratch` holds a repaired copy when one is needed.
+std::size_t text_json_bytes(std::string_view text, std::string& scratch) {
+  if (is_valid_utf8(text)) return json_string_bytes(text);
+  scratch.clear();
+  repair_utf8(text, scratch);
+  return json_string_bytes(scratch);
+}
+
+// Whether `texts` together are over `limit` as JSON strings. An escape takes at most 6 bytes
+// for 1 (\u00XX) and a repair 3 for 1 (U+FFFD), so short texts need no scan.
+template <std::size_t N>
+bool texts_too_large(const std::array<std::string_view, N>& texts, std::size_t limit, std::string& scratch) {
+  constexpr std::size_t kMaxGrowth = 6;
+  constexpr std::size_t kQuotes = 2;
+  std::size_t bound = 0;
+  for (const std::string_view t : texts) bound += t.size() * kMaxGrowth + kQuotes;
+  if (bound <= limit) return false;
+  std::size_t size = 0;
+  for (const std::string_view t : texts) size += text_json_bytes(t, scratch);
+  return size > limit;
+}
+
 void note_max(std::optional<std::int64_t>& max_id, std::optional<std::int64_t> id) noexcept {
   if (id && (!max_id || *id > *max_id)) max_id = id;
 }
@@ -43,7 +67,7 @@ void note_max(std::optional<std::int64_t>& max_id, std::optional<std::int64_t> i
 }  // namespace
 
 void classify_chunk(const csv_chunk& chunk, const export_columns& c, std::string_view file_bytes,
-                    classified_chunk& out) {
+                    classified_chunk& out, std::size_t max_text_json_bytes) {
   out.chunk_seq = chunk.chunk_seq;
   for (const malformed_record& bad : chunk.malformed) out.log.add(row_issue::malformed_record, bad.line);
 
@@ -55,6 +79,7 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, std::string
   const char* const file_end = file_begin + file_bytes.size();
   std::string key;
   std::string email_text;
+  std::string scratch;
 
   for (std::size_t r = 0; r < records; ++r) {
     const std::string_view* f = chunk.fields.data() + r * width;
@@ -80,6 +105,8 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, std::string
       out.log.add(row_issue::comment_invalid_created_at, line);
     } else if (is_null_field(f[c.body])) {
       out.log.add(row_issue::comment_null_body, line);
+    } else if (texts_too_large(std::array{f[c.body]}, max_text_json_bytes, scratch)) {
+      out.log.add(row_issue::comment_too_large, line);
     } else {
       const std::string_view body = f[c.body];
       // A body without "" is a view into the mapping; one that held "" was
@@ -121,6 +148,10 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, std::string
     const std::string_view email = trim_ws(f[c.email]);
     if (!is_valid_email(email)) {
       out.log.add(row_issue::user_invalid_email, line);
+      continue;
+    }
+    if (texts_too_large(std::array{name, email}, max_text_json_bytes, scratch)) {
+      out.log.add(row_issue::user_too_large, line);
       continue;
     }
     ++out.user_candidate_rows;

@@ -78,17 +78,91 @@ void write_report_through(const std::string& text, const std::filesystem::path& 
   if (::close(fd) != 0 && errno != EINTR) throw_report_error("close", path, errno);
 }
 
+constexpr std::size_t kWarningLines = 5;  // sample lines a warning shows per count
+constexpr std::uint64_t kFewKeptPercent = 1;  // an index keeping less than this share warns
+
+// "name 3 (lines 4, 7, 9)": a count and its first sample lines, for a one-line warning.
+std::string count_with_lines(const reject_log& log, row_issue issue) {
+  std::string text = std::string(row_issue_name(issue)) + " " + std::to_string(log.count(issue));
+  const std::vector<std::uint64_t> lines = log.samples(issue);
+  if (lines.empty()) return text;
+  text += lines.size() == 1 ? " (line " : " (lines ";
+  for (std::size_t i = 0; i < lines.size() && i < kWarningLines; ++i) {
+    if (i > 0) text += ", ";
+    text += std::to_string(lines[i]);
+  }
+  if (lines.size() > kWarningLines || log.count(issue) > lines.size()) text += ", ...";
+  return text + ")";
+}
+
+// Issues that reject a row as a comment or ticket (not duplicates, users or integrity counts).
+bool rejects_row(row_issue issue) noexcept {
+  return issue >= row_issue::malformed_record && issue <= row_issue::ticket_invalid_created_at;
+}
+
+// Every non-zero count of `log` for which `select` holds, as count_with_lines(), joined by "; ".
+template <typename Select>
+std::string counts_with_lines(const reject_log& log, Select select) {
+  std::string text;
+  for (std::size_t i = 0; i < kRowIssueCount; ++i) {
+    const auto issue = static_cast<row_issue>(i);
+    if (!select(issue) || log.count(issue) == 0) continue;
+    if (!text.empty()) text += "; ";
+    text += count_with_lines(log, issue);
+  }
+  return text;
+}
+
 }  // namespace
 
 bool export_had_problems(const reject_log& issues) noexcept {
   for (const row_issue issue :
        {row_issue::malformed_record, row_issue::comment_invalid_id, row_issue::comment_invalid_ticket_id,
         row_issue::comment_invalid_author_id, row_issue::comment_invalid_public, row_issue::comment_invalid_created_at,
-        row_issue::comment_null_body, row_issue::ticket_invalid_id, row_issue::ticket_invalid_requester_id,
+        row_issue::comment_null_body, row_issue::comment_too_large, row_issue::ticket_invalid_id, row_issue::ticket_invalid_requester_id,
         row_issue::ticket_invalid_created_at}) {
     if (issues.count(issue) != 0) return true;
   }
   return false;
+}
+
+std::string describe_index_stats(const user_index_stats& s) {
+  return std::to_string(s.entries) + " entries (" + std::to_string(s.kept) + " kept; skipped: " +
+         std::to_string(s.invalid_id) + " invalid id, " + std::to_string(s.invalid_email) + " invalid email, " +
+         std::to_string(s.duplicate_email) + " duplicate email, " + std::to_string(s.duplicate_id) +
+         " duplicate id)";
+}
+
+std::optional<std::string> index_warning(const user_index_stats& stats, std::string_view source) {
+  // kept < 1% of entries, in integers: kept * 100 < entries. Zero kept warns even when the
+  // index is empty: a platform without a single user is not what a migration targets.
+  if (stats.kept != 0 && stats.kept * 100 >= stats.entries * kFewKeptPercent) return std::nullopt;
+  std::string text = "the user index " + std::string(source) + " kept " +
+                     (stats.kept == 0 ? std::string("none") : "only " + std::to_string(stats.kept)) + " of its " +
+                     std::to_string(stats.entries) + " entries (skipped: " + std::to_string(stats.invalid_id) +
+                     " invalid id, " + std::to_string(stats.invalid_email) + " invalid email, " +
+                     std::to_string(stats.duplicate_email) + " duplicate email, " +
+                     std::to_string(stats.duplicate_id) + " duplicate id)";
+  text += stats.kept == 0 ? ": every user is new" : ": nearly every user is new";
+  text += "; is it the right file, with columns id,email?";
+  return text;
+}
+
+std::vector<std::string> report_warnings(const run_report& r) {
+  std::vector<std::string> out;
+  if (auto warning = index_warning(r.index, r.index_source)) out.push_back(std::move(*warning));
+  if (r.rows > 0 && r.valid_comment_rows == 0 && r.valid_ticket_rows == 0) {
+    std::string text = "none of the export's " + std::to_string(r.rows) +
+                       " rows is a valid comment or ticket row: the archive holds no ticket and no comment";
+    const std::string why = counts_with_lines(r.issues, rejects_row);
+    if (!why.empty()) text += "; rejected by: " + why;
+    out.push_back(std::move(text));
+  }
+  if (r.exit_code == static_cast<int>(exit_code::strict_failed)) {
+    out.push_back("--strict: exit 1 because of " +
+                  counts_with_lines(r.issues, [](row_issue issue) { return row_issue_fails_strict(issue); }));
+  }
+  return out;
 }
 
 bool strict_problems(const run_report& report) noexcept {
@@ -227,6 +301,13 @@ std::string report_json(const run_report& r) {
   append_key(out, "dry_run");
   out += r.dry_run ? "true" : "false";
   out += ',';
+  append_key(out, "warnings");
+  out += '[';
+  for (const std::string& warning : report_warnings(r)) {
+    if (out.back() != '[') out += ',';
+    append_json_string(out, warning);
+  }
+  out += "],";
   append_key(out, "strict_problems");
   out += strict_problems(r) ? "true" : "false";
   out += ',';
@@ -259,7 +340,7 @@ void write_report_json(const run_report& report, const std::filesystem::path& pa
   if (const std::unique_ptr<atomic_output_file> file = stage_report_json(report, path)) file->commit();
 }
 
-void print_summary(const run_report& r, std::FILE* out) {
+void print_summary(const run_report& r, std::FILE* out, bool every_sample) {
   const double mb = static_cast<double>(r.input_bytes) / kMegabyte;
   if (r.dry_run) {
     std::fprintf(out, "tixport run (dry run, nothing written): %s\n", r.input.c_str());
@@ -275,13 +356,7 @@ void print_summary(const run_report& r, std::FILE* out) {
                static_cast<unsigned long long>(r.users_new));
   std::fprintf(out, "  comments        %llu\n", static_cast<unsigned long long>(r.comments));
   std::fprintf(out, "  tickets         %llu\n", static_cast<unsigned long long>(r.tickets));
-  std::fprintf(out, "  index           %llu entries from %s (%llu kept; skipped: %llu invalid id, %llu invalid email, "
-                    "%llu duplicate email, %llu duplicate id)\n",
-               static_cast<unsigned long long>(r.index.entries), r.index_source.c_str(),
-               static_cast<unsigned long long>(r.index.kept), static_cast<unsigned long long>(r.index.invalid_id),
-               static_cast<unsigned long long>(r.index.invalid_email),
-               static_cast<unsigned long long>(r.index.duplicate_email),
-               static_cast<unsigned long long>(r.index.duplicate_id));
+  std::fprintf(out, "  index           %s, from %s\n", describe_index_stats(r.index).c_str(), r.index_source.c_str());
   bool any = false;
   for (std::size_t i = 0; i < kRowIssueCount; ++i) {
     const auto issue = static_cast<row_issue>(i);
@@ -291,7 +366,7 @@ void print_summary(const run_report& r, std::FILE* out) {
     any = true;
     std::string lines;
     for (std::uint64_t line : r.issues.samples(issue)) {
-      if (lines.size() > 60) {
+      if (!every_sample && lines.size() > 60) {
         lines += " ...";
         break;
       }

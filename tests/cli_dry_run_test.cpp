@@ -68,7 +68,7 @@ TEST_CASE("a dry run reports what the real run writes, and writes nothing", "[cl
   CHECK(run_tixport(common, dir.path()).exit_code == 2);  // neither --output nor --dry-run
 }
 
-TEST_CASE("--rejects lists every counted row: its counts equal the report's, per reason", "[cli_dry_run]") {
+TEST_CASE("run --rejects lists every counted row: its counts equal the report's, per reason", "[cli_dry_run]") {
   tixport::test::temp_dir dir;
   REQUIRE(run_tixport("generate --rows 4000 --seed 8 --output " + sh_quote(dir / "chat.csv") + " --users-output " +
                           sh_quote(dir / "users.csv"),

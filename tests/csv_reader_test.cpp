@@ -553,7 +553,8 @@ TEST_CASE("columns are found by name, trimmed and case-insensitive, in any order
     FAIL("no exception");
   } catch (const tixport::fatal_error& e) {
     CHECK(e.code() == tixport::exit_code::input_error);
-    CHECK(std::string(e.what()) == "input: header: missing column phone");
+    CHECK(std::string(e.what()) ==
+          R"(input: header: missing columns phone, body (2 of 3 required); found 4 columns: "Email", "extra", "name", "ID")");
   }
   const csv_header repeated = header_of("id,Name,email,NAME \n");
   try {
@@ -561,7 +562,75 @@ TEST_CASE("columns are found by name, trimmed and case-insensitive, in any order
     FAIL("no exception");
   } catch (const tixport::fatal_error& e) {
     CHECK(e.code() == tixport::exit_code::input_error);
-    CHECK(std::string(e.what()) == "input: header: repeated column NAME");
+    CHECK(std::string(e.what()) ==
+          R"(input: header: repeated column NAME (columns 2, 4); found 4 columns: "id", "Name", "email", "NAME")");
+  }
+}
+
+namespace {
+
+// The message resolve_columns throws for `data` (file chat.csv), or "" when it throws nothing.
+std::string column_error(std::string_view data, std::span<const std::string_view> required) {
+  const csv_header header = header_of(data);
+  try {
+    (void)tixport::resolve_columns(header, required, {"input", "chat.csv", data});
+  } catch (const tixport::fatal_error& e) {
+    CHECK(e.code() == tixport::exit_code::input_error);
+    return e.what();
+  }
+  return {};
+}
+
+bool has(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("a header without the required columns: every missing column, the columns found, what the file is",
+          "[csv_reader]") {
+  using namespace std::string_view_literals;
+  constexpr std::array<std::string_view, 3> kRequired = {"id", "name", "email"};
+
+  SECTION("every missing and repeated column at once, the file named, the columns found") {
+    const std::string e = column_error("email,x,EMAIL,\"a\x01" "b\"\n"sv, kRequired);
+    CHECK(e == R"(input: chat.csv: header: missing columns id, name (2 of 3 required); repeated column email )"
+               R"((columns 1, 3); found 4 columns: "email", "x", "EMAIL", "a\x01b")");
+  }
+  SECTION("a long header is cut") {
+    std::string data;
+    for (int i = 0; i < 40; ++i) data += "column_with_a_rather_long_name_number_" + std::to_string(i) + "_and_more,";
+    data += "last\n";
+    const std::string e = column_error(data, kRequired);
+    CHECK(has(e, "missing columns id, name, email (3 of 3 required); found 41 columns: "));
+    CHECK(has(e, R"("column_with_a_rather_long_name_number_0_...", )"));
+    CHECK(has(e, ", ... (11 more)"));
+  }
+  SECTION("compressed files and archives by their magic bytes") {
+    CHECK(has(column_error("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xcb\x48\xcd\xc9\xc9\x07\x00"sv, kRequired),
+              "; the file is gzip-compressed (it starts with 1f 8b): decompress it first (gunzip)"));
+    CHECK(has(column_error("\x28\xb5\x2f\xfd\x04\x58\x45\x00\x00id,name\n"sv, kRequired),
+              "; the file is zstd-compressed"));
+    CHECK(has(column_error("PK\x03\x04\x14\x00\x00\x00id,name,email.csv"sv, kRequired),
+              "; the file is a zip archive"));
+    CHECK(has(column_error("\xfd" "7zXZ\x00\x00\x04"sv, kRequired), "; the file is xz-compressed"));
+    CHECK(has(column_error("BZh91AY&SY"sv, kRequired), "; the file is bzip2-compressed"));
+  }
+  SECTION("binary data and UTF-16") {
+    CHECK(has(column_error("id\x00name\x00\x07\x13,x\n"sv, kRequired), "; the file holds binary data (NUL bytes)"));
+    std::string controls;
+    for (int i = 0; i < 100; ++i) controls += "ab\x02\x03\x11";
+    CHECK(has(column_error(controls, kRequired), "; the file holds binary data (control bytes)"));
+    CHECK(has(column_error("\xff\xfei\x00d\x00,\x00"sv, kRequired), "; the file is UTF-16 text"));
+  }
+  SECTION("another separator: a one-column header that splits into required names") {
+    const std::string semicolon = column_error("id;name;EMAIL\n1;a;a@x.org\n"sv, kRequired);
+    CHECK(has(semicolon, R"(found 1 column: "id;name;EMAIL"; the header looks ';'-separated (3 of the 3 required)"));
+    CHECK(has(semicolon, "tixport reads comma-separated CSV"));
+    CHECK(has(column_error("id\tname\temail\n"sv, kRequired), "the header looks tab-separated (3 of the 3"));
+    CHECK(has(column_error("x|Name |y\n"sv, kRequired), "the header looks '|'-separated (1 of the 3"));
+    // A one-column header that holds none of the names says nothing about separators.
+    CHECK_FALSE(has(column_error("a;b;c\n"sv, kRequired), "separated"));
+    // Nor does plain text with other columns.
+    CHECK_FALSE(has(column_error("id,mail\n"sv, kRequired), "; the "));
   }
 }
 

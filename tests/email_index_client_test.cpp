@@ -469,7 +469,9 @@ TEST_CASE("fetch with count gets every page once, in order", "[email_index_clien
   auto options = fast_options(server, warnings);
   options.concurrency = 16;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> progress;
-  options.progress = [&](std::uint64_t done, std::uint64_t total) { progress.emplace_back(done, total); };
+  options.progress = [&](const tixport::fetch_progress& p) {
+    if (p.waiting.count() == 0) progress.emplace_back(p.pages_done, p.pages_total);
+  };
   const fetch_result result = tixport::fetch_user_index(options);
   check_generated_entries(result.entries, 250);
   CHECK(server.requests_per_page() == std::map<std::uint64_t, unsigned>{{1, 1}, {2, 1}, {3, 1}});
@@ -548,10 +550,10 @@ TEST_CASE("fetch without count waits for the pages below a failure before failin
   index_server_config config;
   config.users = 250;
   config.send_count = false;
-  // Page 3 (the real last page) comes last; first the empty look-ahead page 5, then page 4's
-  // 404. Neither may end the fetch: page 3 decides that the index ends there.
-  config.page_latency[3] = 300ms;
-  config.page_latency[4] = 100ms;
+  // Page 3 (the real last page) comes last, after the empty look-ahead page 5 and page 4's
+  // 404 (the server holds it until both are answered). Neither may end the fetch: page 3
+  // decides that the index ends there.
+  config.hold_page_until_answered[3] = {4, 5};
   config.page_faults[4] = {fault::http_404};
   index_server server(config);
   warning_log warnings;
@@ -614,6 +616,7 @@ TEST_CASE("fetch keeps at most `concurrency` requests in flight over kept-alive 
   index_server_config config;
   config.users = 2000;
   config.latency = 20ms;
+  config.hold_until_in_flight = 4;  // the first requests after page 1 wait until 4 are in flight
   index_server server(config);
   warning_log warnings;
   auto options = fast_options(server, warnings);
@@ -621,8 +624,7 @@ TEST_CASE("fetch keeps at most `concurrency` requests in flight over kept-alive 
   const fetch_result result = tixport::fetch_user_index(options);
   check_generated_entries(result.entries, 2000);
   CHECK(server.total_requests() == 20);
-  CHECK(server.peak_in_flight() <= 4);
-  CHECK(server.peak_in_flight() >= 2);
+  CHECK(server.peak_in_flight() == 4);
   CHECK(server.connections() <= 4);
   CHECK(result.stats.requests == 20);
 }
@@ -631,6 +633,9 @@ TEST_CASE("fault: latency is overlapped by concurrent requests", "[email_index_c
   index_server_config config;
   config.users = 1600;  // 16 pages
   config.latency = 100ms;
+  // The first requests after page 1 wait until 8 are in flight: a client that overlaps them
+  // gets them all answered together; one that does not would never reach 8.
+  config.hold_until_in_flight = 8;
   index_server server(config);
   warning_log warnings;
   auto options = fast_options(server, warnings);
@@ -639,9 +644,9 @@ TEST_CASE("fault: latency is overlapped by concurrent requests", "[email_index_c
   const fetch_result result = tixport::fetch_user_index(options);
   const double elapsed = seconds_since(start);
   check_generated_entries(result.entries, 1600);
-  // Page 1 alone, then 15 pages 8 at a time: 3 rounds of 100 ms; serial would be 1.6 s.
+  // Page 1 alone, then 15 pages 8 at a time: at least 3 rounds of 100 ms. (No upper bound:
+  // on a loaded machine any bound on wall time is a guess; the peak shows the overlap.)
   CHECK(elapsed >= 0.3);
-  CHECK(elapsed < 1.2);
   CHECK(server.peak_in_flight() == 8);
 }
 
@@ -696,12 +701,13 @@ TEST_CASE("fault: 503 with Retry-After as an HTTP date is honoured",
   index_server server(config);
   warning_log warnings;
   auto options = fast_options(server, warnings);
-  const auto start = std::chrono::steady_clock::now();
   const fetch_result result = tixport::fetch_user_index(options);
   check_generated_entries(result.entries, 250);
-  // The date has one-second resolution: the wait is between 1 and 2 s.
-  CHECK(seconds_since(start) >= 0.9);
+  // The retry waited for the date, however long the fetch took to get there: the fetch ends
+  // after it (a little slack for the two clocks the client and this test read).
+  CHECK(std::chrono::system_clock::now() >= std::chrono::system_clock::from_time_t(when) - 20ms);
   CHECK(server.requests(3) == 2);
+  CHECK(result.stats.retries == 1);
 }
 
 TEST_CASE("fault: a long Retry-After is capped", "[email_index_client][parallel]") {
@@ -717,7 +723,8 @@ TEST_CASE("fault: a long Retry-After is capped", "[email_index_client][parallel]
   const fetch_result result = tixport::fetch_user_index(options);
   check_generated_entries(result.entries, 150);
   CHECK(seconds_since(start) >= 0.1);
-  CHECK(seconds_since(start) < 2.0);
+  // Uncapped, one wait alone would be an hour; any machine does the rest in far less than 60 s.
+  CHECK(seconds_since(start) < 60.0);
   CHECK(server.requests(1) == 3);
   CHECK(result.stats.retries == 2);
 }
@@ -753,10 +760,15 @@ TEST_CASE("fault: a body over the 32 MiB limit fails the page, with or without a
   constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
   REQUIRE(tixport::detail::kMaxResponseBodyBytes == 32 * kMiB);
   index_server_config config;
-  config.users = 250;  // the huge answers stream 2 GiB unless the client gives up
+  config.users = 250;
+  // The huge answers send the limit and 1 MiB more, then hold the connection open, silent,
+  // until the server ends: the client must find the limit passed, and no timer can fire
+  // first (its timeout is 10 minutes), however slowly a loaded machine reads 32 MiB.
+  config.huge_body_hold_after = tixport::detail::kMaxResponseBodyBytes + kMiB;
   warning_log warnings;
   auto check_refused = [&](fetch_options& options) {
     options.retries = 0;
+    options.timeout = 600s;
     const auto error = fetch_error([&] { tixport::fetch_user_index(options); });
     CHECK(error.code() == exit_code::user_index_error);
     CHECK(std::string(error.what()) == "user index: page 2: read: body limit exceeded (failed 1 attempt)");
@@ -764,21 +776,21 @@ TEST_CASE("fault: a body over the 32 MiB limit fails the page, with or without a
 
   SECTION("Content-Length over the limit: refused at the header") {
     config.page_faults[2] = {fault::huge_body};
+    config.huge_body_hold_after = kMiB;
     index_server server(config);
     auto options = fast_options(server, warnings);
     check_refused(options);
-    CHECK(server.huge_bytes_sent() < tixport::detail::kMaxResponseBodyBytes);
+    CHECK(server.huge_bytes_sent() <= kMiB);
   }
-  // Without a length the body is read until it passes the limit: the server has sent the
-  // limit (less the 1 MiB piece in flight) and not much more (socket buffers), far below the
-  // 256 MiB the limit used to be.
+  // Without a length the body is read until it passes the limit: before the piece that
+  // passes it, the server has written every piece up to the limit.
   SECTION("chunked: read up to the limit, then dropped") {
     config.page_faults[2] = {fault::huge_chunked_body};
     index_server server(config);
     auto options = fast_options(server, warnings);
     check_refused(options);
     CHECK(server.huge_bytes_sent() >= tixport::detail::kMaxResponseBodyBytes - kMiB);
-    CHECK(server.huge_bytes_sent() < 128 * kMiB);
+    CHECK(server.huge_bytes_sent() <= tixport::detail::kMaxResponseBodyBytes + kMiB);
   }
   SECTION("delimited by the close: read up to the limit, then dropped") {
     config.page_faults[2] = {fault::huge_close_delimited_body};
@@ -786,42 +798,48 @@ TEST_CASE("fault: a body over the 32 MiB limit fails the page, with or without a
     auto options = fast_options(server, warnings);
     check_refused(options);
     CHECK(server.huge_bytes_sent() >= tixport::detail::kMaxResponseBodyBytes - kMiB);
-    CHECK(server.huge_bytes_sent() < 128 * kMiB);
+    CHECK(server.huge_bytes_sent() <= tixport::detail::kMaxResponseBodyBytes + kMiB);
   }
 }
 
 TEST_CASE("fault: a stall after the headers times out and is retried",
           "[email_index_client][parallel]") {
+  // One page, one connection: the stalled attempt is the only request in flight when the
+  // timer runs, and it stays silent until the server ends, so the timeout always fires on it.
+  // The timeout is long next to a page of 100 users, which the retry must fetch within it.
   index_server_config config;
-  config.users = 250;
-  config.page_faults[2] = {fault::stall_after_headers};
+  config.users = 100;
+  config.page_faults[1] = {fault::stall_after_headers};
   index_server server(config);
   warning_log warnings;
   auto options = fast_options(server, warnings);
-  options.timeout = 300ms;
+  options.concurrency = 1;
+  options.timeout = 1000ms;
   const auto start = std::chrono::steady_clock::now();
   const fetch_result result = tixport::fetch_user_index(options);
-  check_generated_entries(result.entries, 250);
-  CHECK(seconds_since(start) >= 0.29);
-  CHECK(seconds_since(start) < 3.0);
-  CHECK(server.requests(2) == 2);
+  check_generated_entries(result.entries, 100);
+  CHECK(seconds_since(start) >= 0.99);
+  CHECK(server.requests(1) == 2);
   CHECK(result.stats.retries == 1);
 }
 
 TEST_CASE("fault: a stall on every attempt fails the page with the timeout",
           "[email_index_client][parallel]") {
+  // Page 1 stalls on both attempts: no other request exists (the rest waits for page 1),
+  // and the server never answers, so only the timer can end each attempt.
   index_server_config config;
   config.users = 250;
-  config.page_faults[2] = {fault::stall_after_headers, fault::stall_after_headers};
+  config.page_faults[1] = {fault::stall_after_headers, fault::stall_after_headers};
   index_server server(config);
   warning_log warnings;
   auto options = fast_options(server, warnings);
-  options.timeout = 150ms;
+  options.timeout = 500ms;
   options.retries = 1;
   const auto error = fetch_error([&] { tixport::fetch_user_index(options); });
   CHECK(error.code() == exit_code::user_index_error);
-  CHECK(std::string(error.what()) == "user index: page 2: read: timed out after 150 ms (failed 2 attempts)");
-  CHECK(server.requests(2) == 2);
+  CHECK(std::string(error.what()) == "user index: page 1: read: timed out after 500 ms (failed 2 attempts)");
+  CHECK(server.requests(1) == 2);
+  CHECK(server.total_requests() == 2);
 }
 
 TEST_CASE("fault: connection closed after each response: reconnect, no retry",
@@ -1046,7 +1064,8 @@ TEST_CASE("a URL with user info is refused before anything is sent", "[email_ind
   options.users_url = "https://agent:Pa55word@example.org/api/v2/users.json";
   const auto error = fetch_error([&] { tixport::fetch_user_index(options); });
   CHECK(error.code() == exit_code::user_index_error);
-  CHECK(std::string(error.what()).rfind("user index: --users-url: user info", 0) == 0);
+  CHECK(std::string(error.what()).rfind(
+            "user index: --users-url https://agent:***@example.org/api/v2/users.json: user info", 0) == 0);
   CHECK(std::string(error.what()).find("Pa55word") == std::string::npos);
 }
 
@@ -1072,22 +1091,22 @@ TEST_CASE("user_index_fetch runs in the background and can be cancelled",
           "[email_index_client][parallel]") {
   index_server_config config;
   config.users = 250;
-  config.latency = 10s;
+  config.latency = 600s;  // no answer before the test ends: only the cancel can end the fetch
   index_server server(config);
   warning_log warnings;
   auto options = fast_options(server, warnings);
-  options.timeout = 30s;
+  options.timeout = 600s;
   const auto start = std::chrono::steady_clock::now();
   tixport::user_index_fetch fetch(options);
   std::this_thread::sleep_for(100ms);
   fetch.cancel();
   const auto error = fetch_error([&] { fetch.get(); });
   CHECK(error.code() == exit_code::interrupted);
-  CHECK(seconds_since(start) < 3.0);
   {
     tixport::user_index_fetch abandoned(options);  // destroyed while running: cancels, joins
   }
-  CHECK(seconds_since(start) < 5.0);
+  // Far below the 10 minutes a fetch that ignored the cancel would take, on any machine.
+  CHECK(seconds_since(start) < 60.0);
 }
 
 TEST_CASE("user_index_fetch returns the index from get()", "[email_index_client][parallel]") {
@@ -1135,6 +1154,22 @@ TEST_CASE("https refuses an untrusted certificate at once", "[email_index_client
   CHECK(server.total_requests() == 0);
 }
 
+TEST_CASE("https to a plain-http server says the server does not speak TLS", "[email_index_client][parallel]") {
+  index_server_config config;
+  config.users = 50;
+  index_server server(config);
+  warning_log warnings;
+  auto options = fast_options(server, warnings);
+  options.users_url = "https://127.0.0.1:" + std::to_string(server.port()) + "/api/v2/users.json";
+  const auto error = fetch_error([&] { tixport::fetch_user_index(options); });
+  CHECK(error.code() == exit_code::user_index_error);
+  const std::string what = error.what();
+  CHECK(what.rfind("user index: TLS handshake: ", 0) == 0);
+  CHECK(what.find("the server does not speak TLS on this port (is the URL http://?)") != std::string::npos);
+  CHECK(what.find("--ca-file") == std::string::npos);
+  CHECK(server.total_requests() == 0);
+}
+
 TEST_CASE("https checks the host name", "[email_index_client][parallel]") {
   index_server_config config;
   config.users = 50;
@@ -1172,4 +1207,24 @@ TEST_CASE("a bad --ca-file is an error", "[email_index_client]") {
   const auto error = fetch_error([&] { tixport::fetch_user_index(options); });
   CHECK(error.code() == exit_code::user_index_error);
   CHECK(std::string(error.what()).rfind("user index: --ca-file ", 0) == 0);
+}
+
+TEST_CASE("redact_url shows credential-looking parameters and passwords as ***", "[email_index_client]") {
+  using tixport::redact_url;
+  CHECK(redact_url("https://h.example/api/v2/users.json") == "https://h.example/api/v2/users.json");
+  CHECK(redact_url("https://h/u?role=agent&page=2") == "https://h/u?role=agent&page=2");
+  CHECK(redact_url("https://h/u?api_key=abc&role=agent") == "https://h/u?api_key=***&role=agent");
+  CHECK(redact_url("https://h/u?Token=a&KEY=b&Secret=c&PassWord=d&ACCESS_TOKEN=e") ==
+        "https://h/u?Token=***&KEY=***&Secret=***&PassWord=***&ACCESS_TOKEN=***");
+  CHECK(redact_url("https://h/u?client_secret=a;apikey=b&x-amz-signature=c&sig=d&auth=e&author=f") ==
+        "https://h/u?client_secret=***;apikey=***&x-amz-signature=***&sig=***&auth=***&author=f");
+  CHECK(redact_url("https://h/u?api%5Fkey=abc") == "https://h/u?api%5Fkey=***");
+  CHECK(redact_url("https://h/u?token") == "https://h/u?token");
+  CHECK(redact_url("https://h/u?token=") == "https://h/u?token=***");
+  CHECK(redact_url("https://h/u?a=1#access_token=xyz&state=s") == "https://h/u?a=1#access_token=***&state=s");
+  CHECK(redact_url("https://h/u#token=xyz") == "https://h/u#token=***");
+  CHECK(redact_url("https://agent:Pa55@h:8443/u?key=k") == "https://agent:***@h:8443/u?key=***");
+  CHECK(redact_url("https://agent@h/u") == "https://agent@h/u");
+  CHECK(redact_url("http://h/p@th?q=1") == "http://h/p@th?q=1");
+  CHECK(redact_url("") == "");
 }

@@ -4,12 +4,14 @@
 // (the pretty text is Python's json.dumps(indent=2, ensure_ascii=False)
 // output), RFC 8259 escaping of every control byte, pass-through of
 // everything else, and a simdjson round trip on random strings.
+#include "tixport/batch_limits.hpp"
 #include "tixport/json_batch_encoder.hpp"
 
 #include <catch2/catch.hpp>
 #include <simdjson.h>
 
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <string>
 #include <string_view>
@@ -334,4 +336,46 @@ TEST_CASE("encode_batch output parses back with simdjson, both styles", "[json_b
     }
     CHECK(i == 100);
   }
+}
+
+TEST_CASE("json_string_bytes is the size append_json_string writes", "[json_batch_encoder]") {
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 2000; ++i) {
+    std::string text(rng() % 80, '\0');
+    for (char& c : text) c = static_cast<char>(rng() % 2 ? rng() % 0x80 : rng() % 0x28);  // many escapes
+    std::string out;
+    tixport::append_json_string(out, text);
+    CHECK(tixport::json_string_bytes(text) == out.size());
+  }
+  CHECK(tixport::json_string_bytes("") == 2);
+  CHECK(tixport::json_string_bytes("\x01\"") == 10);
+}
+
+TEST_CASE("batch_limits.hpp bounds every batch: fixed parts at their widest, in both layouts",
+          "[json_batch_encoder]") {
+  constexpr std::int64_t kWidest = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t kLatest = 253402300799;  // 9999-12-31T23:59:59Z
+  const std::string body = "b\x01\"";
+  const std::string name = "n\x02";
+  const std::string email = "e@\\x";
+  for (const json_style style : {json_style::compact, json_style::pretty}) {
+    for (const std::size_t n : {std::size_t{0}, std::size_t{1}, tixport::kMaxObjectsPerArray}) {
+      const std::vector<ticket_record> tickets(n, ticket_record{kLatest, kWidest, kWidest});
+      const std::vector<comment_record> comments(n, comment_record{kLatest, kWidest, kWidest, false, body, kWidest});
+      const std::vector<user_record> users(n, user_record{name, kWidest, email});
+      std::string out;
+      tixport::encode_batch(tickets, comments, users, style, out);
+      const std::size_t texts =
+          n * (tixport::json_string_bytes(body) + tixport::json_string_bytes(name) + tixport::json_string_bytes(email));
+      const std::size_t bound =
+          tixport::kMaxEnvelopeJsonBytes +
+          n * (tixport::kMaxTicketJsonBytes + tixport::kMaxCommentFixedJsonBytes + tixport::kMaxUserFixedJsonBytes) +
+          texts;
+      INFO("style " << static_cast<int>(style) << ", " << n << " objects: " << out.size() << " bytes");
+      CHECK(out.size() <= bound);
+    }
+  }
+  // The entry limit verify had before the rule was shared (64 MiB) still holds every batch.
+  STATIC_REQUIRE(tixport::kMaxBatchEntryBytes <= std::size_t{64} << 20);
+  STATIC_REQUIRE(tixport::max_batch_entry_bytes(tixport::kMaxTextJsonBytes) == tixport::kMaxBatchEntryBytes);
 }

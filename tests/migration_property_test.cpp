@@ -8,6 +8,7 @@
 #include "test_support.hpp"
 #include "tixport/field_parsers.hpp"
 #include "tixport/json_batch_encoder.hpp"
+#include "tixport/archive_verifier.hpp"
 #include "tixport/migration_pipeline.hpp"
 
 #include <map>
@@ -242,4 +243,121 @@ TEST_CASE("run_migration equals a serial reference on random exports", "[migrati
       CHECK(got[i].data == want[i].second);
     }
   }
+}
+
+namespace {
+
+// A tidy export: every conversation's requester and every comment's author is a user of the
+// export, so --strict passes unless a row is made bad on purpose (`error_rate`). Bodies, names
+// and emails have random lengths around `limit` and hold quotes, backslashes, control
+// characters and non-ASCII, so their JSON size differs from their byte size.
+std::string tidy_export(std::mt19937_64& rng, std::size_t rows, std::size_t limit, unsigned error_rate) {
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  const char* pieces[] = {"a", "word ", "\"", "\\", "\n", "\r\n", "\t", "\x01", "\xc3\xa9", "\xe4\xb8\xad", ",", "<p>"};
+  auto text = [&](std::size_t max_bytes) {
+    std::string t = "t";
+    const std::size_t target = pick(max_bytes + 1);
+    while (t.size() < target) t += pieces[pick(std::size(pieces))];
+    return t;
+  };
+  auto quoted = [](const std::string& s) {
+    std::string q = "\"";
+    for (const char c : s) {
+      q += c;
+      if (c == '"') q += '"';
+    }
+    return q + "\"";
+  };
+  struct author { int id; std::string name, email; };
+  std::vector<author> authors;
+  for (int a = 0; a < 6; ++a) {
+    // Names long enough now and then that name + email pass the limit.
+    std::string name = pick(12) == 0 ? text(limit) : "User " + std::to_string(a);
+    for (char& c : name) {
+      if (c == '\n' || c == '\r' || c == '\t' || c == ' ') c = '_';  // trimmed names: no edge white space
+    }
+    authors.push_back({100 + a, name, "u" + std::to_string(a) + "@x.org"});
+  }
+  std::string csv =
+      "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
+      "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+  // Row r's author writes in conversation r % 5, whose requester is author (r % 5) % 6: every
+  // requester writes the first row of their conversation, so is a user whenever authors are.
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::size_t conv = r % 5;
+    const author& writer = r < 5 ? authors[conv % 6] : authors[pick(authors.size())];
+    const bool bad = error_rate > 0 && pick(100) < error_rate;
+    std::string body = text(pick(30) == 0 ? 2 * limit : limit / 3);
+    csv += "2021-01-01 00:00:00," + std::to_string(authors[conv % 6].id) + "," + std::to_string(1000 + r) + "," +
+           std::to_string(50 + conv) + "," + (bad && pick(2) ? "maybe" : "true") + "," + quoted(body) +
+           ",2021-01-01 00:00:01," + std::to_string(writer.id) + "," + quoted(writer.name) + "," + writer.email + "\n";
+  }
+  return csv;
+}
+
+}  // namespace
+
+TEST_CASE("run and verify agree: an archive run writes with exit 0 under --strict passes verify (README, "
+          "\"Decisions\")",
+          "[migration_pipeline][archive_verifier][parallel]") {
+  std::mt19937_64 rng(20261204);
+  tixport::test::temp_dir dir;
+  int strict_passes = 0;
+  int too_large = 0;
+  for (int iteration = 0; iteration < 60; ++iteration) {
+    // The size rule, lowered so that small exports reach it: an 80 MB body at 256 KiB.
+    const std::size_t limit = 40 + rng() % 400;
+    const unsigned error_rate = iteration % 3 == 0 ? 5 : 0;
+    const std::string csv = tidy_export(rng, 1 + rng() % 60, limit, error_rate);
+    tixport::test::write_file(dir / "in.csv", csv);
+    tixport::test::write_file(dir / "users.csv", rng() % 2 ? "id,email\n100,u0@x.org\n7,zz@x.org\n" : "id,email\n");
+    run_options opt;
+    opt.input = dir / "in.csv";
+    opt.output = dir / "out.tar";
+    opt.threads = 1 + static_cast<unsigned>(rng() % 4);
+    opt.chunk_bytes = 1 + rng() % 2000;
+    opt.batches.batch_size = 1 + static_cast<unsigned>(rng() % 7);
+    opt.batches.style = rng() % 2 ? json_style::pretty : json_style::compact;
+    opt.strict = true;
+    opt.mtime = 0;
+    opt.max_text_json_bytes = limit;
+    const auto users_path = dir / "users.csv";
+    opt.load_index = [users_path] { return user_index::build(read_index_csv(users_path, 2)); };
+    INFO("iteration " << iteration << " limit " << limit);
+    run_outcome outcome = run_migration(opt);
+    outcome.commit();
+    const run_report& report = outcome.report;
+    too_large += report.issues.count(row_issue::comment_too_large) + report.issues.count(row_issue::user_too_large) > 0;
+
+    verify_options verify;
+    verify.archive = opt.output;
+    verify.users_file = users_path;
+    verify.max_text_json_bytes = limit;
+    verify.max_entry_bytes = max_batch_entry_bytes(limit);
+    const verify_result result = verify_archive(verify);
+    std::string problems;
+    for (const auto& [kind, count] : result.problems_by_kind) problems += kind + " " + std::to_string(count) + "; ";
+    INFO("verify: " << problems);
+    if (report.exit_code == 0) {
+      ++strict_passes;
+      CHECK(result.valid);
+    }
+    // Whatever --strict says, what run writes never breaks the size rule or the entry limit:
+    // verify can only miss references whose rows run counted (dangling, orphans).
+    for (const auto& [kind, count] : result.problems_by_kind) {
+      CHECK((kind == "unknown_author_id" || kind == "unknown_requester_id" || kind == "unknown_ticket_id"));
+    }
+    // And verify applies the rule itself: the same export run with the rule's default keeps
+    // its large texts, and verify at the lowered limit names each of them.
+    if (report.issues.count(row_issue::comment_too_large) > 0) {
+      run_options loose = opt;
+      loose.max_text_json_bytes = kMaxTextJsonBytes;
+      run_migration(loose).commit();
+      CHECK(verify_archive(verify).problems_by_kind["object_too_large"] >=
+            report.issues.count(row_issue::comment_too_large));
+    }
+  }
+  // The generator must exercise both sides of the property.
+  CHECK(strict_passes >= 10);
+  CHECK(too_large >= 10);
 }

@@ -5,6 +5,7 @@
 // drawn for TERM=xterm, never for TERM=dumb, --quiet-like --no-progress or a pipe.
 #include <catch2/catch.hpp>
 
+#include "test_index_server.hpp"
 #include "test_support.hpp"
 #include "tixport/progress_meter.hpp"
 
@@ -72,4 +73,48 @@ TEST_CASE("run on a terminal shows progress; TERM=dumb, --no-progress and a pipe
   CHECK(on_tty("TERM=xterm", " --no-progress").out.find("\033[K") == std::string::npos);
   const auto piped = run_command("TERM=xterm " + cmd, dir.path());
   CHECK(piped.err.find("\033[K") == std::string::npos);
+}
+
+TEST_CASE("fetch-users on a terminal: pages done of total, retries, and rate-limit waits", "[progress_meter]") {
+  tixport::test::temp_dir dir;
+  tixport::test::index_server_config config;
+  config.users = 1000;
+  config.every_nth_429 = 4;
+  config.retry_after = "1";
+  tixport::test::index_server server(config);
+  const std::string cmd = std::string("'") + TIXPORT_CLI_PATH + "' fetch-users --concurrency 1 --users-url " +
+                          sh_quote(server.url()) + " --output " + sh_quote(dir / "users.csv");
+  const auto r = run_command("TERM=xterm script -qec " + sh_quote(cmd + " --verbose") + " /dev/null", dir.path());
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("fetching pages") != std::string::npos);
+  CHECK(r.out.find("of 10") != std::string::npos);
+  CHECK(r.out.find("rate limited, waiting 1.0 s") != std::string::npos);
+  CHECK(r.out.find("page failed, retry 1: rate limited") != std::string::npos);  // --verbose logs each
+}
+
+TEST_CASE("--quiet: no progress and no summary, only the exit code (and errors)", "[progress_meter]") {
+  tixport::test::temp_dir dir;
+  const auto gen = tixport::test::run_tixport("generate -q --rows 500 --output " + sh_quote(dir / "c.csv") +
+                                                  " --users-output " + sh_quote(dir / "u.csv"),
+                                              dir.path());
+  CHECK(gen.exit_code == 0);
+  CHECK(gen.err.empty());
+  const auto run = tixport::test::run_tixport("run -q --input " + sh_quote(dir / "c.csv") + " --users-file " +
+                                                  sh_quote(dir / "u.csv") + " --output " + sh_quote(dir / "o.tar"),
+                                              dir.path());
+  CHECK(run.exit_code == 0);
+  CHECK(run.err.empty());
+  const auto verify = tixport::test::run_tixport("verify -q " + sh_quote(dir / "o.tar"), dir.path());
+  CHECK(verify.out.empty());
+  CHECK(verify.err.empty());
+  const auto bad = tixport::test::run_tixport("run -q --input " + sh_quote(dir / "missing.csv") + " --users-file " +
+                                                  sh_quote(dir / "u.csv") + " --output " + sh_quote(dir / "o.tar"),
+                                              dir.path());
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("tixport: error:") != std::string::npos);  // errors still speak
+  const auto both = tixport::test::run_tixport("run -q -v --input " + sh_quote(dir / "c.csv") + " --users-file " +
+                                                   sh_quote(dir / "u.csv") + " --output " + sh_quote(dir / "o.tar"),
+                                               dir.path());
+  CHECK(both.exit_code == 2);
 }

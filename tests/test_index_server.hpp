@@ -7,7 +7,11 @@
 // connection reset (RST), a huge body (Content-Length, chunked or ended by the close, 2 GiB
 // by default, streamed without holding it), the whole server dying after N requests, 401/403, 400 past a page
 // cap, no `count`, `next_page` links, cursor paging, and TLS with a self-signed certificate
-// made at start. It counts requests per page, connections and
+// made at start. A request that is not HTTP at all (a TLS ClientHello sent to the plain
+// server) gets a 400 and the connection closed, as nginx does. Faults that a client's timer
+// races against (a stall, a huge body) can wait for the server's end instead of a duration,
+// and requests can be held until others have arrived or been answered, so outcomes never
+// depend on the machine's speed. It counts requests per page, connections and
 // the peak number of requests in flight, so tests can show that nothing is fetched more
 // often than its retries explain. Included by tests and the benchmark; this header only
 // declares (no Boost, no OpenSSL), the Beast server is compiled once in
@@ -47,10 +51,10 @@ enum class fault {
   http_404,                ///< 404 Not Found
   truncated_body,          ///< Content-Length of the full body, half of it, then close
   bad_json,                ///< a complete response whose JSON is cut in half
-  stall_after_headers,     ///< the header, then silence for config.stall, then close
+  stall_after_headers,     ///< the header, then silence (until the server ends, or config.stall), then close
   close_without_response,  ///< read the request, then close the connection
   reset_connection,        ///< read the request, then reset the connection (RST, SO_LINGER 0)
-  huge_body,               ///< 200, Content-Length config.huge_body_bytes, streamed until sent or the client goes
+  huge_body,               ///< 200, Content-Length config.huge_body_bytes, streamed until sent, held or the client goes
   huge_chunked_body,       ///< 200, chunked, config.huge_body_bytes of body streamed the same way
   huge_close_delimited_body,  ///< 200, no length, "Connection: close": the body ends when the connection does
 };
@@ -72,10 +76,23 @@ struct index_server_config {
   std::uint64_t max_offset_page = 0;       ///< > 0: offset pages above it answer 400
   std::uint64_t seed = 42;                 ///< for error_500_rate
   bool tls = false;                        ///< serve https with a fresh self-signed cert
+  std::uint16_t port = 0;                  ///< port on 127.0.0.1; 0: an ephemeral one
   std::string tls_subject_alt_names = "DNS:localhost,IP:127.0.0.1";  ///< of that cert
   std::optional<std::vector<std::string>> raw_users;  ///< JSON text of each user, verbatim
-  std::chrono::milliseconds stall{10000};  ///< how long stall_after_headers stays silent
+  /// How long stall_after_headers stays silent; nullopt: until the server ends, so a client
+  /// timeout is the only way out and the outcome never depends on which timer fires first.
+  std::optional<std::chrono::milliseconds> stall;
   std::uint64_t huge_body_bytes = std::uint64_t{2} << 30;  ///< body size of the huge_* faults
+  /// The huge_* answers stop after this many body bytes and hold the connection open, silent,
+  /// until the server ends (the test's signal): how much was sent never depends on how fast
+  /// the client reads or gives up. nullopt: stream until all is sent or the client goes.
+  std::optional<std::uint64_t> huge_body_hold_after;
+  /// > 0: a request for a page after page 1 is held until this many requests have been in
+  /// flight at one time (from then on none is held), so tests of concurrency need no timing.
+  unsigned hold_until_in_flight = 0;
+  /// The answer for page P waits until every page listed for P has been answered, so a
+  /// test can fix the order in which pages arrive without racing latencies.
+  std::map<std::uint64_t, std::vector<std::uint64_t>> hold_page_until_answered;
   /// > 0: the server dies after answering this many requests: the listener closes (new
   /// connections are refused), and every later request, or one still waiting out its
   /// latency, is dropped without a response.

@@ -22,7 +22,9 @@
 //   entry_path       an absolute path, a `..` component or a `./` prefix
 //   entry_name       a name that is not backup_tickets_{N}.json
 //   entry_order      N out of sequence (neither N = k*B nor N = k throughout)
-//   entry_too_large  an entry larger than max_entry_bytes (never read into memory)
+//   entry_too_large  an entry larger than max_entry_bytes (never read into memory); by
+//                    default kMaxBatchEntryBytes, the largest batch of objects that keep
+//                    the size rule of batch_limits.hpp
 //   json             not well-formed JSON, or nested beyond the depth limit
 //   utf8             a string (or the entry) that is not valid UTF-8
 //   structure        a missing, extra or misordered key, or a value of the
@@ -32,6 +34,9 @@
 //                    YYYY-MM-DDTHH:MM:SSZ or not a real date, invalid email,
 //                    non-empty organizations)
 //   array_size       more than 100 objects in an array (or more than B)
+//   object_too_large a comment's html_body, or a user's name and email, over
+//                    max_text_json_bytes as JSON strings (batch_limits.hpp; `run` skips
+//                    such rows as comment_too_large / user_too_large)
 //   duplicate_ticket_id, duplicate_comment_id, duplicate_user_id,
 //   duplicate_email  the same id / email key twice in the archive
 //   unknown_ticket_id     a comment's ticket_id with no ticket in the archive
@@ -39,12 +44,16 @@
 //   unknown_requester_id  a requester_id neither among users nor in the index
 #pragma once
 
+#include "tixport/batch_limits.hpp"
+
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tixport {
@@ -54,9 +63,15 @@ struct verify_options {
   std::filesystem::path archive;                    ///< the archive to check
   std::optional<std::filesystem::path> users_file;  ///< index CSV (id,email): ids that refs may point to
   std::optional<std::filesystem::path> since;       ///< a ledger (run --ledger): its tickets and users are on the platform
+  /// Called in archive order after each entry is read: entries so far, archive file bytes read,
+  /// the archive's size (0 when unknown).
+  std::function<void(std::uint64_t entries, std::uint64_t bytes_read, std::uint64_t bytes_total)> progress;
   unsigned threads = 0;                             ///< worker threads; 0 = all cores
   std::size_t max_problems_listed = 20;             ///< how many problems first_problems keeps
-  std::size_t max_entry_bytes = std::size_t{64} << 20;  ///< larger entries are a problem, never read
+  std::size_t max_text_json_bytes = kMaxTextJsonBytes;  ///< the size rule of batch_limits.hpp
+  /// Larger entries are a problem, never read. Lowering max_text_json_bytes (tests) should lower
+  /// this to max_batch_entry_bytes() of it.
+  std::size_t max_entry_bytes = kMaxBatchEntryBytes;
 };
 
 /// One problem found in the archive.
@@ -87,5 +102,11 @@ verify_result verify_archive(const verify_options& options);
 
 /// Print the summary and first problems to `out`.
 void print_verify_result(const verify_result& result, std::FILE* out);
+
+/// The result as one JSON object and a newline (`tixport verify --json`; keys in the README):
+/// archive, valid, exit_code (0 valid, 1 problems), entries, tickets, comments, users, bytes,
+/// seconds, problems (total), problems_by_kind {kind: count}, first_problems [{entry,
+/// json_path, kind, message}]. Text that is not valid UTF-8 is repaired (U+FFFD).
+std::string verify_result_json(const verify_result& result, std::string_view archive);
 
 }  // namespace tixport

@@ -7,7 +7,7 @@
 //
 //   auto file = tixport::mapped_file::open(path);
 //   auto header = tixport::read_csv_header(file.bytes());       // nullopt: empty file
-//   auto cols = tixport::resolve_columns(*header, kRequiredColumns);
+//   auto cols = tixport::resolve_columns(*header, kRequiredColumns, {"input", path, file.bytes()});
 //   tixport::csv_read_options opt; opt.threads = n; opt.ordered = true;
 //   auto stats = tixport::read_csv_records(file.bytes(), *header, opt, [&](tixport::csv_chunk&& c) {
 //     for (std::size_t r = 0; r < c.record_count(); ++r) use(c.record(r)[cols[0]], c.record_lines[r]);
@@ -153,11 +153,21 @@ void append_csv_field(std::string& out, std::string_view field);
 /// Leading blank lines are skipped (and counted in data_first_line's numbering).
 std::optional<csv_header> read_csv_header(std::string_view data);
 
+/// Where a header came from, so that resolve_columns' error names the file and says what it holds.
+struct csv_source {
+  std::string_view what = "input";  ///< message prefix: "input" (the export) or "user index"
+  std::string_view path;            ///< the file, named in the message; empty: not named
+  std::string_view data;            ///< the file's bytes, looked at for compression / binary data; may be empty
+};
+
 /// Find required columns by name (trimmed of ASCII space/tab/CR/LF, ASCII case-insensitive), any order,
 /// extras ignored. Returns for each required name its field index. Throws fatal_error(input_error,
-/// "input: header: missing column NAME" / "... repeated column NAME") naming the first bad column
-/// in the order of `required`.
-std::vector<std::size_t> resolve_columns(const csv_header& header, std::span<const std::string_view> required);
+/// "WHAT: PATH: header: missing columns A, B (2 of N required); repeated column C; found K columns:
+/// ...; HINT") naming every missing and repeated column in the order of `required`, the columns the
+/// header holds, and, when `source.data` shows it, why: a gzip / zstd / zip / xz / bzip2 / tar file,
+/// UTF-16 text, binary data, or a one-column header that splits at `;`, tab or `|` into required names.
+std::vector<std::size_t> resolve_columns(const csv_header& header, std::span<const std::string_view> required,
+                                         const csv_source& source = {});
 
 /// Read all data records after the header, in parallel chunks under a oneTBB flow graph, calling
 /// on_chunk for each verified chunk (see options.ordered); every chunk_seq in [0, stats.chunks) is

@@ -55,6 +55,24 @@ struct api_credentials {
 std::optional<api_credentials> load_api_credentials(
     const std::optional<std::filesystem::path>& auth_file);
 
+/// Where a fetch stands, for a progress line.
+struct fetch_progress {
+  std::uint64_t pages_done = 0;                ///< pages received
+  std::uint64_t pages_total = 0;               ///< 0 while unknown
+  std::uint64_t retries = 0;                   ///< re-attempts so far
+  std::chrono::milliseconds waiting{0};        ///< > 0: about to wait this long before a retry
+  bool rate_limited = false;                   ///< that wait is the server's Retry-After (429 / 503)
+};
+
+/// `url` as it may be shown: the value of every query or fragment parameter whose name looks
+/// like a credential is replaced by `***`, and so is the password of user info. A name looks
+/// like a credential when, percent-decoded and in any case, it contains `token`, `key`,
+/// `secret`, `password`, `passwd` or `signature` (so `api_key`, `access_token`,
+/// `client_secret`, ...), or is `sig`, `pwd`, `pass`, `auth` or `credentials`. Every message,
+/// summary and report that shows a URL shows it through this function.
+///   redact_url("https://h/u.json?role=agent&api_key=abc") == "https://h/u.json?role=agent&api_key=***"
+std::string redact_url(std::string_view url);
+
 /// Settings of one fetch. Only `users_url` is required.
 struct fetch_options {
   std::string users_url;                   ///< http:// or https://, no user info
@@ -70,8 +88,8 @@ struct fetch_options {
   /// pages did not match); default: "warning: ..." on stderr. Called on the calling thread
   /// or the fetch thread, never concurrently.
   std::function<void(std::string_view)> warn;
-  /// Called on the fetch thread after each finished page; pages_total is 0 while unknown.
-  std::function<void(std::uint64_t pages_done, std::uint64_t pages_total)> progress;
+  /// Called on the fetch thread after each finished page and before each retry's wait.
+  std::function<void(const fetch_progress&)> progress;
 
   // Tuning and test hooks.
   std::chrono::milliseconds backoff_base{200};      ///< first backoff; doubles per retry

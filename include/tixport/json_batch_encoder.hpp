@@ -81,4 +81,8 @@ void encode_comment_object(const comment_record& comment, std::string& out);
 /// byte (non-ASCII, DEL, '/') is copied unchanged.
 void append_json_string(std::string& out, std::string_view utf8);
 
+/// The bytes append_json_string() appends for `utf8`, quotes included, without writing them.
+/// The one measure of the size rule of batch_limits.hpp, in `run` and in `verify`.
+std::size_t json_string_bytes(std::string_view utf8) noexcept;
+
 }  // namespace tixport

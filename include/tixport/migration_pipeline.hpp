@@ -14,6 +14,7 @@
 #pragma once
 
 #include "tixport/atomic_output.hpp"
+#include "tixport/batch_limits.hpp"
 #include "tixport/batch_serializer.hpp"
 #include "tixport/run_report.hpp"
 #include "tixport/tar_archive_sink.hpp"
@@ -32,7 +33,7 @@ namespace tixport {
 struct run_options {
   std::filesystem::path input;                   ///< the chat export CSV
   std::filesystem::path output;                  ///< .tar, .tar.gz/.tgz or .tar.zst
-  std::string index_source;                      ///< for the report: index file or URL
+  std::string index_source;                      ///< for the report: index file, or URL through redact_url()
   std::function<user_index()> load_index;        ///< runs on its own thread during the parse
   std::function<void()> cancel_index;            ///< optional: makes a running load_index return soon
   batch_options batches;                         ///< batch size, names, JSON style
@@ -48,6 +49,7 @@ struct run_options {
   bool full_compare = false;                     ///< parse the whole export even when it is appended (SPEC 4.3)
   bool dry_run = false;                          ///< everything but the archive and the ledger: nothing written
   std::optional<std::filesystem::path> rejects;  ///< --rejects: every counted row as CSV ("-": standard output)
+  std::size_t max_text_json_bytes = kMaxTextJsonBytes;  ///< batch_limits.hpp; lowered only by tests
 };
 
 /// A finished run whose outputs are complete but not yet in place.

@@ -27,12 +27,14 @@ enum class row_issue : std::uint8_t {
   comment_invalid_public,       ///< COMMENT_PUBLIC invalid
   comment_invalid_created_at,   ///< COMMENT_CREATED_AT invalid
   comment_null_body,            ///< BODY null
+  comment_too_large,            ///< html_body over kMaxTextJsonBytes as a JSON string (batch_limits.hpp)
   ticket_invalid_id,            ///< CONVERSATION_ID invalid
   ticket_invalid_requester_id,  ///< TICKET_REQUESTER_ID invalid
   ticket_invalid_created_at,    ///< TICKET_CREATED_AT invalid
   user_invalid_author_id,       ///< no user from this row: AUTHOR_ID invalid
   user_null_name,               ///< no user from this row: NAME null
   user_invalid_email,           ///< no user from this row: EMAIL null or invalid
+  user_too_large,               ///< no user from this row: NAME and EMAIL over kMaxTextJsonBytes as JSON strings
   duplicate_comment,            ///< a later valid row of a COMMENT_PART_ID already taken
   duplicate_ticket,             ///< a later valid row of a CONVERSATION_ID already taken
   duplicate_user_row,           ///< a later candidate row of an email key already taken

@@ -11,6 +11,7 @@
 //   classify_chunk(chunk, columns, file_bytes, out);
 #pragma once
 
+#include "tixport/batch_limits.hpp"
 #include "tixport/csv_reader.hpp"
 #include "tixport/pipeline_messages.hpp"
 #include "tixport/reject_log.hpp"
@@ -42,8 +43,9 @@ struct export_columns {
   std::size_t name = 0;                 ///< NAME
   std::size_t email = 0;                ///< EMAIL
 
-  /// Find the columns by name; throws fatal_error(input_error) naming a missing or repeated one.
-  static export_columns resolve(const csv_header& header);
+  /// Find the columns by name; throws fatal_error(input_error) naming every missing or repeated one
+  /// and what `source` holds instead (see resolve_columns).
+  static export_columns resolve(const csv_header& header, const csv_source& source = {});
 };
 
 /// Everything one chunk contributes.
@@ -62,7 +64,10 @@ struct classified_chunk {
 };
 
 /// Classify every record of `chunk`. `file_bytes` is the whole input, to locate bodies by offset.
+/// A comment whose html_body, or a user whose name and email, would be over
+/// `max_text_json_bytes` as JSON strings is rejected (batch_limits.hpp).
 void classify_chunk(const csv_chunk& chunk, const export_columns& columns,
-                    std::string_view file_bytes, classified_chunk& out);
+                    std::string_view file_bytes, classified_chunk& out,
+                    std::size_t max_text_json_bytes = kMaxTextJsonBytes);
 
 }  // namespace tixport

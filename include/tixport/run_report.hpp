@@ -17,7 +17,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tixport {
@@ -52,7 +54,7 @@ struct rerun_report {
 struct run_report {
   std::string input;                      ///< input path
   std::string output;                     ///< archive path
-  std::string index_source;               ///< index file path or API URL
+  std::string index_source;               ///< index file path or API URL (as redact_url() shows it)
   std::uint64_t input_bytes = 0;          ///< bytes of the export
   std::uint64_t rows = 0;                 ///< data records (well-formed + malformed)
   std::uint64_t well_formed_rows = 0;     ///< records with the header's field count
@@ -87,8 +89,9 @@ bool strict_problems(const run_report& report) noexcept;
 /// export's own --strict problems, which a ledger remembers for reruns that skip the old part.
 bool export_had_problems(const reject_log& issues) noexcept;
 
-/// The human summary (stderr).
-void print_summary(const run_report& report, std::FILE* out);
+/// The human summary (stderr). `every_sample`: list all kept sample lines per issue (--verbose)
+/// rather than the first few.
+void print_summary(const run_report& report, std::FILE* out, bool every_sample = false);
 
 /// Write the report as JSON to `path`. A regular file or a new path is written atomically
 /// (temp file beside it, then rename); any other existing target (a character device such as
@@ -103,5 +106,23 @@ std::unique_ptr<atomic_output_file> stage_report_json(const run_report& report, 
 
 /// The report as JSON text.
 std::string report_json(const run_report& report);
+
+/// What the index kept and skipped, e.g. "250 entries (240 kept; skipped: 4 invalid id,
+/// 3 invalid email, 2 duplicate email, 1 duplicate id)". Used by `run` and `fetch-users`.
+std::string describe_index_stats(const user_index_stats& stats);
+
+/// The warning for an index that is almost certainly not the one meant: it kept no entry, or
+/// under 1% of its entries (then every, or nearly every, user becomes new). `source` names it.
+/// nullopt when the index looks usable.
+std::optional<std::string> index_warning(const user_index_stats& stats, std::string_view source);
+
+/// Warnings for results that are almost certainly not what the user meant, one line each,
+/// without the "tixport: warning: " prefix, in this order:
+///   1. the index warning (index_warning);
+///   2. an export with rows of which none is a valid comment or ticket row: the archive holds
+///      no ticket and no comment; names the counts that rejected the rows and their first lines;
+///   3. `--strict` failed (exit_code 1): names each count that made it fail and its first lines.
+/// Also written to the JSON report as `warnings`.
+std::vector<std::string> report_warnings(const run_report& report);
 
 }  // namespace tixport

@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +38,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -115,8 +117,13 @@ class index_server::impl {
       ssl_context_->use_certificate_chain(net::buffer(cert_pem));
       ssl_context_->use_private_key(net::buffer(key_pem), net::ssl::context::pem);
     }
-    const net::ip::tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), 0);
+    const net::ip::tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), config_.port);
     acceptor_.open(endpoint.protocol());
+    // Not inherited by the CLI children the tests start: a child holding the listening
+    // socket keeps it listening after the server "dies" (connections then queue unanswered
+    // until a client timeout: a timer race), and one holding a connection keeps it open
+    // after the server closed it.
+    set_cloexec(acceptor_.native_handle());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(net::socket_base::max_listen_connections);
@@ -191,9 +198,12 @@ class index_server::impl {
   using tcp = boost::asio::ip::tcp;
   using error_code = boost::system::error_code;
 
+  static void set_cloexec(int fd) { ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC); }
+
   /// What to answer one request with.
   struct plan {
     fault kind = fault::none;        ///< how to answer
+    std::uint64_t page = 0;          ///< the page asked for
     std::string body;                ///< the page's JSON
     std::chrono::milliseconds delay{0};  ///< wait before answering
   };
@@ -204,6 +214,7 @@ class index_server::impl {
       error_code ec;
       tcp::socket socket = co_await acceptor_.async_accept(net::redirect_error(net::use_awaitable, ec));
       if (ec) co_return;
+      set_cloexec(socket.native_handle());
       {
         std::lock_guard lock(mutex_);
         ++connections_;
@@ -246,10 +257,21 @@ class index_server::impl {
       error_code ec;
       http::request<http::string_body> request;
       co_await http::async_read(stream, buffer, request, net::redirect_error(net::use_awaitable, ec));
+      if (ec && ec.category() == http::make_error_code(http::error::bad_method).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        // Bytes that are no HTTP request (e.g. a TLS ClientHello): 400 and close, as nginx does.
+        static constexpr std::string_view kBadRequest =
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        co_await net::async_write(stream, net::buffer(kBadRequest.data(), kBadRequest.size()),
+                                  net::redirect_error(net::use_awaitable, ec));
+        close();
+        co_return;
+      }
       if (ec) co_return;
       enter();
       const plan answer = decide(request);
       die_if_due();
+      co_await hold(answer.page, timer);
       if (answer.delay.count() > 0) {
         timer.expires_after(answer.delay);
         co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
@@ -257,13 +279,13 @@ class index_server::impl {
       const bool keep_alive = request.keep_alive() && !config_.close_after_each_response;
       if (is_dead()) {
         // A dead server answers nothing, even a request it had begun to wait on.
-        leave();
+        leave(answer.page);
         close();
         co_return;
       }
       switch (answer.kind) {
         case fault::close_without_response:
-          leave();
+          leave(answer.page);
           close();
           co_return;
         case fault::reset_connection: {
@@ -272,14 +294,14 @@ class index_server::impl {
           auto& socket = boost::beast::get_lowest_layer(stream).socket();
           socket.set_option(tcp::socket::linger(true, 0), ignored);
           socket.close(ignored);
-          leave();
+          leave(answer.page);
           co_return;
         }
         case fault::huge_body:
         case fault::huge_chunked_body:
         case fault::huge_close_delimited_body:
-          co_await send_huge_body(stream, answer.kind);
-          leave();
+          co_await send_huge_body(stream, answer.kind, timer);
+          leave(answer.page);
           close();
           co_return;
         case fault::truncated_body:
@@ -289,10 +311,14 @@ class index_server::impl {
           if (answer.kind == fault::truncated_body) raw += answer.body.substr(0, answer.body.size() / 2);
           co_await net::async_write(stream, net::buffer(raw), net::redirect_error(net::use_awaitable, ec));
           if (!ec && answer.kind == fault::stall_after_headers) {
-            timer.expires_after(config_.stall);
+            if (config_.stall) {
+              timer.expires_after(*config_.stall);
+            } else {
+              timer.expires_at(net::steady_timer::time_point::max());  // until the server ends
+            }
             co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
           }
-          leave();
+          leave(answer.page);
           close();
           co_return;
         }
@@ -315,7 +341,7 @@ class index_server::impl {
       response.keep_alive(keep_alive);
       response.prepare_payload();
       co_await http::async_write(stream, response, net::redirect_error(net::use_awaitable, ec));
-      leave();
+      leave(answer.page);
       if (ec || !keep_alive) {
         close();
         co_return;
@@ -329,7 +355,7 @@ class index_server::impl {
   /// (huge_close_delimited_body), until all is sent or a write fails because the client gave
   /// up. Never holds more than one MiB.
   template <class Stream>
-  boost::asio::awaitable<void> send_huge_body(Stream& stream, fault kind) {
+  boost::asio::awaitable<void> send_huge_body(Stream& stream, fault kind, boost::asio::steady_timer& timer) {
     namespace net = boost::asio;
     constexpr std::size_t kPiece = std::size_t{1} << 20;
     const std::uint64_t total = config_.huge_body_bytes;
@@ -347,8 +373,9 @@ class index_server::impl {
     std::string piece(kPiece, ' ');
     const std::string opening = "{\"users\":[";
     std::uint64_t sent = 0;
-    while (!ec && sent < total) {
-      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kPiece, total - sent));
+    const std::uint64_t stop = std::min(total, config_.huge_body_hold_after.value_or(total));
+    while (!ec && sent < stop) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kPiece, stop - sent));
       std::string data = sent == 0 ? opening + piece.substr(0, n - std::min(n, opening.size()))
                                    : piece.substr(0, n);
       data.resize(n);
@@ -362,6 +389,12 @@ class index_server::impl {
       sent += n;
       std::lock_guard lock(mutex_);
       huge_bytes_sent_ += n;
+    }
+    if (!ec && sent < total) {
+      // Held: silent, the connection open, until the server ends.
+      timer.expires_at(net::steady_timer::time_point::max());
+      co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+      co_return;
     }
     if (!ec && chunked) {
       const std::string last = "0\r\n\r\n";
@@ -409,9 +442,32 @@ class index_server::impl {
     ++in_flight_;
     peak_in_flight_ = std::max(peak_in_flight_, in_flight_);
   }
-  void leave() {
+  void leave(std::uint64_t page) {
     std::lock_guard lock(mutex_);
     --in_flight_;
+    answered_.insert(page);
+  }
+
+  /// Wait while config_.hold_until_in_flight or config_.hold_page_until_answered hold `page`
+  /// back. Polls: the outcome is what matters, never how soon the poll sees it.
+  boost::asio::awaitable<void> hold(std::uint64_t page, boost::asio::steady_timer& timer) {
+    namespace net = boost::asio;
+    constexpr auto kPoll = std::chrono::milliseconds(2);
+    const auto held = [&] {
+      std::lock_guard lock(mutex_);
+      if (config_.hold_until_in_flight > 0 && page > 1 && peak_in_flight_ < config_.hold_until_in_flight) {
+        return true;
+      }
+      const auto after = config_.hold_page_until_answered.find(page);
+      if (after == config_.hold_page_until_answered.end()) return false;
+      return std::any_of(after->second.begin(), after->second.end(),
+                         [&](std::uint64_t other) { return !answered_.contains(other); });
+    };
+    while (held()) {
+      error_code ec;
+      timer.expires_after(kPoll);
+      co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+    }
   }
 
   static std::string percent_decode(std::string_view text) {
@@ -475,6 +531,7 @@ class index_server::impl {
     }
 
     plan answer;
+    answer.page = page;
     answer.delay = config_.latency;
     if (const auto extra = config_.page_latency.find(page); extra != config_.page_latency.end()) {
       answer.delay += extra->second;
@@ -552,6 +609,7 @@ class index_server::impl {
   unsigned in_flight_ = 0;
   unsigned peak_in_flight_ = 0;
   std::uint64_t huge_bytes_sent_ = 0;
+  std::set<std::uint64_t> answered_;  ///< pages answered at least once (any answer)
   bool dead_ = false;
 };
 
