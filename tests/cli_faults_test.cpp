@@ -736,7 +736,7 @@ TEST_CASE("a FIFO input is read to its end: the same archive as from the regular
   CHECK(read_file(dir / "b.tar") == read_file(dir / "a.tar"));
 }
 
-TEST_CASE("a header of 100,000 columns: columns found by name among them; one missing is named (SPEC 1.1)",
+TEST_CASE("a header of 100,000 columns: columns found by name among them, one missing is named (SPEC 1.1)",
           "[cli_faults]") {
   temp_dir dir;
   constexpr std::size_t kColumns = 100000;
@@ -1048,7 +1048,7 @@ void write_repeated(std::ofstream& out, char byte, std::uint64_t count) {
 
 }  // namespace
 
-TEST_CASE("a 200 MB single field is read whole and its comment skipped as too large; a 200 KB one is carried "
+TEST_CASE("a 200 MB single field is read whole and its comment skipped as too large, a 200 KB one is carried "
           "through whole: quotes, commas, CR and LF inside, escaped once",
           "[cli_faults_big][.slow]") {
   temp_dir dir;

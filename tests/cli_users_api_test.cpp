@@ -42,7 +42,7 @@ index_server_config server_config() {
 
 }  // namespace
 
-TEST_CASE("fetch-users saves the index as id,email; the secret is never printed (SPEC 1.3)",
+TEST_CASE("fetch-users saves the index as id,email, the secret is never printed (SPEC 1.3)",
           "[cli_users_api][parallel]") {
   temp_dir dir;
   index_server server(server_config());
@@ -60,7 +60,7 @@ TEST_CASE("fetch-users saves the index as id,email; the secret is never printed 
   CHECK(server.requests(3) == 1);
 }
 
-TEST_CASE("run --users-url resolves users through the API; --users-cache reuses the saved index (SPEC 1.3)",
+TEST_CASE("run --users-url resolves users through the API, --users-cache reuses the saved index (SPEC 1.3)",
           "[cli_users_api][parallel]") {
   temp_dir dir;
   write_file(dir / "chat.csv", kExport);

@@ -362,7 +362,7 @@ TEST_CASE("BOM is skipped at the start only", "[csv_reader]") {
   CHECK(std::get<0>(r.good[0]) == 11);
 }
 
-TEST_CASE("LF, CRLF and mixed line ends; the CR of CRLF is not content", "[csv_reader]") {
+TEST_CASE("LF, CRLF and mixed line ends, the CR of CRLF is not content", "[csv_reader]") {
   const std::string data = "a,b\r\n1,2\n3,4\r\n5,\r\n";
   for (const std::size_t chunk : {1u, 3u, 64u}) {
     const flat_records r = read_all(data, chunk);
@@ -526,7 +526,7 @@ TEST_CASE("empty, BOM-only, blank-only and header-only files", "[csv_reader]") {
   CHECK(run.stats.lines == 1);
 }
 
-TEST_CASE("header fields are unquoted and unescaped; a copied header stays valid", "[csv_reader]") {
+TEST_CASE("header fields are unquoted and unescaped, a copied header stays valid", "[csv_reader]") {
   const std::string data = "\"a,1\",\"say \"\"x\"\"\",\"q\"t\nv,w,z\n";
   csv_header copy;
   {
@@ -634,7 +634,7 @@ TEST_CASE("a header without the required columns: every missing column, the colu
   }
 }
 
-TEST_CASE("plain fields are zero-copy views; unescaped ones survive moving the chunk", "[csv_reader]") {
+TEST_CASE("plain fields are zero-copy views, unescaped ones survive moving the chunk", "[csv_reader]") {
   const std::string data = "a,b\nplain,\"x\"\"y\"\n";
   const csv_header header = header_of(data);
   std::vector<csv_chunk> chunks;

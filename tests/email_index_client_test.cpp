@@ -1003,7 +1003,7 @@ TEST_CASE("cursor paging retries a failed page", "[email_index_client][parallel]
   CHECK(result.stats.retries == 2);
 }
 
-TEST_CASE("raw JSON users keep their order; bad entries stay for the index to count",
+TEST_CASE("raw JSON users keep their order, bad entries stay for the index to count",
           "[email_index_client][parallel]") {
   index_server_config config;
   config.raw_users = std::vector<std::string>{

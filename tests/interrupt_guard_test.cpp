@@ -197,7 +197,7 @@ TEST_CASE("without a guard the flag stays clear and signals keep their defaults"
   CHECK(status == -SIGTERM);
 }
 
-TEST_CASE("every registered temp file is unlinked; an unregistered one is kept", "[interrupt_guard]") {
+TEST_CASE("every registered temp file is unlinked, an unregistered one is kept", "[interrupt_guard]") {
   temp_dir dir;
   const fs::path first = dir.path / "first.tmp";
   const fs::path second = dir.path / "second.tmp";

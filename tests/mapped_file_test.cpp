@@ -108,7 +108,7 @@ TEST_CASE("open errors are input errors naming the path and the reason", "[mappe
   }
 }
 
-TEST_CASE("changed_since_open: a rewrite in place or a size change is seen; a rename over the path is not",
+TEST_CASE("changed_since_open: a rewrite in place or a size change is seen, a rename over the path is not",
           "[mapped_file]") {
   temp_dir dir;
   const auto path = dir / "in.csv";

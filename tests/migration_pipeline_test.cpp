@@ -68,7 +68,7 @@ std::string batch(const std::string& tickets, const std::string& comments, const
 
 }  // namespace
 
-TEST_CASE("run: users matched, new and re-id'd; references follow (SPEC 2.1-2.4, 2.6)", "[migration_pipeline]") {
+TEST_CASE("run: users matched, new and re-id'd, references follow (SPEC 2.1-2.4, 2.6)", "[migration_pipeline]") {
   run_fixture f;
   const auto r = f.run(kBasicCsv, kBasicIndex);
   INFO(r.err);
@@ -87,7 +87,7 @@ TEST_CASE("run: users matched, new and re-id'd; references follow (SPEC 2.1-2.4,
   CHECK(report.find(R"("users":{"total":3,"matched":1,"new":2})") != std::string::npos);
 }
 
-TEST_CASE("run: batches of B with both name styles; exhausted lists give [] (SPEC 2.6)", "[migration_pipeline]") {
+TEST_CASE("run: batches of B with both name styles, exhausted lists give [] (SPEC 2.6)", "[migration_pipeline]") {
   run_fixture f;
   REQUIRE(f.run(kBasicCsv, kBasicIndex, "--batch-size 2").exit_code == 0);
   auto entries = f.entries();
@@ -140,7 +140,7 @@ TEST_CASE("run: header-only export gives a valid empty archive (SPEC 2.6)", "[mi
   CHECK(std::filesystem::file_size(f.output) > 0);
 }
 
-TEST_CASE("run: columns by name, any order and case, extras ignored; missing/repeated exit 2 (SPEC 1.1)",
+TEST_CASE("run: columns by name, any order and case, extras ignored, missing/repeated exit 2 (SPEC 1.1)",
           "[migration_pipeline]") {
   run_fixture f;
   const std::string reordered =
@@ -186,7 +186,7 @@ TEST_CASE("run: malformed records are skipped and reported by their start line (
   CHECK(entries[0].data.find(R"("id":103)") == std::string::npos);
 }
 
-TEST_CASE("run: an invalid row never hides a later valid one; \"False\" is false (SPEC 1.1, 2.3)",
+TEST_CASE("run: an invalid row never hides a later valid one, \"False\" is false (SPEC 1.1, 2.3)",
           "[migration_pipeline]") {
   run_fixture f;
   const std::string csv = std::string(kHeader) +
@@ -297,7 +297,7 @@ TEST_CASE("run: a failed run leaves an existing output untouched and no temporar
   CHECK(names == std::set<std::string>{"chat.csv", "out.tar", "users.csv"});
 }
 
-TEST_CASE("run: unreadable input exits 2; unwritable output directory exits 3", "[migration_pipeline]") {
+TEST_CASE("run: unreadable input exits 2, unwritable output directory exits 3", "[migration_pipeline]") {
   run_fixture f;
   write_file(f.users, "id,email\n");
   auto r = run_tixport("run --input " + sh_quote(f.dir / "missing.csv") + " --users-file " + sh_quote(f.users) +
@@ -358,7 +358,7 @@ void check_same_bytes_any_threads(std::uint64_t rows) {
 
 }  // namespace
 
-TEST_CASE("run: same bytes for --threads 1, 2 and 8 in all formats; system tools read them (SPEC 2.6)",
+TEST_CASE("run: same bytes for --threads 1, 2 and 8 in all formats, system tools read them (SPEC 2.6)",
           "[migration_pipeline][parallel]") {
   check_same_bytes_any_threads(30000);
 }

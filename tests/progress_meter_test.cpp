@@ -53,7 +53,7 @@ TEST_CASE("progress_meter: drawn in place when enabled, nothing at all when not"
   CHECK(drawn(false).empty());
 }
 
-TEST_CASE("run on a terminal shows progress; TERM=dumb, --no-progress and a pipe do not", "[progress_meter]") {
+TEST_CASE("run on a terminal shows progress, TERM=dumb, --no-progress and a pipe do not", "[progress_meter]") {
   tixport::test::temp_dir dir;
   REQUIRE(tixport::test::run_tixport("generate --rows 2000 --output " + sh_quote(dir / "c.csv") + " --users-output " +
                                          sh_quote(dir / "u.csv"),
@@ -93,7 +93,7 @@ TEST_CASE("fetch-users on a terminal: pages done of total, retries, and rate-lim
   CHECK(r.out.find("page failed, retry 1: rate limited") != std::string::npos);  // --verbose logs each
 }
 
-TEST_CASE("--quiet: no progress and no summary, only the exit code (and errors)", "[progress_meter]") {
+TEST_CASE("quiet (-q): no progress and no summary, only the exit code (and errors)", "[progress_meter]") {
   tixport::test::temp_dir dir;
   const auto gen = tixport::test::run_tixport("generate -q --rows 500 --output " + sh_quote(dir / "c.csv") +
                                                   " --users-output " + sh_quote(dir / "u.csv"),

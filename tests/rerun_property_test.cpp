@@ -298,7 +298,7 @@ TEST_CASE("an unchanged export reruns to an empty archive and a ledger one run o
   CHECK(tixport::test::read_file(dir / "l2").size() == tixport::test::read_file(dir / "l").size());
 }
 
-TEST_CASE("three-run chains: an edited middle export, then an appended one; both paths agree", "[rerun][parallel]") {
+TEST_CASE("three-run chains: an edited middle export, then an appended one, both paths agree", "[rerun][parallel]") {
   std::mt19937_64 rng(4242);
   tixport::test::temp_dir dir;
   for (int iteration = 0; iteration < 40; ++iteration) {

@@ -245,13 +245,14 @@ TEST_CASE("CLI --report FIFO: the reader gets the JSON", "[run_report]") {
   CHECK(entries_starting_with(dir.path(), "report.fifo.tmp").empty());
 }
 
-TEST_CASE("CLI --report /dev/full: exit 3 with the write error; the archive is written", "[run_report]") {
+TEST_CASE("CLI --report /dev/full: exit 3 with the write error, and no archive put in place", "[run_report]") {
   temp_dir dir;
   write_file(dir / "chat.csv", kExport);
   write_file(dir / "users.csv", "id,email\n100,ann@x.org\n");
   const auto r = run_tixport(run_line(dir, "/dev/full"), dir.path());
   CHECK(r.exit_code == 3);
   CHECK(r.err.find("tixport: error: report: write: /dev/full: No space left on device\n") != std::string::npos);
-  CHECK(fs::is_regular_file(dir / "out.tar"));
+  // Every output is complete before any is renamed: the report failed, so nothing changed.
+  CHECK_FALSE(fs::exists(dir / "out.tar"));
   CHECK(S_ISCHR(stat_of("/dev/full").st_mode));
 }

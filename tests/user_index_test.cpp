@@ -8,7 +8,7 @@
 using tixport::raw_index_entry;
 using tixport::user_index;
 
-TEST_CASE("user_index: first entry wins per email key and per id; every valid id is taken (SPEC 1.2)",
+TEST_CASE("user_index: first entry wins per email key and per id, every valid id is taken (SPEC 1.2)",
           "[user_index]") {
   const std::vector<raw_index_entry> entries = {
       {1, " Ann@Example.COM "},   // kept: key ann@example.com

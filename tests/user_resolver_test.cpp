@@ -16,7 +16,7 @@ user_candidate user(std::uint64_t offset, std::int64_t author, std::string name,
 
 }  // namespace
 
-TEST_CASE("resolve_users: matched keep index id; new keep AUTHOR_ID unless taken (SPEC 2.1)", "[user_resolver]") {
+TEST_CASE("resolve_users: matched keep index id, new keep AUTHOR_ID unless taken (SPEC 2.1)", "[user_resolver]") {
   const user_index index = user_index::build(std::vector<raw_index_entry>{{500, "ann@x.org"}, {8, "else@x.org"}});
   std::vector<user_candidate> users;
   users.push_back(user(2, 7, "Ann", "ANN@x.org"));  // matched -> 500
