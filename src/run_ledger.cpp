@@ -406,13 +406,19 @@ std::vector<std::uint64_t> hash_blocks(std::string_view bytes, std::uint32_t blo
   oneapi::tbb::parallel_for(
       oneapi::tbb::blocked_range<std::uint64_t>(first, last, 1),
       tsan::body(&done, [&](const oneapi::tbb::blocked_range<std::uint64_t>& range) {
-        std::unique_ptr<char[]> buffer;
+        // One block buffer per worker thread, kept: a fresh 1 MiB allocation per block is an
+        // mmap and 256 zeroed pages each time (malloc's mmap threshold is 256 KiB here).
+        thread_local std::unique_ptr<char[]> buffer;
+        thread_local std::uint32_t buffer_bytes = 0;
         for (std::uint64_t k = range.begin(); k != range.end(); ++k) {
           const std::uint64_t begin = k * block_bytes;
           const std::uint64_t size = std::min<std::uint64_t>(block_bytes, bytes.size() - begin);
           std::string_view block = bytes.substr(begin, size);
           if (fd >= 0) {
-            if (!buffer) buffer.reset(new char[block_bytes]);
+            if (buffer_bytes < block_bytes) {
+              buffer.reset(new char[block_bytes]);
+              buffer_bytes = block_bytes;
+            }
             std::size_t done = 0;
             while (done < size) {
               const ssize_t n = ::pread(fd, buffer.get() + done, size - done, static_cast<off_t>(begin + done));
