@@ -451,14 +451,32 @@ export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_recor
   return f;
 }
 
-prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes, int fd) {
+std::vector<std::uint64_t> hash_full_blocks(std::string_view bytes, int fd) {
+  return hash_blocks(bytes, kLedgerBlockBytes, 0, bytes.size() / kLedgerBlockBytes, fd);
+}
+
+prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes, int fd,
+                                   std::span<const std::uint64_t> full_blocks) {
   prefix_match m;
-  if (old.block_bytes == 0 || bytes.size() < old.size) return m;
-  // The old blocks, read from the new export: the last one only up to the old size.
-  const std::string_view prefix = bytes.substr(0, old.size);
-  const std::vector<std::uint64_t> blocks =
-      hash_blocks(prefix, old.block_bytes, 0, block_count(prefix.size(), old.block_bytes), fd);
-  m.bytes_hashed = prefix.size();
+  if (old.block_bytes != kLedgerBlockBytes || bytes.size() < old.size) return m;
+  // The old blocks, read from the new export: its full ones (hashed by the caller, or here),
+  // and the old partial last one only up to the old size.
+  const std::uint64_t old_full = old.size / old.block_bytes;
+  std::vector<std::uint64_t> hashed;
+  if (full_blocks.size() < old_full) {
+    hashed = hash_blocks(bytes, old.block_bytes, 0, old_full, fd);
+    full_blocks = hashed;
+    m.bytes_hashed = old_full * old.block_bytes;
+  } else {
+    m.bytes_hashed = full_blocks.size() * std::uint64_t{old.block_bytes};
+  }
+  std::vector<std::uint64_t> blocks(full_blocks.begin(), full_blocks.begin() + static_cast<std::ptrdiff_t>(old_full));
+  if (old.size % old.block_bytes != 0) {
+    const std::vector<std::uint64_t> last = hash_blocks(bytes.substr(0, old.size), old.block_bytes, old_full,
+                                                        old_full + 1, fd);
+    blocks.push_back(last.front());
+    m.bytes_hashed += old.size - old_full * old.block_bytes;
+  }
   std::size_t equal = 0;
   while (equal < blocks.size() && equal < old.block_hashes.size() && blocks[equal] == old.block_hashes[equal]) ++equal;
   m.matching_bytes = std::min<std::uint64_t>(equal * std::uint64_t{old.block_bytes}, old.size);

@@ -173,7 +173,14 @@ struct prefix_match {
 /// (parallel). Only an old export that ended at a record boundary can be continued. With `fd`
 /// (the same file, open), the blocks are read with pread instead of through the mapping: the
 /// old part is then never mapped in, which a run that parses only the new part would pay for.
-prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes, int fd = -1);
+/// `full_blocks`: the hashes of `bytes`' full blocks when the caller already has them
+/// (hash_full_blocks, run while the ledger loads); else they are hashed here.
+prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes, int fd = -1,
+                                   std::span<const std::uint64_t> full_blocks = {});
+
+/// XXH3 of every full kLedgerBlockBytes block of `bytes` (pread from `fd` when open), in
+/// parallel: all the prefix check needs of a new export before its ledger is even read.
+std::vector<std::uint64_t> hash_full_blocks(std::string_view bytes, int fd = -1);
 
 /// The fingerprint of `bytes`, which begins with `old`'s export: the old full blocks are kept,
 /// the rest is hashed. `bytes_hashed` gets the bytes read.
