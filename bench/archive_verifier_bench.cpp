@@ -7,7 +7,7 @@
 // three formats compare directly. The argument is --threads (0 = all cores).
 //
 //   ./tixport_bench --benchmark_filter=BM_verify --benchmark_min_time=1
-#include "tixport/archive_verifier.hpp"
+#include "tixport/archive/archive_verifier.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>

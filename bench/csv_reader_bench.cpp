@@ -8,9 +8,9 @@
 // one record of ten measures the worst case for speculation.
 //
 //   build/tixport_bench --benchmark_filter=csv --benchmark_min_time=1
-#include "tixport/csv_reader.hpp"
+#include "tixport/csv/csv_reader.hpp"
 
-#include "../src/csv_reader_internal.hpp"
+#include "../src/csv/csv_reader_internal.hpp"
 
 #include <benchmark/benchmark.h>
 

@@ -19,8 +19,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "../src/email_index_client_internal.hpp"
-#include "tixport/email_index_client.hpp"
+#include "../src/index/email_index_client_internal.hpp"
+#include "tixport/index/email_index_client.hpp"
 
 namespace {
 

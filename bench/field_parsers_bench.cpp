@@ -5,7 +5,7 @@
 // validator as a yardstick) and UTF-8 repair.
 //
 //   ./tixport_bench --benchmark_filter=BM_fields_ --benchmark_min_time=1
-#include "tixport/field_parsers.hpp"
+#include "tixport/csv/field_parsers.hpp"
 
 #include <benchmark/benchmark.h>
 #include <simdjson.h>

@@ -6,7 +6,7 @@
 // are the bytes written.
 //
 //   ./tixport_bench --benchmark_filter=BM_json_ --benchmark_min_time=1
-#include "tixport/json_batch_encoder.hpp"
+#include "tixport/run/json_batch_encoder.hpp"
 
 #include <benchmark/benchmark.h>
 

@@ -10,11 +10,11 @@
 //   valgrind --tool=callgrind build/tixport_bench --benchmark_filter=BM_classify_chunks
 //     --benchmark_min_time=0.01     (one line)
 //   build/tixport_bench --benchmark_filter='BM_classify|BM_dedup' --benchmark_repetitions=5
-#include "tixport/csv_reader.hpp"
-#include "tixport/mapped_file.hpp"
-#include "tixport/row_classifier.hpp"
-#include "tixport/row_deduplicator.hpp"
-#include "tixport/sample_generator.hpp"
+#include "tixport/csv/csv_reader.hpp"
+#include "tixport/common/mapped_file.hpp"
+#include "tixport/run/row_classifier.hpp"
+#include "tixport/run/row_deduplicator.hpp"
+#include "tixport/generate/sample_generator.hpp"
 
 #include <benchmark/benchmark.h>
 

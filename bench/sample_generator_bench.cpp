@@ -9,7 +9,7 @@
 //   TMPDIR=/dev/shm build/tixport_bench --benchmark_filter=generate
 #include <benchmark/benchmark.h>
 
-#include "tixport/sample_generator.hpp"
+#include "tixport/generate/sample_generator.hpp"
 
 #include <cstdint>
 #include <filesystem>

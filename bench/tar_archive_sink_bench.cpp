@@ -10,7 +10,7 @@
 // real time: on a shared machine cpu_MB/s is the steadier figure of the encoder's cost.
 //
 //   ./tixport_bench --benchmark_filter=tar_archive_sink --benchmark_repetitions=3
-#include "tixport/tar_archive_sink.hpp"
+#include "tixport/archive/tar_archive_sink.hpp"
 
 #include <benchmark/benchmark.h>
 

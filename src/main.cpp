@@ -14,19 +14,19 @@
 // tree (cli_docs_internal.hpp) by the hidden `man` and the `completion` commands.
 #include <CLI/CLI.hpp>
 
-#include "cli_docs_internal.hpp"
-#include "cli_help_internal.hpp"
+#include "cli/cli_docs_internal.hpp"
+#include "cli/cli_help_internal.hpp"
 
-#include "tixport/archive_verifier.hpp"
-#include "tixport/atomic_output.hpp"
-#include "tixport/email_index_client.hpp"
-#include "tixport/errors.hpp"
-#include "tixport/interrupt_guard.hpp"
-#include "tixport/migration_pipeline.hpp"
-#include "tixport/progress_meter.hpp"
-#include "tixport/refresh_generator.hpp"
-#include "tixport/run_ledger.hpp"
-#include "tixport/sample_generator.hpp"
+#include "tixport/archive/archive_verifier.hpp"
+#include "tixport/common/atomic_output.hpp"
+#include "tixport/index/email_index_client.hpp"
+#include "tixport/common/errors.hpp"
+#include "tixport/common/interrupt_guard.hpp"
+#include "tixport/run/migration_pipeline.hpp"
+#include "tixport/common/progress_meter.hpp"
+#include "tixport/generate/refresh_generator.hpp"
+#include "tixport/ledger/run_ledger.hpp"
+#include "tixport/generate/sample_generator.hpp"
 
 #include <cerrno>
 #include <cstdio>

@@ -4,13 +4,13 @@
 // libarchive (tar, tar.gz, tar.zst) around hand-written JSON, one test per
 // check, plus hostile archives (truncated streams, path tricks, links,
 // oversized entries, garbage, deep nesting, invalid UTF-8).
-#include "tixport/archive_verifier.hpp"
+#include "tixport/archive/archive_verifier.hpp"
 
-#include "tixport/errors.hpp"
-#include "tixport/migration_pipeline.hpp"
-#include "tixport/reject_log.hpp"
-#include "tixport/sample_generator.hpp"
-#include "tixport/user_index.hpp"
+#include "tixport/common/errors.hpp"
+#include "tixport/run/migration_pipeline.hpp"
+#include "tixport/run/reject_log.hpp"
+#include "tixport/generate/sample_generator.hpp"
+#include "tixport/index/user_index.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,9 +1,9 @@
 // File: batch_serializer_test.cpp
 #include <catch2/catch.hpp>
 
-#include "tixport/batch_serializer.hpp"
+#include "tixport/run/batch_serializer.hpp"
 
-#include "../src/csv_reader_internal.hpp"
+#include "../src/csv/csv_reader_internal.hpp"
 
 #include <array>
 #include <random>

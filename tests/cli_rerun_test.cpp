@@ -7,7 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
-#include "tixport/run_ledger.hpp"
+#include "tixport/ledger/run_ledger.hpp"
 
 #include <simdjson.h>
 

@@ -8,10 +8,10 @@
 //
 //   ./tixport_tests "[csv_reader]"            fast cases
 //   ./tixport_tests "[csv_reader][.slow]"     the long property run
-#include "tixport/csv_reader.hpp"
+#include "tixport/csv/csv_reader.hpp"
 
-#include "../src/csv_reader_internal.hpp"
-#include "tixport/errors.hpp"
+#include "../src/csv/csv_reader_internal.hpp"
+#include "tixport/common/errors.hpp"
 
 #include <catch2/catch.hpp>
 

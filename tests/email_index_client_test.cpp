@@ -19,9 +19,9 @@
 #include <thread>
 #include <vector>
 
-#include "../src/email_index_client_internal.hpp"
-#include "tixport/email_index_client.hpp"
-#include "tixport/errors.hpp"
+#include "../src/index/email_index_client_internal.hpp"
+#include "tixport/index/email_index_client.hpp"
+#include "tixport/common/errors.hpp"
 
 namespace {
 

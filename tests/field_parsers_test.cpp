@@ -4,7 +4,7 @@
 // timestamps (checked against std::chrono's calendar), emails, and UTF-8
 // validation and repair (checked against the Unicode Standard's examples,
 // Python's bytes.decode("utf-8", "replace") and simdjson's validator).
-#include "tixport/field_parsers.hpp"
+#include "tixport/csv/field_parsers.hpp"
 
 #include <catch2/catch.hpp>
 #include <simdjson.h>

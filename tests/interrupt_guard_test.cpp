@@ -4,7 +4,7 @@
 // runs in a forked child that reports through its exit status.
 //
 //   ./tixport_tests "[interrupt_guard]"
-#include "tixport/interrupt_guard.hpp"
+#include "tixport/common/interrupt_guard.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -27,8 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tixport/email_index_client.hpp"
-#include "tixport/errors.hpp"
+#include "tixport/index/email_index_client.hpp"
+#include "tixport/common/errors.hpp"
 
 #include "test_support.hpp"
 

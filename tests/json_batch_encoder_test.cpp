@@ -4,8 +4,8 @@
 // (the pretty text is Python's json.dumps(indent=2, ensure_ascii=False)
 // output), RFC 8259 escaping of every control byte, pass-through of
 // everything else, and a simdjson round trip on random strings.
-#include "tixport/batch_limits.hpp"
-#include "tixport/json_batch_encoder.hpp"
+#include "tixport/run/batch_limits.hpp"
+#include "tixport/run/json_batch_encoder.hpp"
 
 #include <catch2/catch.hpp>
 #include <simdjson.h>

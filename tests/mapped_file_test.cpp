@@ -3,10 +3,10 @@
 // Tests of mapped_file: regular files are mapped, empty files give an empty
 // view without a mapping, FIFOs are read fully, moves transfer ownership, and
 // open errors are input errors that name the path and the reason.
-#include "tixport/mapped_file.hpp"
+#include "tixport/common/mapped_file.hpp"
 
 #include "test_support.hpp"
-#include "tixport/errors.hpp"
+#include "tixport/common/errors.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -6,10 +6,10 @@
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
-#include "tixport/field_parsers.hpp"
-#include "tixport/json_batch_encoder.hpp"
-#include "tixport/archive_verifier.hpp"
-#include "tixport/migration_pipeline.hpp"
+#include "tixport/csv/field_parsers.hpp"
+#include "tixport/run/json_batch_encoder.hpp"
+#include "tixport/archive/archive_verifier.hpp"
+#include "tixport/run/migration_pipeline.hpp"
 
 #include <map>
 #include <random>

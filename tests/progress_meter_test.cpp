@@ -7,7 +7,7 @@
 
 #include "test_index_server.hpp"
 #include "test_support.hpp"
-#include "tixport/progress_meter.hpp"
+#include "tixport/common/progress_meter.hpp"
 
 #include <cstdio>
 

@@ -5,8 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
-#include "tixport/refresh_generator.hpp"
-#include "tixport/sample_generator.hpp"
+#include "tixport/generate/refresh_generator.hpp"
+#include "tixport/generate/sample_generator.hpp"
 
 namespace {
 

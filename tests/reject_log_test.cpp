@@ -1,7 +1,7 @@
 // File: reject_log_test.cpp
 #include <catch2/catch.hpp>
 
-#include "tixport/reject_log.hpp"
+#include "tixport/run/reject_log.hpp"
 
 #include <algorithm>
 #include <random>

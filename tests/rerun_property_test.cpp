@@ -9,9 +9,9 @@
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
-#include "tixport/field_parsers.hpp"
-#include "tixport/migration_pipeline.hpp"
-#include "tixport/run_ledger.hpp"
+#include "tixport/csv/field_parsers.hpp"
+#include "tixport/run/migration_pipeline.hpp"
+#include "tixport/ledger/run_ledger.hpp"
 
 #include <simdjson.h>
 

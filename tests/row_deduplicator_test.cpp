@@ -6,9 +6,9 @@
 // counts and the same sample lines as one pass over the rows in file order.
 #include <catch2/catch.hpp>
 
-#include "tixport/row_deduplicator.hpp"
+#include "tixport/run/row_deduplicator.hpp"
 
-#include "../src/tsan_annotations_internal.hpp"
+#include "../src/common/tsan_annotations_internal.hpp"
 
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>

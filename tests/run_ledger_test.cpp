@@ -5,9 +5,9 @@
 // fingerprint equals hashing the whole), and the delta partition.
 #include <catch2/catch.hpp>
 
-#include "tixport/errors.hpp"
-#include "tixport/ledger_delta.hpp"
-#include "tixport/run_ledger.hpp"
+#include "tixport/common/errors.hpp"
+#include "tixport/ledger/ledger_delta.hpp"
+#include "tixport/ledger/run_ledger.hpp"
 
 #include <random>
 

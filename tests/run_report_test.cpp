@@ -9,8 +9,8 @@
 //   ./tixport_tests "[run_report]"
 #include <catch2/catch.hpp>
 
-#include "tixport/errors.hpp"
-#include "tixport/run_report.hpp"
+#include "tixport/common/errors.hpp"
+#include "tixport/run/run_report.hpp"
 
 #include "test_support.hpp"
 

@@ -10,9 +10,9 @@
 
 #include <sys/resource.h>
 
-#include "tixport/errors.hpp"
-#include "tixport/interrupt_guard.hpp"
-#include "tixport/sample_generator.hpp"
+#include "tixport/common/errors.hpp"
+#include "tixport/common/interrupt_guard.hpp"
+#include "tixport/generate/sample_generator.hpp"
 
 #include <algorithm>
 #include <charconv>

@@ -8,7 +8,7 @@
 //
 //   ./tixport_tests "[tar_archive_sink]"          # fast cases
 //   ./tixport_tests "[tar_archive_sink][.slow]"   # 30 MB determinism cases
-#include "tixport/tar_archive_sink.hpp"
+#include "tixport/archive/tar_archive_sink.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -32,8 +32,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "tixport/errors.hpp"
-#include "tixport/interrupt_guard.hpp"
+#include "tixport/common/errors.hpp"
+#include "tixport/common/interrupt_guard.hpp"
 
 #include "test_support.hpp"
 

@@ -6,7 +6,7 @@
 // they must produce no report, which is what the annotations are for.
 #include <catch2/catch.hpp>
 
-#include "../src/tsan_annotations_internal.hpp"
+#include "../src/common/tsan_annotations_internal.hpp"
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/flow_graph.h>

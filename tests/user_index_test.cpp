@@ -1,7 +1,7 @@
 // File: user_index_test.cpp
 #include <catch2/catch.hpp>
 
-#include "tixport/user_index.hpp"
+#include "tixport/index/user_index.hpp"
 
 #include <vector>
 

@@ -1,8 +1,8 @@
 // File: user_resolver_test.cpp
 #include <catch2/catch.hpp>
 
-#include "tixport/errors.hpp"
-#include "tixport/user_resolver.hpp"
+#include "tixport/common/errors.hpp"
+#include "tixport/run/user_resolver.hpp"
 
 #include <limits>
 

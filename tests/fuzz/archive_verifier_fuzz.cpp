@@ -27,11 +27,11 @@
 // reported ticket, comment and user counts.
 //
 //   build-fuzz/archive_verifier_fuzz tests/fuzz/corpus/archive_verifier -max_len=8192
-#include "tixport/archive_verifier.hpp"
+#include "tixport/archive/archive_verifier.hpp"
 
-#include "tixport/errors.hpp"
-#include "tixport/field_parsers.hpp"
-#include "tixport/json_batch_encoder.hpp"
+#include "tixport/common/errors.hpp"
+#include "tixport/csv/field_parsers.hpp"
+#include "tixport/run/json_batch_encoder.hpp"
 
 #include "fuzz_check.hpp"
 

@@ -18,9 +18,9 @@
 // chunk_seq delivered once, and stats that agree with what was delivered.
 //
 //   build-fuzz/csv_reader_fuzz tests/fuzz/corpus/csv_reader -max_len=4096
-#include "tixport/csv_reader.hpp"
+#include "tixport/csv/csv_reader.hpp"
 
-#include "../../src/csv_reader_internal.hpp"
+#include "../../src/csv/csv_reader_internal.hpp"
 #include "fuzz_check.hpp"
 
 #include <algorithm>

@@ -8,7 +8,7 @@
 // round trips (format_timestamp -> parse_timestamp, repair -> valid UTF-8).
 //
 //   build-fuzz/field_parsers_fuzz tests/fuzz/corpus/field_parsers -max_len=64
-#include "tixport/field_parsers.hpp"
+#include "tixport/csv/field_parsers.hpp"
 
 #include "fuzz_check.hpp"
 

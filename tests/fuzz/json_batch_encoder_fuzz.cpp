@@ -14,8 +14,8 @@
 //      input is valid UTF-8.
 //
 //   build-fuzz/json_batch_encoder_fuzz tests/fuzz/corpus/json_batch_encoder -max_len=4096
-#include "tixport/field_parsers.hpp"
-#include "tixport/json_batch_encoder.hpp"
+#include "tixport/csv/field_parsers.hpp"
+#include "tixport/run/json_batch_encoder.hpp"
 
 #include "fuzz_check.hpp"
 

@@ -11,9 +11,9 @@
 #include <CLI/CLI.hpp>
 
 #include "../test_index_server.hpp"
-#include "tixport/errors.hpp"
-#include "tixport/json_batch_encoder.hpp"
-#include "tixport/migration_pipeline.hpp"
+#include "tixport/common/errors.hpp"
+#include "tixport/run/json_batch_encoder.hpp"
+#include "tixport/run/migration_pipeline.hpp"
 
 #include <signal.h>
 

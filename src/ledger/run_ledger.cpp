@@ -1,0 +1,606 @@
+// File: run_ledger.cpp
+//
+// The ledger file, version 1 (README.md "The ledger" has the table):
+//   header (128 bytes), users (32 bytes each), email keys (one blob, padded to 8),
+//   identity (24), tickets (24), comments (24), dangling references (32),
+//   export block hashes (8), and an XXH3-64 checksum of everything before it (8).
+// All integers little-endian; every section starts 8-byte aligned. Tickets and
+// comments, by far the largest sections, are copied to and from the file as
+// whole arrays, so a 2.5M-row ledger loads and saves at memory speed.
+#include "tixport/ledger/run_ledger.hpp"
+
+#include "tixport/common/atomic_output.hpp"
+#include "tixport/csv/csv_reader.hpp"
+#include "tixport/common/errors.hpp"
+
+#include "common/tsan_annotations_internal.hpp"
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+
+#include <xxhash.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <cerrno>
+#include <iterator>
+#include <memory>
+#include <new>
+#include <type_traits>
+
+namespace tixport {
+
+static_assert(std::endian::native == std::endian::little, "the ledger file is little-endian, as the machine");
+static_assert(sizeof(ledger_object) == 24 && std::has_unique_object_representations_v<ledger_object>,
+              "ledger_object is copied to the file as is: no padding allowed");
+
+namespace {
+
+constexpr char kMagic[8] = {'T', 'I', 'X', 'L', 'E', 'D', 'G', 'R'};
+constexpr std::size_t kHeaderBytes = 144;
+constexpr std::size_t kUserBytes = 32;
+constexpr std::size_t kIdentityBytes = 24;
+constexpr std::size_t kObjectBytes = 24;
+constexpr std::size_t kDanglingBytes = 40;
+constexpr std::size_t kChangedBytes = 24;
+constexpr std::size_t kBlockHashBytes = 8;
+constexpr std::size_t kChecksumBytes = 8;
+constexpr std::uint32_t kFlagHasMaxId = 1;
+constexpr std::uint32_t kFlagEndsAtRecord = 2;
+constexpr std::uint32_t kFlagExportProblems = 4;
+constexpr std::uint32_t kMaxRun = 0xFFFFFFFEu;
+
+// Header field offsets.
+enum header_field : std::size_t {
+  kVersionAt = 8,
+  kHeaderBytesAt = 12,
+  kRunAt = 16,
+  kFlagsAt = 20,
+  kPreviousChecksumAt = 24,
+  kMaxIdAt = 32,
+  kExportSizeAt = 40,
+  kExportLineFeedsAt = 48,
+  kBlockBytesAt = 56,
+  kUserCountAt = 64,
+  kKeyBytesAt = 72,
+  kIdentityCountAt = 80,
+  kTicketCountAt = 88,
+  kCommentCountAt = 96,
+  kDanglingCountAt = 104,
+  kBlockCountAt = 112,
+  kTotalBytesAt = 120,
+  kChangedCountAt = 128,
+};
+
+constexpr std::size_t padded8(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
+
+template <typename T>
+void put(std::string& out, std::size_t at, T value) noexcept {
+  std::memcpy(out.data() + at, &value, sizeof value);
+}
+
+template <typename T>
+T get(std::string_view in, std::size_t at) noexcept {
+  T value;
+  std::memcpy(&value, in.data() + at, sizeof value);
+  return value;
+}
+
+/// Section sizes of a ledger with these counts.
+struct layout {
+  std::size_t users, keys, identity, tickets, comments, dangling, changed, blocks, total;
+
+  static layout of(std::uint64_t n_users, std::uint64_t key_bytes, std::uint64_t n_identity, std::uint64_t n_tickets,
+                   std::uint64_t n_comments, std::uint64_t n_dangling, std::uint64_t n_changed,
+                   std::uint64_t n_blocks) {
+    layout l{};
+    l.users = kHeaderBytes;
+    l.keys = l.users + n_users * kUserBytes;
+    l.identity = l.keys + padded8(key_bytes);
+    l.tickets = l.identity + n_identity * kIdentityBytes;
+    l.comments = l.tickets + n_tickets * kObjectBytes;
+    l.dangling = l.comments + n_comments * kObjectBytes;
+    l.changed = l.dangling + n_dangling * kDanglingBytes;
+    l.blocks = l.changed + n_changed * kChangedBytes;
+    l.total = l.blocks + n_blocks * kBlockHashBytes + kChecksumBytes;
+    return l;
+  }
+};
+
+[[noreturn]] void bad(const std::string& name, const std::string& what) {
+  throw fatal_error(exit_code::input_error, "ledger: " + name + ": " + what);
+}
+
+}  // namespace
+
+std::string_view user_origin_name(user_origin origin) noexcept {
+  switch (origin) {
+    case user_origin::matched: return "matched";
+    case user_origin::new_id: return "new";
+    case user_origin::fresh: return "fresh";
+  }
+  return "?";
+}
+
+std::uint64_t fingerprint_bytes(std::string_view bytes) noexcept { return XXH3_64bits(bytes.data(), bytes.size()); }
+
+namespace {
+
+/// Hand the ledger's file bytes to `sink` piece by piece, in file order, and set its checksum:
+/// the two big sections go straight from their vectors, never through another buffer.
+template <typename Sink>
+void emit_ledger(run_ledger& ledger, Sink sink) {
+  std::uint64_t key_bytes = 0;
+  for (const ledger_user& u : ledger.users) key_bytes += u.email_key.size();
+  const layout l = layout::of(ledger.users.size(), key_bytes, ledger.identity.size(), ledger.tickets.size(),
+                              ledger.comments.size(), ledger.dangling.size(), ledger.changed.size(),
+                              ledger.source.block_hashes.size());
+  // Header, users, keys and identity: small, built in one zeroed buffer (padding is checksummed).
+  std::string head(l.tickets, '\0');
+  std::memcpy(head.data(), kMagic, sizeof kMagic);
+  put<std::uint32_t>(head, kVersionAt, kLedgerVersion);
+  put<std::uint32_t>(head, kHeaderBytesAt, kHeaderBytes);
+  put<std::uint32_t>(head, kRunAt, ledger.run);
+  put<std::uint32_t>(head, kFlagsAt, (ledger.max_id_seen ? kFlagHasMaxId : 0) |
+                                         (ledger.source.ends_at_record ? kFlagEndsAtRecord : 0) |
+                                         (ledger.source.had_problems ? kFlagExportProblems : 0));
+  put<std::uint64_t>(head, kPreviousChecksumAt, ledger.previous_checksum);
+  put<std::int64_t>(head, kMaxIdAt, ledger.max_id_seen.value_or(0));
+  put<std::uint64_t>(head, kExportSizeAt, ledger.source.size);
+  put<std::uint64_t>(head, kExportLineFeedsAt, ledger.source.line_feeds);
+  put<std::uint32_t>(head, kBlockBytesAt, ledger.source.block_bytes);
+  put<std::uint64_t>(head, kUserCountAt, ledger.users.size());
+  put<std::uint64_t>(head, kKeyBytesAt, key_bytes);
+  put<std::uint64_t>(head, kIdentityCountAt, ledger.identity.size());
+  put<std::uint64_t>(head, kTicketCountAt, ledger.tickets.size());
+  put<std::uint64_t>(head, kCommentCountAt, ledger.comments.size());
+  put<std::uint64_t>(head, kDanglingCountAt, ledger.dangling.size());
+  put<std::uint64_t>(head, kBlockCountAt, ledger.source.block_hashes.size());
+  put<std::uint64_t>(head, kTotalBytesAt, l.total);
+  put<std::uint64_t>(head, kChangedCountAt, ledger.changed.size());
+  std::uint64_t key_at = 0;
+  for (std::size_t i = 0; i < ledger.users.size(); ++i) {
+    const ledger_user& u = ledger.users[i];
+    const std::size_t at = l.users + i * kUserBytes;
+    put<std::int64_t>(head, at, u.id);
+    put<std::uint64_t>(head, at + 8, key_at);
+    put<std::uint32_t>(head, at + 16, static_cast<std::uint32_t>(u.email_key.size()));
+    put<std::uint32_t>(head, at + 20, u.run);
+    put<std::uint8_t>(head, at + 24, static_cast<std::uint8_t>(u.origin));
+    std::memcpy(head.data() + l.keys + key_at, u.email_key.data(), u.email_key.size());
+    key_at += u.email_key.size();
+  }
+  for (std::size_t i = 0; i < ledger.identity.size(); ++i) {
+    const ledger_identity& e = ledger.identity[i];
+    const std::size_t at = l.identity + i * kIdentityBytes;
+    put<std::int64_t>(head, at, e.chat_id);
+    put<std::int64_t>(head, at + 8, e.user_id);
+    put<std::uint32_t>(head, at + 16, e.user);
+  }
+  // Dangling references and block hashes after the objects, checksum last.
+  std::string tail(l.total - l.dangling, '\0');
+  for (std::size_t i = 0; i < ledger.dangling.size(); ++i) {
+    const ledger_dangling& d = ledger.dangling[i];
+    const std::size_t at = i * kDanglingBytes;
+    put<std::int64_t>(tail, at, d.object_id);
+    put<std::int64_t>(tail, at + 8, d.chat_id);
+    put<std::uint64_t>(tail, at + 16, d.line);
+    put<std::uint64_t>(tail, at + 24, d.offset);
+    put<std::uint32_t>(tail, at + 32, static_cast<std::uint32_t>(d.kind));
+  }
+  for (std::size_t i = 0; i < ledger.changed.size(); ++i) {
+    const ledger_changed& c = ledger.changed[i];
+    const std::size_t at = (l.changed - l.dangling) + i * kChangedBytes;
+    put<std::int64_t>(tail, at, c.object_id);
+    put<std::uint64_t>(tail, at + 8, c.line);
+    put<std::uint32_t>(tail, at + 16, static_cast<std::uint32_t>(c.kind));
+  }
+  if (!ledger.source.block_hashes.empty()) {
+    std::memcpy(tail.data() + (l.blocks - l.dangling), ledger.source.block_hashes.data(),
+                ledger.source.block_hashes.size() * kBlockHashBytes);
+  }
+  const auto as_bytes = [](const std::vector<ledger_object>& v) {
+    return std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(ledger_object));
+  };
+  const std::string_view pieces[] = {head, as_bytes(ledger.tickets), as_bytes(ledger.comments),
+                                     std::string_view(tail).substr(0, tail.size() - kChecksumBytes)};
+  XXH3_state_t* state = XXH3_createState();
+  if (state == nullptr) throw std::bad_alloc();
+  XXH3_64bits_reset(state);
+  for (const std::string_view piece : pieces) XXH3_64bits_update(state, piece.data(), piece.size());
+  ledger.checksum = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  put<std::uint64_t>(tail, tail.size() - kChecksumBytes, ledger.checksum);
+  sink(head);
+  sink(pieces[1]);
+  sink(pieces[2]);
+  sink(std::string_view(tail));
+}
+
+}  // namespace
+
+std::string serialize_ledger(run_ledger& ledger) {
+  std::string out;
+  emit_ledger(ledger, [&](std::string_view piece) { out += piece; });
+  return out;
+}
+
+void write_ledger(run_ledger& ledger, atomic_output_file& out) {
+  emit_ledger(ledger, [&](std::string_view piece) { out.write(piece); });
+}
+
+run_ledger parse_ledger(std::string_view in, const std::string& name) {
+  // 1. Is it a ledger at all, of this version, and whole?
+  if (in.size() < sizeof kMagic || std::memcmp(in.data(), kMagic, sizeof kMagic) != 0) {
+    bad(name, in.empty() ? "empty file, not a tixport ledger" : "not a tixport ledger (no ledger magic)");
+  }
+  if (in.size() < kHeaderBytes) {
+    bad(name, "truncated: " + std::to_string(in.size()) + " bytes, shorter than the ledger header");
+  }
+  const auto version = get<std::uint32_t>(in, kVersionAt);
+  if (version != kLedgerVersion) {
+    bad(name, "ledger format version " + std::to_string(version) + "; this tixport reads version " +
+                  std::to_string(kLedgerVersion));
+  }
+  const auto total = get<std::uint64_t>(in, kTotalBytesAt);
+  if (total != in.size()) {
+    bad(name, total > in.size() ? "truncated: " + std::to_string(in.size()) + " of " + std::to_string(total) + " bytes"
+                                : "corrupted: " + std::to_string(in.size() - total) + " bytes after the ledger's end");
+  }
+  const auto checksum = get<std::uint64_t>(in, in.size() - kChecksumBytes);
+  if (XXH3_64bits(in.data(), in.size() - kChecksumBytes) != checksum) {
+    bad(name, "corrupted: checksum mismatch");
+  }
+
+  // 2. Its sections. The checksum matched, so a failure below means a writer bug or a forged
+  //    file; still checked, because every index is used to address memory.
+  const auto n_users = get<std::uint64_t>(in, kUserCountAt);
+  const auto key_bytes = get<std::uint64_t>(in, kKeyBytesAt);
+  const auto n_identity = get<std::uint64_t>(in, kIdentityCountAt);
+  const auto n_tickets = get<std::uint64_t>(in, kTicketCountAt);
+  const auto n_comments = get<std::uint64_t>(in, kCommentCountAt);
+  const auto n_dangling = get<std::uint64_t>(in, kDanglingCountAt);
+  const auto n_blocks = get<std::uint64_t>(in, kBlockCountAt);
+  const auto n_changed = get<std::uint64_t>(in, kChangedCountAt);
+  constexpr std::uint64_t kSane = std::uint64_t{1} << 40;
+  for (const std::uint64_t n : {n_users, key_bytes, n_identity, n_tickets, n_comments, n_dangling, n_changed, n_blocks}) {
+    if (n > kSane) bad(name, "corrupted: impossible section size");
+  }
+  const layout l = layout::of(n_users, key_bytes, n_identity, n_tickets, n_comments, n_dangling, n_changed, n_blocks);
+  if (l.total != in.size() || get<std::uint32_t>(in, kHeaderBytesAt) != kHeaderBytes) {
+    bad(name, "corrupted: section sizes do not add up to the file size");
+  }
+
+  run_ledger ledger;
+  ledger.run = get<std::uint32_t>(in, kRunAt);
+  const auto flags = get<std::uint32_t>(in, kFlagsAt);
+  ledger.previous_checksum = get<std::uint64_t>(in, kPreviousChecksumAt);
+  if ((flags & kFlagHasMaxId) != 0) ledger.max_id_seen = get<std::int64_t>(in, kMaxIdAt);
+  ledger.source.size = get<std::uint64_t>(in, kExportSizeAt);
+  ledger.source.line_feeds = get<std::uint64_t>(in, kExportLineFeedsAt);
+  ledger.source.block_bytes = get<std::uint32_t>(in, kBlockBytesAt);
+  ledger.source.ends_at_record = (flags & kFlagEndsAtRecord) != 0;
+  ledger.source.had_problems = (flags & kFlagExportProblems) != 0;
+  if (ledger.run == 0 || ledger.run > kMaxRun) bad(name, "corrupted: run number " + std::to_string(ledger.run));
+  // Every ledger this tixport writes hashes 1 MiB blocks; another size would make the two
+  // rerun paths disagree and a hashing buffer as large as it says.
+  if (ledger.source.block_bytes != kLedgerBlockBytes ||
+      n_blocks != (ledger.source.size + ledger.source.block_bytes - 1) / ledger.source.block_bytes) {
+    bad(name, "corrupted: export block table does not match the export size");
+  }
+
+  ledger.users.resize(n_users);
+  for (std::size_t i = 0; i < n_users; ++i) {
+    const std::size_t at = l.users + i * kUserBytes;
+    ledger_user& u = ledger.users[i];
+    u.id = get<std::int64_t>(in, at);
+    const auto key_at = get<std::uint64_t>(in, at + 8);
+    const auto key_len = get<std::uint32_t>(in, at + 16);
+    u.run = get<std::uint32_t>(in, at + 20);
+    const auto origin = get<std::uint8_t>(in, at + 24);
+    if (key_at > key_bytes || key_len > key_bytes - key_at || origin > static_cast<std::uint8_t>(user_origin::fresh)) {
+      bad(name, "corrupted: user " + std::to_string(i));
+    }
+    u.origin = static_cast<user_origin>(origin);
+    u.email_key.assign(in.substr(l.keys + key_at, key_len));
+  }
+  ledger.identity.resize(n_identity);
+  for (std::size_t i = 0; i < n_identity; ++i) {
+    const std::size_t at = l.identity + i * kIdentityBytes;
+    ledger_identity& e = ledger.identity[i];
+    e.chat_id = get<std::int64_t>(in, at);
+    e.user_id = get<std::int64_t>(in, at + 8);
+    e.user = get<std::uint32_t>(in, at + 16);
+    if (e.user >= n_users || ledger.users[e.user].id != e.user_id ||
+        (i > 0 && ledger.identity[i - 1].chat_id >= e.chat_id)) {
+      bad(name, "corrupted: identity entry " + std::to_string(i));
+    }
+  }
+  const auto read_objects = [&](std::vector<ledger_object>& objects, std::size_t at, std::uint64_t n, const char* what) {
+    objects.resize(n);
+    if (n != 0) std::memcpy(objects.data(), in.data() + at, n * kObjectBytes);
+    for (std::size_t i = 1; i < objects.size(); ++i) {
+      if (objects[i - 1].id >= objects[i].id) bad(name, std::string("corrupted: ") + what + " not in id order");
+    }
+  };
+  read_objects(ledger.tickets, l.tickets, n_tickets, "tickets");
+  read_objects(ledger.comments, l.comments, n_comments, "comments");
+  ledger.dangling.resize(n_dangling);
+  for (std::size_t i = 0; i < n_dangling; ++i) {
+    const std::size_t at = l.dangling + i * kDanglingBytes;
+    ledger_dangling& d = ledger.dangling[i];
+    d.object_id = get<std::int64_t>(in, at);
+    d.chat_id = get<std::int64_t>(in, at + 8);
+    d.line = get<std::uint64_t>(in, at + 16);
+    d.offset = get<std::uint64_t>(in, at + 24);
+    const auto kind = get<std::uint32_t>(in, at + 32);
+    if (kind > static_cast<std::uint32_t>(ref_kind::comment_author)) bad(name, "corrupted: dangling reference kind");
+    d.kind = static_cast<ref_kind>(kind);
+    if (i > 0 && std::pair(ledger.dangling[i - 1].kind, ledger.dangling[i - 1].object_id) >= std::pair(d.kind, d.object_id)) {
+      bad(name, "corrupted: unmapped references not in order");
+    }
+  }
+  ledger.changed.resize(n_changed);
+  for (std::size_t i = 0; i < n_changed; ++i) {
+    const std::size_t at = l.changed + i * kChangedBytes;
+    ledger_changed& c = ledger.changed[i];
+    c.object_id = get<std::int64_t>(in, at);
+    c.line = get<std::uint64_t>(in, at + 8);
+    const auto kind = get<std::uint32_t>(in, at + 16);
+    if (kind > static_cast<std::uint32_t>(object_kind::comment)) bad(name, "corrupted: changed object kind");
+    c.kind = static_cast<object_kind>(kind);
+    if (i > 0 && std::pair(ledger.changed[i - 1].kind, ledger.changed[i - 1].object_id) >= std::pair(c.kind, c.object_id)) {
+      bad(name, "corrupted: changed objects not in order");
+    }
+  }
+  // The largest id seen covers every id the ledger holds: fresh ids start above it.
+  for (const ledger_user& u : ledger.users) {
+    if (!ledger.max_id_seen || u.id > *ledger.max_id_seen) bad(name, "corrupted: a user id above the largest id seen");
+  }
+  ledger.source.block_hashes.resize(n_blocks);
+  if (n_blocks != 0) std::memcpy(ledger.source.block_hashes.data(), in.data() + l.blocks, n_blocks * kBlockHashBytes);
+  ledger.checksum = checksum;
+  return ledger;
+}
+
+run_ledger load_ledger(const std::filesystem::path& path) {
+  // One read() into a buffer of the file's size: a 2.5M-row ledger is tens of MB.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) bad(path.string(), errno == ENOENT ? "no such file" : "cannot be read: " + errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    bad(path.string(), "not a regular file");
+  }
+  std::unique_ptr<char[]> bytes(new char[static_cast<std::size_t>(st.st_size) + 1]);
+  std::size_t done = 0;
+  while (done < static_cast<std::size_t>(st.st_size)) {
+    const ssize_t n = ::read(fd, bytes.get() + done, static_cast<std::size_t>(st.st_size) - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : 0;
+      ::close(fd);
+      bad(path.string(), err != 0 ? "read error: " + errno_text(err) : "changed while being read");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return parse_ledger(std::string_view(bytes.get(), done), path.string());
+}
+
+// ---- export fingerprints ----------------------------------------------------
+
+namespace {
+
+/// Hash blocks [first, last) of `bytes` (block k covers [k*b, min(size, (k+1)*b))) in parallel,
+/// read from the mapping, or with pread from `fd` when it is open (then nothing is mapped in).
+std::vector<std::uint64_t> hash_blocks(std::string_view bytes, std::uint32_t block_bytes, std::uint64_t first,
+                                       std::uint64_t last, int fd = -1) {
+  std::vector<std::uint64_t> results(last - first);
+  const int done = 0;
+  oneapi::tbb::parallel_for(
+      oneapi::tbb::blocked_range<std::uint64_t>(first, last, 1),
+      tsan::body(&done, [&](const oneapi::tbb::blocked_range<std::uint64_t>& range) {
+        // One block buffer per worker thread, kept: a fresh 1 MiB allocation per block is an
+        // mmap and 256 zeroed pages each time (malloc's mmap threshold is 256 KiB here).
+        thread_local std::unique_ptr<char[]> buffer;
+        thread_local std::uint32_t buffer_bytes = 0;
+        for (std::uint64_t k = range.begin(); k != range.end(); ++k) {
+          const std::uint64_t begin = k * block_bytes;
+          const std::uint64_t size = std::min<std::uint64_t>(block_bytes, bytes.size() - begin);
+          std::string_view block = bytes.substr(begin, size);
+          if (fd >= 0) {
+            if (buffer_bytes < block_bytes) {
+              buffer.reset(new char[block_bytes]);
+              buffer_bytes = block_bytes;
+            }
+            std::size_t done = 0;
+            while (done < size) {
+              const ssize_t n = ::pread(fd, buffer.get() + done, size - done, static_cast<off_t>(begin + done));
+              if (n < 0 && errno == EINTR) continue;
+              if (n <= 0) break;
+              done += static_cast<std::size_t>(n);
+            }
+            // A short read (the file shrank under us) hashes what was read: it cannot match.
+            block = std::string_view(buffer.get(), done);
+          }
+          results[k - first] = XXH3_64bits(block.data(), block.size());
+        }
+      }));
+  tsan::acquire(&done);
+  return results;
+}
+
+std::uint64_t block_count(std::uint64_t size, std::uint32_t block_bytes) noexcept {
+  return (size + block_bytes - 1) / block_bytes;
+}
+
+}  // namespace
+
+export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_record, std::uint64_t line_feeds) {
+  export_fingerprint f;
+  f.size = bytes.size();
+  f.ends_at_record = ends_at_record;
+  f.line_feeds = line_feeds;
+  f.block_hashes = hash_blocks(bytes, f.block_bytes, 0, block_count(bytes.size(), f.block_bytes));
+  return f;
+}
+
+std::vector<std::uint64_t> hash_full_blocks(std::string_view bytes, int fd) {
+  return hash_blocks(bytes, kLedgerBlockBytes, 0, bytes.size() / kLedgerBlockBytes, fd);
+}
+
+prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes, int fd,
+                                   std::span<const std::uint64_t> full_blocks) {
+  prefix_match m;
+  if (old.block_bytes != kLedgerBlockBytes || bytes.size() < old.size) return m;
+  // The old blocks, read from the new export: its full ones (hashed by the caller, or here),
+  // and the old partial last one only up to the old size.
+  const std::uint64_t old_full = old.size / old.block_bytes;
+  std::vector<std::uint64_t> hashed;
+  if (full_blocks.size() < old_full) {
+    hashed = hash_blocks(bytes, old.block_bytes, 0, old_full, fd);
+    full_blocks = hashed;
+    m.bytes_hashed = old_full * old.block_bytes;
+  } else {
+    m.bytes_hashed = full_blocks.size() * std::uint64_t{old.block_bytes};
+  }
+  std::vector<std::uint64_t> blocks(full_blocks.begin(), full_blocks.begin() + static_cast<std::ptrdiff_t>(old_full));
+  if (old.size % old.block_bytes != 0) {
+    const std::vector<std::uint64_t> last = hash_blocks(bytes.substr(0, old.size), old.block_bytes, old_full,
+                                                        old_full + 1, fd);
+    blocks.push_back(last.front());
+    m.bytes_hashed += old.size - old_full * old.block_bytes;
+  }
+  std::size_t equal = 0;
+  while (equal < blocks.size() && equal < old.block_hashes.size() && blocks[equal] == old.block_hashes[equal]) ++equal;
+  m.matching_bytes = std::min<std::uint64_t>(equal * std::uint64_t{old.block_bytes}, old.size);
+  m.appended = equal == old.block_hashes.size() && equal == blocks.size() && old.ends_at_record;
+  return m;
+}
+
+export_fingerprint extend_fingerprint(const export_fingerprint& old, std::string_view bytes, bool ends_at_record,
+                                      std::uint64_t line_feeds, std::uint64_t& bytes_hashed) {
+  export_fingerprint f;
+  f.size = bytes.size();
+  f.block_bytes = old.block_bytes;
+  f.ends_at_record = ends_at_record;
+  f.line_feeds = line_feeds;
+  // Old full blocks stay; the old partial last block grows, so it is hashed again.
+  const std::uint64_t kept = old.size / old.block_bytes;
+  f.block_hashes.assign(old.block_hashes.begin(), old.block_hashes.begin() + static_cast<std::ptrdiff_t>(kept));
+  const std::vector<std::uint64_t> blocks =
+      hash_blocks(bytes, f.block_bytes, kept, block_count(bytes.size(), f.block_bytes));
+  f.block_hashes.insert(f.block_hashes.end(), blocks.begin(), blocks.end());
+  bytes_hashed = bytes.size() - kept * f.block_bytes;
+  return f;
+}
+
+// ---- lookups ------------------------------------------------------------------
+
+ledger_lookup::ledger_lookup(const run_ledger& ledger) : ledger_(ledger) {
+  by_key_.reserve(ledger.users.size());
+  user_ids_.reserve(ledger.users.size());
+  for (std::uint32_t i = 0; i < ledger.users.size(); ++i) {
+    by_key_.emplace(ledger.users[i].email_key, i);
+    user_ids_.insert(ledger.users[i].id);
+  }
+}
+
+std::optional<std::uint32_t> ledger_lookup::user_by_key(std::string_view email_key) const {
+  const auto it = by_key_.find(email_key);
+  if (it == by_key_.end()) return std::nullopt;
+  return it->second;
+}
+
+const ledger_identity* ledger_lookup::identity(std::int64_t chat_id) const {
+  const auto& v = ledger_.identity;
+  const auto it = std::lower_bound(v.begin(), v.end(), chat_id,
+                                   [](const ledger_identity& e, std::int64_t id) { return e.chat_id < id; });
+  return it != v.end() && it->chat_id == chat_id ? &*it : nullptr;
+}
+
+const ledger_object* ledger_lookup::find(std::span<const ledger_object> sorted, std::int64_t id) noexcept {
+  const auto it = std::lower_bound(sorted.begin(), sorted.end(), id,
+                                   [](const ledger_object& o, std::int64_t x) { return o.id < x; });
+  return it != sorted.end() && it->id == id ? &*it : nullptr;
+}
+
+// ---- show and dump --------------------------------------------------------------
+
+void print_ledger_summary(const run_ledger& l, const std::filesystem::path& path, std::FILE* out) {
+  std::uint64_t by_origin[3] = {0, 0, 0};
+  for (const ledger_user& u : l.users) ++by_origin[static_cast<int>(u.origin)];
+  const auto count_in_last = [](const std::vector<ledger_object>& v) {
+    return static_cast<unsigned long long>(
+        std::count_if(v.begin(), v.end(), [](const ledger_object& o) { return (o.flags & kInLastExport) != 0; }));
+  };
+  const auto ull = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::fprintf(out, "tixport ledger: %s\n", path.c_str());
+  std::fprintf(out, "  format          version %u, checksum %016llx\n", kLedgerVersion, ull(l.checksum));
+  if (l.previous_checksum != 0) {
+    std::fprintf(out, "  lineage         run %u, previous ledger %016llx\n", l.run, ull(l.previous_checksum));
+  } else {
+    std::fprintf(out, "  lineage         run %u, first run\n", l.run);
+  }
+  std::fprintf(out, "  export          %llu bytes, %llu line feeds, %llu blocks of %u bytes, %s\n", ull(l.source.size),
+               ull(l.source.line_feeds), ull(l.source.block_hashes.size()), l.source.block_bytes,
+               l.source.ends_at_record ? "ends at a record (appendable)" : "does not end at a record");
+  if (l.max_id_seen) {
+    std::fprintf(out, "  largest id      %lld\n", static_cast<long long>(*l.max_id_seen));
+  } else {
+    std::fprintf(out, "  largest id      none\n");
+  }
+  std::fprintf(out, "  users           %llu (%llu matched, %llu new, %llu fresh ids)\n", ull(l.users.size()),
+               ull(by_origin[0]), ull(by_origin[1]), ull(by_origin[2]));
+  std::fprintf(out, "  identity map    %llu chat ids\n", ull(l.identity.size()));
+  std::fprintf(out, "  tickets         %llu (%llu in the last export)\n", ull(l.tickets.size()), count_in_last(l.tickets));
+  std::fprintf(out, "  comments        %llu (%llu in the last export)\n", ull(l.comments.size()),
+               count_in_last(l.comments));
+  std::fprintf(out, "  unmapped refs   %llu\n", ull(l.dangling.size()));
+}
+
+std::string ledger_csv(const run_ledger& l, ledger_table table) {
+  std::string out;
+  char number[64];
+  switch (table) {
+    case ledger_table::users:
+      out += "email_key,id,origin,run\n";
+      for (const ledger_user& u : l.users) {
+        append_csv_field(out, u.email_key);
+        std::snprintf(number, sizeof number, ",%lld,", static_cast<long long>(u.id));
+        out += number;
+        out += user_origin_name(u.origin);
+        out += ',' + std::to_string(u.run) + '\n';
+      }
+      break;
+    case ledger_table::identity:
+      out += "chat_id,user_id,email_key\n";
+      for (const ledger_identity& e : l.identity) {
+        std::snprintf(number, sizeof number, "%lld,%lld,", static_cast<long long>(e.chat_id),
+                      static_cast<long long>(e.user_id));
+        out += number;
+        append_csv_field(out, l.users[e.user].email_key);
+        out += '\n';
+      }
+      break;
+    case ledger_table::tickets:
+    case ledger_table::comments: {
+      out += "id,fingerprint,run,in_last_export\n";
+      for (const ledger_object& o : table == ledger_table::tickets ? l.tickets : l.comments) {
+        std::snprintf(number, sizeof number, "%lld,%016llx,%u,%d\n", static_cast<long long>(o.id),
+                      static_cast<unsigned long long>(o.fingerprint), o.run, (o.flags & kInLastExport) != 0 ? 1 : 0);
+        out += number;
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace tixport

@@ -1,0 +1,298 @@
+// File: batch_serializer.cpp
+#include "tixport/run/batch_serializer.hpp"
+
+#include "tixport/csv/field_parsers.hpp"
+#include "tixport/common/interrupt_guard.hpp"
+#include "tixport/ledger/run_ledger.hpp"
+
+#include "csv/csv_reader_internal.hpp"
+#include "common/tsan_annotations_internal.hpp"
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/parallel_pipeline.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace tixport {
+
+std::uint64_t batch_count(std::uint64_t tickets, std::uint64_t comments, std::uint64_t users,
+                          unsigned batch_size) noexcept {
+  const auto ceil_div = [batch_size](std::uint64_t n) { return (n + batch_size - 1) / batch_size; };
+  return std::max({ceil_div(tickets), ceil_div(comments), ceil_div(users)});
+}
+
+std::string batch_entry_name(std::uint64_t k, unsigned batch_size, batch_name_style style) {
+  const std::uint64_t number = style == batch_name_style::offset ? k * batch_size : k;
+  return "backup_tickets_" + std::to_string(number) + ".json";
+}
+
+void reread_field(std::string_view data, std::uint64_t offset, std::size_t field, std::string& out) {
+  // The reader's own exact parser, so the re-read bytes are the ones the parse saw.
+  csv_internal::read_record_field(data, offset, field, out);
+}
+
+void count_body_repairs(const body_source& source, std::span<const comment_candidate> comments, reject_log& log) {
+  tsan::combinable<reject_log> logs;
+  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, comments.size(), 4096),
+                            tsan::body(&logs, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
+                              std::string raw;
+                              for (std::size_t i = range.begin(); i != range.end(); ++i) {
+                                const comment_candidate& c = comments[i];
+                                std::string_view body;
+                                if (c.body_in_place) {
+                                  body = source.file_bytes.substr(c.body_offset, c.body_size);
+                                } else {
+                                  reread_field(source.file_bytes, c.offset, source.body_field, raw);
+                                  body = raw;
+                                }
+                                if (!is_valid_utf8(body)) logs.local().add(row_issue::utf8_repaired_field, c.line);
+                              }
+                            }));
+  tsan::acquire(&logs);
+  logs.combine_each([&](const reject_log& local) { log.merge(local); });
+}
+
+std::uint64_t ticket_fingerprint(const ticket_candidate& t, std::string& scratch) {
+  scratch.clear();
+  encode_ticket_object(ticket_record{t.created_at, t.requester_id, t.id}, scratch);
+  return fingerprint_bytes(scratch);
+}
+
+std::uint64_t comment_fingerprint(const body_source& source, const comment_candidate& c, std::string& raw,
+                                  std::string& scratch) {
+  std::string_view body;
+  if (c.body_in_place) {
+    body = source.file_bytes.substr(c.body_offset, c.body_size);
+  } else {
+    reread_field(source.file_bytes, c.offset, source.body_field, raw);
+    body = raw;
+  }
+  scratch.clear();
+  if (!is_valid_utf8(body)) {
+    // Repaired behind the JSON object's place in scratch: encode after the repaired body.
+    repair_utf8(body, scratch);
+    const std::size_t body_size = scratch.size();
+    raw.clear();  // the re-read body, if any, is no longer needed
+    encode_comment_object(comment_record{c.created_at, c.ticket_id, c.id, c.is_public,
+                                         std::string_view(scratch).substr(0, body_size), c.author_id},
+                          raw);
+    return fingerprint_bytes(raw);
+  }
+  encode_comment_object(comment_record{c.created_at, c.ticket_id, c.id, c.is_public, body, c.author_id}, scratch);
+  return fingerprint_bytes(scratch);
+}
+
+namespace {
+
+// What one encoder thread reuses from batch to batch.
+struct encode_scratch {
+  struct copied_body {
+    std::size_t comment;  // index in comments
+    std::size_t begin;    // its bytes in arena
+    std::size_t size;
+  };
+  std::vector<ticket_record> tickets;
+  std::vector<comment_record> comments;
+  std::vector<user_record> users;
+  std::string arena;                // bodies that needed a copy, back to back
+  std::vector<copied_body> copied;  // which comments' bodies are in arena
+  std::string raw;                  // one re-read body
+  std::string object;               // one object's compact JSON, for its fingerprint
+  batch_object_spans spans;         // where the objects went in a compact batch
+
+  void reset() {
+    // A huge body (hundreds of MB) must not stay pinned to a worker thread.
+    constexpr std::size_t kKeepBytes = 16u << 20;
+    if (arena.capacity() > kKeepBytes) std::string().swap(arena);
+    if (raw.capacity() > kKeepBytes) std::string().swap(raw);
+    if (object.capacity() > kKeepBytes) std::string().swap(object);
+    tickets.clear();
+    comments.clear();
+    users.clear();
+    arena.clear();
+    copied.clear();
+  }
+};
+
+// One batch travelling through the pipeline.
+struct encoded_batch {
+  std::uint64_t k = 0;     // 1-based batch number
+  std::string json;        // the batch file's bytes
+  reject_log log;          // repairs found while encoding
+};
+
+}  // namespace
+
+serialize_stats write_batches(const body_source& source, std::span<const ticket_candidate> tickets,
+                              std::span<const comment_candidate> comments,
+                              std::span<const resolved_user> users, const batch_options& options,
+                              tar_archive_sink& sink, reject_log& log, const object_fingerprints& fingerprints) {
+  const unsigned b = options.batch_size;
+  const std::uint64_t total = batch_count(tickets.size(), comments.size(), users.size(), b);
+  serialize_stats stats;
+  stats.batches = total;
+  if (total == 0) return stats;
+
+  const std::size_t in_flight =
+      options.max_batches_in_flight != 0
+          ? options.max_batches_in_flight
+          : 4 * static_cast<std::size_t>(oneapi::tbb::this_task_arena::max_concurrency());
+  const auto slice = [b](auto span, std::uint64_t k) {
+    const std::size_t begin = std::min<std::size_t>(span.size(), (k - 1) * b);
+    const std::size_t end = std::min<std::size_t>(span.size(), k * b);
+    return span.subspan(begin, end - begin);
+  };
+
+  std::uint64_t next_k = 1;
+  // The first error (a full disk, an interrupt, bad_alloc) is kept here instead of escaping a
+  // filter: an exception would cancel the pipeline and leak the batches in flight between
+  // filters (oneTBB does not destroy them). Later items drain and are destroyed normally.
+  std::atomic<bool> failed{false};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  const auto keep_failure = [&] {
+    std::lock_guard lock(failure_mutex);
+    if (!failure) failure = std::current_exception();
+    failed.store(true);
+  };
+  // Tokens are raw pointers, each owned by the filter holding it: oneTBB passes a pointer as
+  // is, whereas it would move a unique_ptr through storage of its own, where ThreadSanitizer
+  // cannot follow it (see tsan_annotations_internal.hpp for the tsan:: calls).
+  const int filters_done = 0;
+  oneapi::tbb::parallel_pipeline(
+      in_flight,
+      oneapi::tbb::make_filter<void, encoded_batch*>(
+          oneapi::tbb::filter_mode::serial_in_order,
+          tsan::serial_body(&filters_done, [&](oneapi::tbb::flow_control& fc) -> encoded_batch* {
+            if (next_k > total || interrupt_requested() || failed.load()) {
+              fc.stop();
+              return nullptr;
+            }
+            try {
+              auto batch = std::make_unique<encoded_batch>();
+              batch->k = next_k++;
+              tsan::release(batch.get());
+              return batch.release();
+            } catch (...) {
+              keep_failure();
+              fc.stop();
+              return nullptr;
+            }
+          })) &
+          oneapi::tbb::make_filter<encoded_batch*, encoded_batch*>(
+              oneapi::tbb::filter_mode::parallel, tsan::body(&filters_done, [&](encoded_batch* token) {
+                std::unique_ptr<encoded_batch> batch(token);
+                tsan::acquire(token);
+                if (failed.load()) return batch.release();
+                try {
+                  const auto t = slice(tickets, batch->k);
+                  const auto c = slice(comments, batch->k);
+                  const auto u = slice(users, batch->k);
+                  // Per-thread scratch: after the first batches a batch allocates nothing
+                  // but its JSON buffer.
+                  thread_local encode_scratch scratch;
+                  scratch.reset();
+                  std::vector<ticket_record>& ticket_out = scratch.tickets;
+                  for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
+                  std::vector<comment_record>& comment_out = scratch.comments;
+                  for (const comment_candidate& x : c) {
+                    std::string_view body;
+                    if (x.body_in_place) {
+                      body = source.file_bytes.substr(x.body_offset, x.body_size);
+                    } else {
+                      reread_field(source.file_bytes, x.offset, source.body_field, scratch.raw);
+                      body = scratch.raw;
+                    }
+                    const bool valid = is_valid_utf8(body);
+                    if (!x.body_in_place || !valid) {
+                      // A copy (re-read for "", or repaired): into the arena; its view is
+                      // made once the arena stops growing.
+                      const std::size_t begin = scratch.arena.size();
+                      if (valid) {
+                        scratch.arena.append(body);
+                      } else {
+                        repair_utf8(body, scratch.arena);
+                        batch->log.add(row_issue::utf8_repaired_field, x.line);
+                      }
+                      scratch.copied.push_back({comment_out.size(), begin, scratch.arena.size() - begin});
+                      body = {};
+                    }
+                    comment_out.push_back({x.created_at, x.ticket_id, x.id, x.is_public, body, x.author_id});
+                  }
+                  for (const encode_scratch::copied_body& b : scratch.copied) {
+                    comment_out[b.comment].html_body = std::string_view(scratch.arena).substr(b.begin, b.size);
+                  }
+                  std::vector<user_record>& user_out = scratch.users;
+                  for (const resolved_user& x : u) user_out.push_back({x.name, x.id, x.email});
+                  const bool fingerprinting = !fingerprints.tickets.empty() || !fingerprints.comments.empty();
+                  // Compact: each object's bytes in the batch are its canonical JSON, hashed in place.
+                  const bool in_place = fingerprinting && options.style == json_style::compact;
+                  encode_batch(ticket_out, comment_out, user_out, options.style, batch->json,
+                               in_place ? &scratch.spans : nullptr);
+                  // Each object's compact JSON, as the ledger fingerprints it (SPEC 4.1).
+                  const std::size_t first = (batch->k - 1) * b;
+                  const auto hash_span = [&](std::pair<std::size_t, std::size_t> span) {
+                    return fingerprint_bytes(std::string_view(batch->json).substr(span.first, span.second - span.first));
+                  };
+                  if (!fingerprints.tickets.empty()) {
+                    for (std::size_t i = 0; i < ticket_out.size(); ++i) {
+                      if (in_place) {
+                        fingerprints.tickets[first + i] = hash_span(scratch.spans.tickets[i]);
+                        continue;
+                      }
+                      scratch.object.clear();
+                      encode_ticket_object(ticket_out[i], scratch.object);
+                      fingerprints.tickets[first + i] = fingerprint_bytes(scratch.object);
+                    }
+                  }
+                  if (!fingerprints.comments.empty()) {
+                    for (std::size_t i = 0; i < comment_out.size(); ++i) {
+                      if (in_place) {
+                        fingerprints.comments[first + i] = hash_span(scratch.spans.comments[i]);
+                        continue;
+                      }
+                      scratch.object.clear();
+                      encode_comment_object(comment_out[i], scratch.object);
+                      fingerprints.comments[first + i] = fingerprint_bytes(scratch.object);
+                    }
+                  }
+                } catch (...) {
+                  keep_failure();
+                }
+                tsan::release(token);
+                return batch.release();
+              })) &
+          oneapi::tbb::make_filter<encoded_batch*, void>(
+              oneapi::tbb::filter_mode::serial_in_order,
+              tsan::serial_body(&filters_done, [&](encoded_batch* token) {
+                const std::unique_ptr<encoded_batch> batch(token);
+                tsan::acquire(token);
+                if (failed.load()) return;
+                try {
+                  sink.add_entry(batch_entry_name(batch->k, b, options.name_style), batch->json);
+                  stats.json_bytes += batch->json.size();
+                  log.merge(batch->log);
+                  if (options.progress) options.progress(batch->k, total);
+                } catch (...) {
+                  keep_failure();
+                }
+              })));
+  tsan::acquire(&filters_done);
+  std::exception_ptr error;
+  {
+    std::lock_guard lock(failure_mutex);  // the pipeline has ended; the lock only shows TSan the order
+    error = failure;
+  }
+  if (error) std::rethrow_exception(error);
+  throw_if_interrupted();
+  return stats;
+}
+
+}  // namespace tixport

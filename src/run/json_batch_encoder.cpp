@@ -1,0 +1,335 @@
+// File: json_batch_encoder.cpp
+//
+// Writes batch files (SPEC 2.6) straight into a byte buffer: fixed key
+// literals, integers through std::to_chars, timestamps through
+// format_timestamp, and strings through an escaper that scans 16 bytes at a
+// time for the bytes RFC 8259 requires to be escaped and copies clean runs
+// whole. The output buffer is reserved once per batch from an upper bound on
+// the unescaped size.
+//
+//   std::string out;
+//   tixport::append_json_string(out, "say \"hi\"\n");  // "say \"hi\"\n" quoted and escaped
+#include "tixport/run/json_batch_encoder.hpp"
+
+#include "tixport/csv/field_parsers.hpp"
+
+#include <bit>
+#include <charconv>
+#include <cstring>
+#include <limits>
+#include <utility>
+#include <vector>
+
+namespace tixport {
+namespace {
+
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
+constexpr std::size_t kWordSize = sizeof(std::uint64_t);
+/// Longest decimal int64, "-9223372036854775808".
+constexpr std::size_t kMaxIntChars = std::numeric_limits<std::int64_t>::digits10 + 2;
+
+static_assert(std::endian::native == std::endian::little || std::endian::native == std::endian::big);
+
+/// Bit 7 of each byte of the result is set for bytes of `w` that need escaping
+/// ('"', '\\', < 0x20). Carries can set false bits only above a true one, so the
+/// lowest set bit is exact; that is all the caller uses.
+constexpr std::uint64_t special_bytes(std::uint64_t w) noexcept {
+  const std::uint64_t control = (w - kOnes * 0x20) & ~w;
+  const std::uint64_t q = w ^ (kOnes * '"');
+  const std::uint64_t quote = (q - kOnes) & ~q;
+  const std::uint64_t b = w ^ (kOnes * '\\');
+  const std::uint64_t backslash = (b - kOnes) & ~b;
+  return (control | quote | backslash) & kHighBits;
+}
+
+/// Byte index (in memory order) of the first flagged byte of a non-zero mask.
+inline std::size_t first_flagged(std::uint64_t mask) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    return static_cast<std::size_t>(std::countr_zero(mask)) / 8;
+  } else {
+    return static_cast<std::size_t>(std::countl_zero(mask)) / 8;
+  }
+}
+
+inline std::uint64_t load_word(const char* p) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+constexpr bool needs_escape(unsigned char c) noexcept { return c < 0x20 || c == '"' || c == '\\'; }
+
+/// Pointer to the first byte in [p, end) that needs escaping, or `end`.
+const char* find_special(const char* p, const char* end) noexcept {
+  while (end - p >= static_cast<std::ptrdiff_t>(2 * kWordSize)) {
+    const std::uint64_t m0 = special_bytes(load_word(p));
+    const std::uint64_t m1 = special_bytes(load_word(p + kWordSize));
+    if ((m0 | m1) != 0) return m0 != 0 ? p + first_flagged(m0) : p + kWordSize + first_flagged(m1);
+    p += 2 * kWordSize;
+  }
+  if (end - p >= static_cast<std::ptrdiff_t>(kWordSize)) {
+    const std::uint64_t m = special_bytes(load_word(p));
+    if (m != 0) return p + first_flagged(m);
+    p += kWordSize;
+  }
+  while (p != end && !needs_escape(static_cast<unsigned char>(*p))) ++p;
+  return p;
+}
+
+/// The escape of a byte that needs one: the short forms where JSON has them.
+void append_escape(std::string& out, unsigned char c) {
+  constexpr char kHex[] = "0123456789abcdef";
+  switch (c) {
+    case '"': out.append("\\\"", 2); return;
+    case '\\': out.append("\\\\", 2); return;
+    case '\b': out.append("\\b", 2); return;
+    case '\f': out.append("\\f", 2); return;
+    case '\n': out.append("\\n", 2); return;
+    case '\r': out.append("\\r", 2); return;
+    case '\t': out.append("\\t", 2); return;
+    default: {
+      const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+      out.append(u, sizeof u);
+      return;
+    }
+  }
+}
+
+void append_int(std::string& out, std::int64_t v) {
+  char buf[kMaxIntChars];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, res.ptr);
+}
+
+void append_timestamp(std::string& out, std::int64_t seconds) {
+  char text[kTimestampTextSize];
+  format_timestamp(seconds, text);
+  out.push_back('"');
+  out.append(text, sizeof text);
+  out.push_back('"');
+}
+
+/// Emits the structural bytes of one layout. Compact writes none of the
+/// white space; pretty reproduces json.dumps(indent=2): a newline plus two
+/// spaces per level before each item and before a closing bracket of a
+/// non-empty container, ", " never appears (items end in ",\n").
+class writer {
+ public:
+  writer(std::string& out, json_style style) : out_(out), pretty_(style == json_style::pretty) {}
+
+  /// Opens an object or array ('{' or '[') that will hold at least one item.
+  void open(char bracket) {
+    out_.push_back(bracket);
+    ++depth_;
+    first_ = true;
+  }
+
+  /// Closes a non-empty object or array.
+  void close(char bracket) {
+    --depth_;
+    newline();
+    out_.push_back(bracket);
+    first_ = false;
+  }
+
+  /// Starts an item: the separator from the previous one, then the indent.
+  void item() {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    newline();
+  }
+
+  /// Starts a member: item() plus `"key":` and, when pretty, one space.
+  /// `quoted_key` is the key with its quotes, e.g. "\"id\"".
+  void key(std::string_view quoted_key) {
+    item();
+    out_.append(quoted_key);
+    out_.push_back(':');
+    if (pretty_) out_.push_back(' ');
+  }
+
+  /// Writes an empty array: "[]" in both layouts.
+  void empty_array() {
+    out_.append("[]", 2);
+    first_ = false;
+  }
+
+  std::string& out() { return out_; }
+
+ private:
+  void newline() {
+    if (!pretty_) return;
+    out_.push_back('\n');
+    out_.append(static_cast<std::size_t>(depth_) * 2, ' ');
+  }
+
+  std::string& out_;
+  bool pretty_;
+  int depth_ = 0;     // nesting of the container being filled
+  bool first_ = true; // no item yet in that container
+};
+
+template <typename Record, typename WriteFields>
+void write_array(writer& w, std::span<const Record> records, WriteFields write_fields,
+                 std::vector<std::pair<std::size_t, std::size_t>>* spans = nullptr) {
+  if (records.empty()) {
+    w.empty_array();
+    return;
+  }
+  w.open('[');
+  for (const Record& r : records) {
+    w.item();
+    const std::size_t begin = w.out().size();
+    w.open('{');
+    write_fields(r);
+    w.close('}');
+    if (spans != nullptr) spans->emplace_back(begin, w.out().size());
+  }
+  w.close(']');
+}
+
+void write_ticket_fields(writer& w, const ticket_record& t) {
+  w.key("\"created_at\"");
+  append_timestamp(w.out(), t.created_at);
+  w.key("\"requester_id\"");
+  append_int(w.out(), t.requester_id);
+  w.key("\"id\"");
+  append_int(w.out(), t.id);
+}
+
+void write_comment_fields(writer& w, const comment_record& c) {
+  w.key("\"created_at\"");
+  append_timestamp(w.out(), c.created_at);
+  w.key("\"ticket_id\"");
+  append_int(w.out(), c.ticket_id);
+  w.key("\"id\"");
+  append_int(w.out(), c.id);
+  w.key("\"public\"");
+  if (c.is_public) {
+    w.out().append("true", 4);
+  } else {
+    w.out().append("false", 5);
+  }
+  w.key("\"html_body\"");
+  append_json_string(w.out(), c.html_body);
+  w.key("\"author_id\"");
+  append_int(w.out(), c.author_id);
+}
+
+/// Upper bound of the bytes of a batch before string escaping grows it.
+std::size_t estimate_size(std::span<const ticket_record> tickets,
+                          std::span<const comment_record> comments,
+                          std::span<const user_record> users, json_style style) {
+  // Compact sizes with every integer at its widest; pretty adds indentation
+  // (at most 12 spaces + newline per line, one line per member).
+  constexpr std::size_t kEnvelope = 160;
+  constexpr std::size_t kTicket = 110;
+  constexpr std::size_t kComment = 210;
+  constexpr std::size_t kUser = 80;
+  constexpr std::size_t kPrettyPerMember = 14;
+  const bool pretty = style == json_style::pretty;
+  std::size_t size = kEnvelope * (pretty ? 2 : 1);
+  size += tickets.size() * (kTicket + (pretty ? 5 * kPrettyPerMember : 0));
+  size += comments.size() * (kComment + (pretty ? 8 * kPrettyPerMember : 0));
+  size += users.size() * (kUser + (pretty ? 5 * kPrettyPerMember : 0));
+  for (const comment_record& c : comments) size += c.html_body.size();
+  for (const user_record& u : users) size += u.name.size() + u.email.size();
+  // Room for a few escapes (newlines and quotes are common in HTML bodies).
+  return size + size / 16;
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view utf8) {
+  const char* p = utf8.data();
+  const char* const end = p + utf8.size();
+  out.push_back('"');
+  for (;;) {
+    const char* special = find_special(p, end);
+    out.append(p, special);
+    if (special == end) break;
+    append_escape(out, static_cast<unsigned char>(*special));
+    p = special + 1;
+  }
+  out.push_back('"');
+}
+
+std::size_t json_string_bytes(std::string_view utf8) noexcept {
+  constexpr std::size_t kQuotes = 2;
+  constexpr std::size_t kShortEscapeExtra = 1;    // \" \\ \b \f \n \r \t: 2 bytes for 1
+  constexpr std::size_t kUnicodeEscapeExtra = 5;  // \u00XX: 6 bytes for 1
+  const char* p = utf8.data();
+  const char* const end = p + utf8.size();
+  std::size_t size = utf8.size() + kQuotes;
+  for (;;) {
+    const char* special = find_special(p, end);
+    if (special == end) return size;
+    switch (*special) {
+      case '"': case '\\': case '\b': case '\f': case '\n': case '\r': case '\t':
+        size += kShortEscapeExtra;
+        break;
+      default:
+        size += kUnicodeEscapeExtra;
+    }
+    p = special + 1;
+  }
+}
+
+void encode_batch(std::span<const ticket_record> tickets,
+                  std::span<const comment_record> comments,
+                  std::span<const user_record> users, json_style style,
+                  std::string& out, batch_object_spans* spans) {
+  if (spans != nullptr) {
+    spans->tickets.clear();
+    spans->comments.clear();
+  }
+  out.reserve(out.size() + estimate_size(tickets, comments, users, style));
+  writer w(out, style);
+  w.open('{');
+  w.key("\"data\"");
+  w.open('{');
+  w.key("\"tickets\"");
+  w.open('{');
+
+  w.key("\"data\"");
+  write_array(w, tickets, [&w](const ticket_record& t) { write_ticket_fields(w, t); },
+              spans != nullptr ? &spans->tickets : nullptr);
+
+  w.key("\"comments\"");
+  write_array(w, comments, [&w](const comment_record& c) { write_comment_fields(w, c); },
+              spans != nullptr ? &spans->comments : nullptr);
+
+  w.key("\"users\"");
+  write_array(w, users, [&w](const user_record& u) {
+    w.key("\"name\"");
+    append_json_string(w.out(), u.name);
+    w.key("\"id\"");
+    append_int(w.out(), u.id);
+    w.key("\"email\"");
+    append_json_string(w.out(), u.email);
+  });
+
+  w.key("\"organizations\"");
+  w.empty_array();
+
+  w.close('}');
+  w.close('}');
+  w.close('}');
+}
+
+void encode_ticket_object(const ticket_record& ticket, std::string& out) {
+  writer w(out, json_style::compact);
+  w.open('{');
+  write_ticket_fields(w, ticket);
+  w.close('}');
+}
+
+void encode_comment_object(const comment_record& comment, std::string& out) {
+  writer w(out, json_style::compact);
+  w.open('{');
+  write_comment_fields(w, comment);
+  w.close('}');
+}
+
+}  // namespace tixport

@@ -1,0 +1,177 @@
+// File: row_classifier.cpp
+#include "tixport/run/row_classifier.hpp"
+
+#include "tixport/csv/field_parsers.hpp"
+#include "tixport/run/json_batch_encoder.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace tixport {
+
+export_columns export_columns::resolve(const csv_header& header, const csv_source& source) {
+  const std::vector<std::size_t> idx = resolve_columns(header, kNames, source);
+  export_columns c;
+  c.ticket_created_at = idx[0];
+  c.ticket_requester_id = idx[1];
+  c.comment_part_id = idx[2];
+  c.conversation_id = idx[3];
+  c.comment_public = idx[4];
+  c.body = idx[5];
+  c.comment_created_at = idx[6];
+  c.author_id = idx[7];
+  c.name = idx[8];
+  c.email = idx[9];
+  return c;
+}
+
+namespace {
+
+// Copies `text` as valid UTF-8 into `out`; true when bytes had to be replaced.
+bool copy_clean_utf8(std::string_view text, std::string& out) {
+  out.clear();
+  if (is_valid_utf8(text)) {
+    out.assign(text);
+    return false;
+  }
+  return repair_utf8(text, out);
+}
+
+// The JSON string bytes the batch file will hold for `text` (repaired when not valid UTF-8):
+// the measure of batch_limits.hpp. `scratch` holds a repaired copy when one is needed.
+std::size_t text_json_bytes(std::string_view text, std::string& scratch) {
+  if (is_valid_utf8(text)) return json_string_bytes(text);
+  scratch.clear();
+  repair_utf8(text, scratch);
+  return json_string_bytes(scratch);
+}
+
+// Whether `texts` together are over `limit` as JSON strings. An escape takes at most 6 bytes
+// for 1 (\u00XX) and a repair 3 for 1 (U+FFFD), so short texts need no scan.
+template <std::size_t N>
+bool texts_too_large(const std::array<std::string_view, N>& texts, std::size_t limit, std::string& scratch) {
+  constexpr std::size_t kMaxGrowth = 6;
+  constexpr std::size_t kQuotes = 2;
+  std::size_t bound = 0;
+  for (const std::string_view t : texts) bound += t.size() * kMaxGrowth + kQuotes;
+  if (bound <= limit) return false;
+  std::size_t size = 0;
+  for (const std::string_view t : texts) size += text_json_bytes(t, scratch);
+  return size > limit;
+}
+
+void note_max(std::optional<std::int64_t>& max_id, std::optional<std::int64_t> id) noexcept {
+  if (id && (!max_id || *id > *max_id)) max_id = id;
+}
+
+}  // namespace
+
+void classify_chunk(const csv_chunk& chunk, const export_columns& c, std::string_view file_bytes,
+                    classified_chunk& out, std::size_t max_text_json_bytes) {
+  out.chunk_seq = chunk.chunk_seq;
+  for (const malformed_record& bad : chunk.malformed) out.log.add(row_issue::malformed_record, bad.line);
+
+  const std::size_t width = chunk.num_fields;
+  const std::size_t records = chunk.record_count();
+  out.rows += records;
+  out.comments.reserve(out.comments.size() + records);
+  const char* const file_begin = file_bytes.data();
+  const char* const file_end = file_begin + file_bytes.size();
+  std::string key;
+  std::string email_text;
+  std::string scratch;
+
+  for (std::size_t r = 0; r < records; ++r) {
+    const std::string_view* f = chunk.fields.data() + r * width;
+    const std::uint64_t offset = chunk.record_offsets[r];
+    const std::uint64_t line = chunk.record_lines[r];
+
+    const std::optional<std::int64_t> author = parse_id(f[c.author_id]);
+    const std::optional<std::int64_t> requester = parse_id(f[c.ticket_requester_id]);
+    const std::optional<std::int64_t> conversation = parse_id(f[c.conversation_id]);
+    note_max(out.max_id, author);
+    note_max(out.max_id, requester);
+
+    // Comments: the first failing field, in column order of SPEC 2.3, names the reason.
+    if (const auto part = parse_id(f[c.comment_part_id]); !part) {
+      out.log.add(row_issue::comment_invalid_id, line);
+    } else if (!conversation) {
+      out.log.add(row_issue::comment_invalid_ticket_id, line);
+    } else if (!author) {
+      out.log.add(row_issue::comment_invalid_author_id, line);
+    } else if (const auto is_public = parse_bool(f[c.comment_public]); !is_public) {
+      out.log.add(row_issue::comment_invalid_public, line);
+    } else if (const auto created = parse_timestamp(f[c.comment_created_at]); !created) {
+      out.log.add(row_issue::comment_invalid_created_at, line);
+    } else if (is_null_field(f[c.body])) {
+      out.log.add(row_issue::comment_null_body, line);
+    } else if (texts_too_large(std::array{f[c.body]}, max_text_json_bytes, scratch)) {
+      out.log.add(row_issue::comment_too_large, line);
+    } else {
+      const std::string_view body = f[c.body];
+      // A body without "" is a view into the mapping; one that held "" was
+      // unescaped into chunk storage that dies with the chunk, so it is re-read
+      // from its record when the batch is written.
+      const bool in_place = body.data() >= file_begin && body.data() + body.size() <= file_end &&
+                            body.size() <= std::numeric_limits<std::uint32_t>::max();
+      out.comments.push_back(comment_candidate{
+          offset, line, *part, *conversation, *author, *created,
+          in_place ? static_cast<std::uint64_t>(body.data() - file_begin) : 0,
+          in_place ? static_cast<std::uint32_t>(body.size()) : 0, *is_public, in_place});
+      ++out.valid_comment_rows;
+    }
+
+    // Tickets (SPEC 2.4).
+    if (!conversation) {
+      out.log.add(row_issue::ticket_invalid_id, line);
+    } else if (!requester) {
+      out.log.add(row_issue::ticket_invalid_requester_id, line);
+    } else if (const auto created = parse_timestamp(f[c.ticket_created_at]); !created) {
+      out.log.add(row_issue::ticket_invalid_created_at, line);
+    } else {
+      ++out.valid_ticket_rows;
+      const auto [it, inserted] =
+          out.tickets.try_emplace(*conversation, ticket_candidate{offset, line, *conversation, *requester, *created});
+      if (!inserted) out.log.add(row_issue::duplicate_ticket, line);
+    }
+
+    // Users (SPEC 2.1) and the chat id -> email key map (SPEC 2.2).
+    if (!author) {
+      out.log.add(row_issue::user_invalid_author_id, line);
+      continue;
+    }
+    const std::string_view name = trim_ws(f[c.name]);
+    if (name.empty()) {
+      out.log.add(row_issue::user_null_name, line);
+      continue;
+    }
+    const std::string_view email = trim_ws(f[c.email]);
+    if (!is_valid_email(email)) {
+      out.log.add(row_issue::user_invalid_email, line);
+      continue;
+    }
+    if (texts_too_large(std::array{name, email}, max_text_json_bytes, scratch)) {
+      out.log.add(row_issue::user_too_large, line);
+      continue;
+    }
+    ++out.user_candidate_rows;
+    const bool email_repaired = copy_clean_utf8(email, email_text);
+    key.clear();
+    email_key(email_text, key);
+
+    if (auto it = out.users.find(std::string_view{key}); it != out.users.end()) {
+      out.log.add(row_issue::duplicate_user_row, line);
+    } else {
+      user_candidate user{offset, line, *author, {}, email_text, false, email_repaired};
+      user.name_repaired = copy_clean_utf8(name, user.name);
+      out.users.emplace(key, std::move(user));
+    }
+    if (auto it = out.authors.find(*author); it == out.authors.end()) {
+      out.authors.emplace(*author, author_candidate{offset, line, key, false});
+    } else if (it->second.email_key != key) {
+      it->second.conflict = true;
+    }
+  }
+}
+
+}  // namespace tixport

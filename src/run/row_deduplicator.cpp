@@ -1,0 +1,196 @@
+// File: row_deduplicator.cpp
+#include "tixport/run/row_deduplicator.hpp"
+
+#include "run/sharded_id_map_internal.hpp"
+#include "common/tsan_annotations_internal.hpp"
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/combinable.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/parallel_sort.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace tixport {
+
+namespace {
+
+// Rows per unique key in a typical export; only sizes the maps up front.
+constexpr std::uint64_t kRowsPerTicket = 16;
+constexpr std::uint64_t kRowsPerUser = 128;
+
+// Keeps the candidate with the smaller offset in `slot`, logging the loser's line.
+template <typename Candidate>
+void keep_first(Candidate& slot, Candidate&& incoming, row_issue duplicate, reject_log& log) {
+  if (incoming.offset < slot.offset) {
+    log.add(duplicate, slot.line);
+    slot = std::move(incoming);
+  } else {
+    log.add(duplicate, incoming.line);
+  }
+}
+
+template <typename Candidate>
+void sort_by_offset(std::vector<Candidate>& v) {
+  // tsan:: the hand-offs ThreadSanitizer cannot see inside libtbb (tsan_annotations_internal.hpp).
+  tsan::release(&v);
+  oneapi::tbb::parallel_sort(v.begin(), v.end(), tsan::compare(&v, [](const Candidate& a, const Candidate& b) {
+                               return a.offset < b.offset;
+                             }));
+  tsan::acquire(&v);
+}
+
+template <typename Map, typename Candidate>
+std::vector<Candidate> drain_sorted(Map& map) {
+  std::vector<Candidate> out;
+  out.reserve(map.size());
+  for (auto& [key, value] : map) out.push_back(std::move(value));
+  map.clear();
+  sort_by_offset(out);
+  return out;
+}
+
+}  // namespace
+
+struct row_deduplicator::comment_shards : detail::sharded_first_map<comment_candidate> {};
+
+row_deduplicator::row_deduplicator(std::uint64_t expected_rows)
+    : comments_(std::make_unique<comment_shards>()),
+      tickets_(static_cast<std::size_t>(expected_rows / kRowsPerTicket + 16)),
+      users_(static_cast<std::size_t>(expected_rows / kRowsPerUser + 16)),
+      authors_(static_cast<std::size_t>(expected_rows / kRowsPerUser + 16)) {}
+
+row_deduplicator::~row_deduplicator() = default;
+
+void row_deduplicator::absorb(classified_chunk&& chunk) {
+  reject_log dup_log;
+  // Comments wait in their chunk's slot (the vector's buffer never moves again);
+  // the shared map marks every candidate that an earlier one supersedes.
+  std::span<comment_candidate> comments;
+  {
+    std::lock_guard lock(mutex_);
+    if (comments_by_chunk_.size() <= chunk.chunk_seq) {
+      comments_by_chunk_.resize(chunk.chunk_seq + 1);
+      absorbed_.resize(chunk.chunk_seq + 1, false);
+    }
+    // The map points into this vector's buffer from now on: replacing it would leave
+    // dangling pointers, so a chunk number comes once (the CSV reader guarantees it).
+    if (absorbed_[chunk.chunk_seq]) {
+      throw std::logic_error("row_deduplicator: chunk " + std::to_string(chunk.chunk_seq) + " absorbed twice");
+    }
+    absorbed_[chunk.chunk_seq] = true;
+    comments_by_chunk_[chunk.chunk_seq] = std::move(chunk.comments);
+    comments = comments_by_chunk_[chunk.chunk_seq];
+  }
+  comments_->insert_all(comments);
+  // Within a chunk comments were not deduplicated; tickets, users and authors were.
+  for (auto& [id, t] : chunk.tickets) {
+    ticket_map::accessor slot;
+    if (tickets_.insert(slot, id)) {
+      slot->second = t;
+    } else {
+      keep_first(slot->second, std::move(t), row_issue::duplicate_ticket, dup_log);
+    }
+  }
+  for (auto& [key, u] : chunk.users) {
+    user_map::accessor slot;
+    if (users_.insert(slot, key)) {
+      slot->second = std::move(u);
+    } else {
+      keep_first(slot->second, std::move(u), row_issue::duplicate_user_row, dup_log);
+    }
+  }
+  for (auto& [id, a] : chunk.authors) {
+    author_map::accessor slot;
+    if (authors_.insert(slot, id)) {
+      slot->second = std::move(a);
+      continue;
+    }
+    author_candidate& held = slot->second;
+    const bool conflict = held.conflict || a.conflict || held.email_key != a.email_key;
+    if (a.offset < held.offset) held = std::move(a);
+    held.conflict = conflict;
+  }
+  std::lock_guard lock(mutex_);
+  log_.merge(chunk.log);
+  log_.merge(dup_log);
+  if (chunk.max_id && (!max_id_ || *chunk.max_id > *max_id_)) max_id_ = chunk.max_id;
+  totals_.rows += chunk.rows;
+  totals_.valid_comment_rows += chunk.valid_comment_rows;
+  totals_.valid_ticket_rows += chunk.valid_ticket_rows;
+  totals_.user_candidate_rows += chunk.user_candidate_rows;
+}
+
+std::vector<comment_candidate> row_deduplicator::take_comments() {
+  // Chunks are in file order and each chunk's candidates too, so keeping the
+  // candidates nothing superseded, chunk by chunk, gives the winners already sorted.
+  comments_->clear();
+  std::vector<std::vector<comment_candidate>>& chunks = comments_by_chunk_;
+  tsan::combinable<reject_log> logs;
+  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, chunks.size()),
+                            tsan::body(&logs, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
+                              reject_log& local = logs.local();
+                              for (std::size_t c = range.begin(); c != range.end(); ++c) {
+                                std::vector<comment_candidate>& v = chunks[c];
+                                std::size_t kept = 0;
+                                for (const comment_candidate& x : v) {
+                                  if (!x.superseded) {
+                                    v[kept++] = x;
+                                  } else {
+                                    local.add(row_issue::duplicate_comment, x.line);
+                                  }
+                                }
+                                v.resize(kept);
+                              }
+                            }));
+  tsan::acquire(&logs);
+  logs.combine_each([&](const reject_log& local) { log_.merge(local); });
+
+  // One serial copy into reserved (untouched) memory, each chunk freed once copied: the
+  // resident total stays near one copy of the winners, where a parallel copy into a
+  // value-initialised vector would hold two at its peak.
+  std::size_t total = 0;
+  for (const std::vector<comment_candidate>& v : chunks) total += v.size();
+  std::vector<comment_candidate> out;
+  out.reserve(total);
+  for (std::vector<comment_candidate>& v : chunks) {
+    out.insert(out.end(), v.begin(), v.end());
+    std::vector<comment_candidate>().swap(v);
+  }
+  chunks.clear();
+  return out;
+}
+std::vector<ticket_candidate> row_deduplicator::take_tickets() {
+  return drain_sorted<ticket_map, ticket_candidate>(tickets_);
+}
+std::vector<user_candidate> row_deduplicator::take_users() {
+  return drain_sorted<user_map, user_candidate>(users_);
+}
+
+std::vector<std::pair<std::int64_t, author_candidate>> row_deduplicator::take_authors() {
+  std::vector<std::pair<std::int64_t, author_candidate>> out;
+  out.reserve(authors_.size());
+  for (auto& [id, a] : authors_) out.emplace_back(id, std::move(a));
+  authors_.clear();
+  return out;
+}
+
+std::optional<std::int64_t> row_deduplicator::max_id() const {
+  std::lock_guard lock(mutex_);
+  return max_id_;
+}
+
+row_totals row_deduplicator::totals() const {
+  std::lock_guard lock(mutex_);
+  return totals_;
+}
+
+reject_log row_deduplicator::log() const {
+  std::lock_guard lock(mutex_);
+  return log_;
+}
+
+}  // namespace tixport
+
