@@ -26,9 +26,11 @@
 #include "tixport/run/migration_pipeline.hpp"
 
 #include "tixport/common/errors.hpp"
+#include "tixport/common/parallelism.hpp"
 #include "tixport/csv/field_parsers.hpp"
 #include "tixport/run/json_batch_encoder.hpp"
 
+#include "common/parallel_loops_internal.hpp"
 #include "common/tsan_annotations_internal.hpp"
 
 #include <archive.h>
@@ -1394,9 +1396,7 @@ verify_result verify_archive(const verify_options& options) {
 
   // More threads than TBB's worker limit (the cores) would not run anyway,
   // and TBB warns on stderr when an arena asks for them.
-  const int cores = tbb::info::default_concurrency();
-  const int concurrency =
-      options.threads == 0 ? cores : std::min(cores, static_cast<int>(std::min(options.threads, 1024U)));
+  const int concurrency = static_cast<int>(std::min(resolve_threads(0), resolve_threads(options.threads)));
   // Two entries per worker keep the workers fed while the reader decompresses;
   // the ring of slots is reused, so memory stays at `tokens` entries.
   const std::size_t tokens = static_cast<std::size_t>(std::max(2, 2 * concurrency));
@@ -1404,52 +1404,26 @@ verify_result verify_archive(const verify_options& options) {
   tsan::per_thread<json_worker> workers;
   std::uint64_t next_entry = 0;
 
-  // tsan:: calls: the hand-offs ThreadSanitizer cannot see in libtbb (tsan_annotations_internal.hpp).
-  // A slot is released by the stage that wrote it and acquired by the next one (and, once the
-  // last stage is done with it, by the first stage reusing it).
-  const int stages_done = 0;
-  tbb::task_arena arena(concurrency);
-  {
-    const tsan::acquire_on_exit all_stages_done(&stages_done);
-    arena.execute([&] {
-      tbb::parallel_pipeline(
-          tokens,
-          tbb::make_filter<void, entry_work*>(
-              tbb::filter_mode::serial_in_order,
-              tsan::serial_body(&stages_done, [&](tbb::flow_control& control) -> entry_work* {
-                if (next_entry >= kNoIndex) {
-                  throw fatal_error(exit_code::input_error, "verify: read header: too many entries");
-                }
-                // Token k lives in slot k % tokens: at most `tokens` are live and
-                // they leave the in-order last stage in order, so slot k - tokens is free.
-                entry_work& work = slots[next_entry % tokens];
-                tsan::acquire(&work);
-                work.reset(static_cast<std::uint32_t>(next_entry), keep);
-                work.max_text_json_bytes = options.max_text_json_bytes;
-                if (!reader.next(work)) {
-                  control.stop();
-                  return nullptr;
-                }
-                ++next_entry;
-                if (options.progress) options.progress(next_entry, reader.file_bytes_read(), archive_size);
-                tsan::release(&work);
-                return &work;
-              })) &
-              tbb::make_filter<entry_work*, entry_work*>(tbb::filter_mode::parallel,
-                                                         tsan::body(&stages_done, [&](entry_work* work) {
-                                                           tsan::acquire(work);
-                                                           check_entry(*work, workers.local());
-                                                           tsan::release(work);
-                                                           return work;
-                                                         })) &
-              tbb::make_filter<entry_work*, void>(tbb::filter_mode::serial_in_order,
-                                                  tsan::serial_body(&stages_done, [&](entry_work* work) {
-                                                    tsan::acquire(work);
-                                                    merger.merge(*work);
-                                                    tsan::release(work);
-                                                  })));
-    });
-  }
+  // Read in order, check in parallel, merge in order; a slot is reused once merged.
+  const auto read_next = [&](tbb::flow_control& control) -> entry_work* {
+    if (next_entry >= kNoIndex) throw fatal_error(exit_code::input_error, "verify: read header: too many entries");
+    // Token k lives in slot k % tokens: at most `tokens` are live and
+    // they leave the in-order last stage in order, so slot k - tokens is free.
+    entry_work& work = slots[next_entry % tokens];
+    work.reset(static_cast<std::uint32_t>(next_entry), keep);
+    work.max_text_json_bytes = options.max_text_json_bytes;
+    if (!reader.next(work)) {
+      control.stop();
+      return nullptr;
+    }
+    ++next_entry;
+    if (options.progress) options.progress(next_entry, reader.file_bytes_read(), archive_size);
+    return &work;
+  };
+  const auto check = [&](entry_work* work) { check_entry(*work, workers.local()); };
+  const auto merge = [&](entry_work* work) { merger.merge(*work); };
+  in_arena(static_cast<unsigned>(concurrency),
+           [&] { ordered_pipeline<entry_work>(tokens, read_next, check, merge); });
   merger.check_references(index ? &*index : nullptr, ledger_tickets ? &*ledger_tickets : nullptr,
                              ledger_users ? &*ledger_users : nullptr);
   merger.finish(result);

@@ -47,6 +47,7 @@
 
 #include "tixport/common/errors.hpp"
 #include "tixport/common/interrupt_guard.hpp"
+#include "tixport/common/parallelism.hpp"
 
 namespace tixport {
 namespace {
@@ -79,7 +80,7 @@ bool ends_with_icase(std::string_view text, std::string_view suffix) noexcept {
 
 
 unsigned resolve_workers(unsigned requested) noexcept {
-  unsigned workers = requested != 0 ? requested : std::thread::hardware_concurrency();
+  const unsigned workers = resolve_threads(requested);
   // zstd's multi-threaded mode (>= 1 worker) gives the same bytes for any worker
   // count; 0 workers is a different (single-threaded) encoder, so never use it.
   const ZSTD_bounds bounds = ZSTD_cParam_getBounds(ZSTD_c_nbWorkers);
@@ -393,7 +394,7 @@ class parallel_gzip {
 };
 
 unsigned resolve_gzip_workers(unsigned requested) noexcept {
-  const unsigned workers = requested != 0 ? requested : std::thread::hardware_concurrency();
+  const unsigned workers = resolve_threads(requested);
   return std::clamp(workers, 1U, kMaxGzipWorkers);
 }
 

@@ -24,6 +24,7 @@
 #include "common/tsan_annotations_internal.hpp"
 #include "tixport/common/errors.hpp"
 #include "tixport/csv/field_parsers.hpp"
+#include "tixport/common/parallelism.hpp"
 
 #include <oneapi/tbb/concurrent_queue.h>
 #include <oneapi/tbb/flow_graph.h>
@@ -885,9 +886,7 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
   // More arena slots than TBB may run only earn a warning on stderr; the process-wide limit
   // (hardware threads, or a tbb::global_control set by the caller) caps them.
   const auto tbb_limit = oneapi::tbb::global_control::active_value(oneapi::tbb::global_control::max_allowed_parallelism);
-  const std::size_t threads = std::min(
-      tbb_limit,
-      options.threads != 0 ? options.threads : static_cast<std::size_t>(oneapi::tbb::info::default_concurrency()));
+  const std::size_t threads = std::min(tbb_limit, std::size_t{resolve_threads(static_cast<unsigned>(std::min<std::size_t>(options.threads, kMaxThreads)))});
   const std::size_t in_flight = options.max_chunks_in_flight != 0 ? options.max_chunks_in_flight : 2 * threads;
   const auto num_fields = static_cast<std::uint32_t>(header.fields.size());
   const csv_internal::scan_kernels& kernels = csv_internal::active_kernels();
@@ -899,8 +898,7 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
   stats.bytes = size - begin;
   stats.chunks = chunk_count;
 
-  oneapi::tbb::task_arena arena(static_cast<int>(threads));
-  arena.execute([&] {
+  in_arena(static_cast<unsigned>(threads), [&] {
     // Pass 1: quote parity and LF count per planned chunk, then the exclusive scans: entry_parity[j]
     // = quote parity before chunk j, first_line[j] = physical line of its first byte. The separator
     // count sizes the chunk's vectors up front (no regrowth, fewer page faults).

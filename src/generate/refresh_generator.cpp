@@ -4,6 +4,7 @@
 #include "tixport/common/atomic_output.hpp"
 #include "tixport/csv/csv_reader.hpp"
 #include "tixport/common/errors.hpp"
+#include "tixport/common/parallelism.hpp"
 #include "tixport/csv/field_parsers.hpp"
 #include "tixport/common/mapped_file.hpp"
 #include "tixport/run/row_classifier.hpp"
@@ -165,9 +166,7 @@ std::string format_row(const row_values& v, const export_columns& c, std::size_t
 
 refresh_stats generate_refresh(const refresh_options& options) {
   const auto start = std::chrono::steady_clock::now();
-  const unsigned threads =
-      options.threads != 0 ? options.threads : static_cast<unsigned>(oneapi::tbb::info::default_concurrency());
-  oneapi::tbb::task_arena arena(static_cast<int>(threads));
+  const unsigned threads = resolve_threads(options.threads);
   output_plan plan;
   plan.add_input(options.base, "--append-to");
   plan.add_output(options.output, "--output", "--append-to");
@@ -179,7 +178,7 @@ refresh_stats generate_refresh(const refresh_options& options) {
   const export_columns columns =
       export_columns::resolve(*header, {"generate: --append-to", options.base.native(), data});
   base_facts facts;
-  arena.execute([&] { facts = read_base(data, options.base, threads); });
+  in_arena(threads, [&] { facts = read_base(data, options.base, threads); });
 
   refresh_stats stats;
   stats.base_bytes = data.size();

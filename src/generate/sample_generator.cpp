@@ -29,6 +29,7 @@
 
 #include "tixport/common/errors.hpp"
 #include "tixport/common/interrupt_guard.hpp"
+#include "tixport/common/parallelism.hpp"
 
 #include <oneapi/tbb/info.h>
 
@@ -1507,9 +1508,7 @@ generate_stats generate_sample(const generate_options& options) {
   } registration(export_file.temp_path());
 
   std::vector<bool> authored(sz.users, false);
-  const unsigned workers =
-      options.threads == 0 ? static_cast<unsigned>(std::max(1, tbb::info::default_concurrency()))
-                           : options.threads;
+  const unsigned workers = resolve_threads(options.threads);
   run_ordered_blocks(plan, workers, [&](block_result& r) {
     // The first signal: stop between blocks; the temp files go on unwinding.
     throw_if_interrupted();

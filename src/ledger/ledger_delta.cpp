@@ -3,11 +3,9 @@
 
 #include "tixport/csv/field_parsers.hpp"
 
-#include "common/tsan_annotations_internal.hpp"
+#include "common/parallel_loops_internal.hpp"
 
 #include <oneapi/tbb/blocked_range.h>
-#include <oneapi/tbb/parallel_for.h>
-#include <oneapi/tbb/parallel_sort.h>
 
 #include <algorithm>
 #include <string>
@@ -42,9 +40,7 @@ object_delta partition_against_ledger(std::span<const std::int64_t> ids, std::sp
   // 2.5M-entry ledger would miss the cache on most of its steps.
   std::vector<std::pair<std::int64_t, std::size_t>> order(ids.size());
   for (std::size_t i = 0; i < ids.size(); ++i) order[i] = {ids[i], i};
-  tsan::release(&order);
-  oneapi::tbb::parallel_sort(order.begin(), order.end(), tsan::compare(&order, std::less<>{}));
-  tsan::acquire(&order);
+  parallel_sort_vector(order, std::less<>{});
   std::size_t j = 0;
   for (const auto& [id, i] : order) {
     while (j < ledger.size() && ledger[j].id < id) ++j;
@@ -69,17 +65,14 @@ template <typename Fingerprint>
 std::vector<ledger_changed> find_changed(const object_delta& delta, std::span<const ledger_object> ledger,
                                          object_kind kind, Fingerprint fingerprint) {
   std::vector<std::uint8_t> differs(delta.compare.size(), 0);
-  const int done = 0;
-  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, delta.compare.size(), 1024),
-                            tsan::body(&done, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
-                              std::string raw;
-                              std::string scratch;
-                              for (std::size_t k = range.begin(); k != range.end(); ++k) {
-                                const compared_object& c = delta.compare[k];
-                                differs[k] = fingerprint(c.object, raw, scratch) != ledger[c.ledger].fingerprint;
-                              }
-                            }));
-  tsan::acquire(&done);
+  parallel_for_ranges(0, delta.compare.size(), 1024, [&](std::size_t begin, std::size_t end) {
+    std::string raw;
+    std::string scratch;
+    for (std::size_t k = begin; k != end; ++k) {
+      const compared_object& c = delta.compare[k];
+      differs[k] = fingerprint(c.object, raw, scratch) != ledger[c.ledger].fingerprint;
+    }
+  });
   std::vector<ledger_changed> out;
   for (std::size_t k = 0; k < differs.size(); ++k) {
     if (differs[k] != 0) out.push_back({ledger[delta.compare[k].ledger].id, delta.compare[k].line, kind});
@@ -195,9 +188,7 @@ std::vector<ledger_object> merge_objects(std::span<const ledger_object> old, con
   const auto by_id = [](const ledger_object& x, const ledger_object& y) { return x.id < y.id; };
   // Exports often number their objects in file order already: then no sort at all.
   if (!std::is_sorted(added.begin(), added.end(), by_id)) {
-    tsan::release(&added);
-    oneapi::tbb::parallel_sort(added.begin(), added.end(), tsan::compare(&added, by_id));
-    tsan::acquire(&added);
+    parallel_sort_vector(added, by_id);
   }
   std::vector<ledger_object> out;
   out.reserve(old.size() + added.size());

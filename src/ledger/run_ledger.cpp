@@ -13,10 +13,8 @@
 #include "tixport/csv/csv_reader.hpp"
 #include "tixport/common/errors.hpp"
 
-#include "common/tsan_annotations_internal.hpp"
+#include "common/parallel_loops_internal.hpp"
 
-#include <oneapi/tbb/blocked_range.h>
-#include <oneapi/tbb/parallel_for.h>
 
 #include <xxhash.h>
 
@@ -402,37 +400,33 @@ namespace {
 std::vector<std::uint64_t> hash_blocks(std::string_view bytes, std::uint32_t block_bytes, std::uint64_t first,
                                        std::uint64_t last, int fd = -1) {
   std::vector<std::uint64_t> results(last - first);
-  const int done = 0;
-  oneapi::tbb::parallel_for(
-      oneapi::tbb::blocked_range<std::uint64_t>(first, last, 1),
-      tsan::body(&done, [&](const oneapi::tbb::blocked_range<std::uint64_t>& range) {
-        // One block buffer per worker thread, kept: a fresh 1 MiB allocation per block is an
-        // mmap and 256 zeroed pages each time (malloc's mmap threshold is 256 KiB here).
-        thread_local std::unique_ptr<char[]> buffer;
-        thread_local std::uint32_t buffer_bytes = 0;
-        for (std::uint64_t k = range.begin(); k != range.end(); ++k) {
-          const std::uint64_t begin = k * block_bytes;
-          const std::uint64_t size = std::min<std::uint64_t>(block_bytes, bytes.size() - begin);
-          std::string_view block = bytes.substr(begin, size);
-          if (fd >= 0) {
-            if (buffer_bytes < block_bytes) {
-              buffer.reset(new char[block_bytes]);
-              buffer_bytes = block_bytes;
-            }
-            std::size_t done = 0;
-            while (done < size) {
-              const ssize_t n = ::pread(fd, buffer.get() + done, size - done, static_cast<off_t>(begin + done));
-              if (n < 0 && errno == EINTR) continue;
-              if (n <= 0) break;
-              done += static_cast<std::size_t>(n);
-            }
-            // A short read (the file shrank under us) hashes what was read: it cannot match.
-            block = std::string_view(buffer.get(), done);
-          }
-          results[k - first] = XXH3_64bits(block.data(), block.size());
+  parallel_for_ranges(first, last, 1, [&](std::size_t begin_block, std::size_t end_block) {
+    // One block buffer per worker thread, kept: a fresh 1 MiB allocation per block is an
+    // mmap and 256 zeroed pages each time (malloc's mmap threshold is 256 KiB here).
+    thread_local std::unique_ptr<char[]> buffer;
+    thread_local std::uint32_t buffer_bytes = 0;
+    for (std::uint64_t k = begin_block; k != end_block; ++k) {
+      const std::uint64_t begin = k * block_bytes;
+      const std::uint64_t size = std::min<std::uint64_t>(block_bytes, bytes.size() - begin);
+      std::string_view block = bytes.substr(begin, size);
+      if (fd >= 0) {
+        if (buffer_bytes < block_bytes) {
+          buffer.reset(new char[block_bytes]);
+          buffer_bytes = block_bytes;
         }
-      }));
-  tsan::acquire(&done);
+        std::size_t done = 0;
+        while (done < size) {
+          const ssize_t n = ::pread(fd, buffer.get() + done, size - done, static_cast<off_t>(begin + done));
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) break;
+          done += static_cast<std::size_t>(n);
+        }
+        // A short read (the file shrank under us) hashes what was read: it cannot match.
+        block = std::string_view(buffer.get(), done);
+      }
+      results[k - first] = XXH3_64bits(block.data(), block.size());
+    }
+  });
   return results;
 }
 

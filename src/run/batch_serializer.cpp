@@ -6,6 +6,7 @@
 #include "tixport/ledger/run_ledger.hpp"
 
 #include "csv/csv_reader_internal.hpp"
+#include "common/parallel_loops_internal.hpp"
 #include "common/tsan_annotations_internal.hpp"
 
 #include <oneapi/tbb/blocked_range.h>
@@ -40,22 +41,20 @@ void reread_field(std::string_view data, std::uint64_t offset, std::size_t field
 
 void count_body_repairs(const body_source& source, std::span<const comment_candidate> comments, reject_log& log) {
   tsan::combinable<reject_log> logs;
-  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, comments.size(), 4096),
-                            tsan::body(&logs, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
-                              std::string raw;
-                              for (std::size_t i = range.begin(); i != range.end(); ++i) {
-                                const comment_candidate& c = comments[i];
-                                std::string_view body;
-                                if (c.body_in_place) {
-                                  body = source.file_bytes.substr(c.body_offset, c.body_size);
-                                } else {
-                                  reread_field(source.file_bytes, c.offset, source.body_field, raw);
-                                  body = raw;
-                                }
-                                if (!is_valid_utf8(body)) logs.local().add(row_issue::utf8_repaired_field, c.line);
-                              }
-                            }));
-  tsan::acquire(&logs);
+  parallel_for_ranges(0, comments.size(), 4096, [&](std::size_t begin, std::size_t end) {
+    std::string raw;
+    for (std::size_t i = begin; i != end; ++i) {
+      const comment_candidate& c = comments[i];
+      std::string_view body;
+      if (c.body_in_place) {
+        body = source.file_bytes.substr(c.body_offset, c.body_size);
+      } else {
+        reread_field(source.file_bytes, c.offset, source.body_field, raw);
+        body = raw;
+      }
+      if (!is_valid_utf8(body)) logs.local().add(row_issue::utf8_repaired_field, c.line);
+    }
+  });
   logs.combine_each([&](const reject_log& local) { log.merge(local); });
 }
 
@@ -162,129 +161,113 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
     if (!failure) failure = std::current_exception();
     failed.store(true);
   };
-  // Tokens are raw pointers, each owned by the filter holding it: oneTBB passes a pointer as
-  // is, whereas it would move a unique_ptr through storage of its own, where ThreadSanitizer
-  // cannot follow it (see tsan_annotations_internal.hpp for the tsan:: calls).
-  const int filters_done = 0;
-  oneapi::tbb::parallel_pipeline(
-      in_flight,
-      oneapi::tbb::make_filter<void, encoded_batch*>(
-          oneapi::tbb::filter_mode::serial_in_order,
-          tsan::serial_body(&filters_done, [&](oneapi::tbb::flow_control& fc) -> encoded_batch* {
-            if (next_k > total || interrupt_requested() || failed.load()) {
-              fc.stop();
-              return nullptr;
-            }
-            try {
-              auto batch = std::make_unique<encoded_batch>();
-              batch->k = next_k++;
-              tsan::release(batch.get());
-              return batch.release();
-            } catch (...) {
-              keep_failure();
-              fc.stop();
-              return nullptr;
-            }
-          })) &
-          oneapi::tbb::make_filter<encoded_batch*, encoded_batch*>(
-              oneapi::tbb::filter_mode::parallel, tsan::body(&filters_done, [&](encoded_batch* token) {
-                std::unique_ptr<encoded_batch> batch(token);
-                tsan::acquire(token);
-                if (failed.load()) return batch.release();
-                try {
-                  const auto t = slice(tickets, batch->k);
-                  const auto c = slice(comments, batch->k);
-                  const auto u = slice(users, batch->k);
-                  // Per-thread scratch: after the first batches a batch allocates nothing
-                  // but its JSON buffer.
-                  thread_local encode_scratch scratch;
-                  scratch.reset();
-                  std::vector<ticket_record>& ticket_out = scratch.tickets;
-                  for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
-                  std::vector<comment_record>& comment_out = scratch.comments;
-                  for (const comment_candidate& x : c) {
-                    std::string_view body;
-                    if (x.body_in_place) {
-                      body = source.file_bytes.substr(x.body_offset, x.body_size);
-                    } else {
-                      reread_field(source.file_bytes, x.offset, source.body_field, scratch.raw);
-                      body = scratch.raw;
-                    }
-                    const bool valid = is_valid_utf8(body);
-                    if (!x.body_in_place || !valid) {
-                      // A copy (re-read for "", or repaired): into the arena; its view is
-                      // made once the arena stops growing.
-                      const std::size_t begin = scratch.arena.size();
-                      if (valid) {
-                        scratch.arena.append(body);
-                      } else {
-                        repair_utf8(body, scratch.arena);
-                        batch->log.add(row_issue::utf8_repaired_field, x.line);
-                      }
-                      scratch.copied.push_back({comment_out.size(), begin, scratch.arena.size() - begin});
-                      body = {};
-                    }
-                    comment_out.push_back({x.created_at, x.ticket_id, x.id, x.is_public, body, x.author_id});
-                  }
-                  for (const encode_scratch::copied_body& b : scratch.copied) {
-                    comment_out[b.comment].html_body = std::string_view(scratch.arena).substr(b.begin, b.size);
-                  }
-                  std::vector<user_record>& user_out = scratch.users;
-                  for (const resolved_user& x : u) user_out.push_back({x.name, x.id, x.email});
-                  const bool fingerprinting = !fingerprints.tickets.empty() || !fingerprints.comments.empty();
-                  // Compact: each object's bytes in the batch are its canonical JSON, hashed in place.
-                  const bool in_place = fingerprinting && options.style == json_style::compact;
-                  encode_batch(ticket_out, comment_out, user_out, options.style, batch->json,
-                               in_place ? &scratch.spans : nullptr);
-                  // Each object's compact JSON, as the ledger fingerprints it (SPEC 4.1).
-                  const std::size_t first = (batch->k - 1) * b;
-                  const auto hash_span = [&](std::pair<std::size_t, std::size_t> span) {
-                    return fingerprint_bytes(std::string_view(batch->json).substr(span.first, span.second - span.first));
-                  };
-                  if (!fingerprints.tickets.empty()) {
-                    for (std::size_t i = 0; i < ticket_out.size(); ++i) {
-                      if (in_place) {
-                        fingerprints.tickets[first + i] = hash_span(scratch.spans.tickets[i]);
-                        continue;
-                      }
-                      scratch.object.clear();
-                      encode_ticket_object(ticket_out[i], scratch.object);
-                      fingerprints.tickets[first + i] = fingerprint_bytes(scratch.object);
-                    }
-                  }
-                  if (!fingerprints.comments.empty()) {
-                    for (std::size_t i = 0; i < comment_out.size(); ++i) {
-                      if (in_place) {
-                        fingerprints.comments[first + i] = hash_span(scratch.spans.comments[i]);
-                        continue;
-                      }
-                      scratch.object.clear();
-                      encode_comment_object(comment_out[i], scratch.object);
-                      fingerprints.comments[first + i] = fingerprint_bytes(scratch.object);
-                    }
-                  }
-                } catch (...) {
-                  keep_failure();
-                }
-                tsan::release(token);
-                return batch.release();
-              })) &
-          oneapi::tbb::make_filter<encoded_batch*, void>(
-              oneapi::tbb::filter_mode::serial_in_order,
-              tsan::serial_body(&filters_done, [&](encoded_batch* token) {
-                const std::unique_ptr<encoded_batch> batch(token);
-                tsan::acquire(token);
-                if (failed.load()) return;
-                try {
-                  sink.add_entry(batch_entry_name(batch->k, b, options.name_style), batch->json);
-                  stats.json_bytes += batch->json.size();
-                  log.merge(batch->log);
-                  if (options.progress) options.progress(batch->k, total);
-                } catch (...) {
-                  keep_failure();
-                }
-              })));
-  tsan::acquire(&filters_done);
+  // Tokens are raw pointers, each owned by the stage holding it (ordered_pipeline says why).
+  const auto make = [&](oneapi::tbb::flow_control& fc) -> encoded_batch* {
+    if (next_k > total || interrupt_requested() || failed.load()) {
+      fc.stop();
+      return nullptr;
+    }
+    try {
+      auto batch = std::make_unique<encoded_batch>();
+      batch->k = next_k++;
+      return batch.release();
+    } catch (...) {
+      keep_failure();
+      fc.stop();
+      return nullptr;
+    }
+  };
+  const auto encode = [&](encoded_batch* batch) {
+    if (failed.load()) return;
+    try {
+      const auto t = slice(tickets, batch->k);
+      const auto c = slice(comments, batch->k);
+      const auto u = slice(users, batch->k);
+      // Per-thread scratch: after the first batches a batch allocates nothing
+      // but its JSON buffer.
+      thread_local encode_scratch scratch;
+      scratch.reset();
+      std::vector<ticket_record>& ticket_out = scratch.tickets;
+      for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
+      std::vector<comment_record>& comment_out = scratch.comments;
+      for (const comment_candidate& x : c) {
+        std::string_view body;
+        if (x.body_in_place) {
+          body = source.file_bytes.substr(x.body_offset, x.body_size);
+        } else {
+          reread_field(source.file_bytes, x.offset, source.body_field, scratch.raw);
+          body = scratch.raw;
+        }
+        const bool valid = is_valid_utf8(body);
+        if (!x.body_in_place || !valid) {
+          // A copy (re-read for "", or repaired): into the arena; its view is
+          // made once the arena stops growing.
+          const std::size_t begin = scratch.arena.size();
+          if (valid) {
+            scratch.arena.append(body);
+          } else {
+            repair_utf8(body, scratch.arena);
+            batch->log.add(row_issue::utf8_repaired_field, x.line);
+          }
+          scratch.copied.push_back({comment_out.size(), begin, scratch.arena.size() - begin});
+          body = {};
+        }
+        comment_out.push_back({x.created_at, x.ticket_id, x.id, x.is_public, body, x.author_id});
+      }
+      for (const encode_scratch::copied_body& b : scratch.copied) {
+        comment_out[b.comment].html_body = std::string_view(scratch.arena).substr(b.begin, b.size);
+      }
+      std::vector<user_record>& user_out = scratch.users;
+      for (const resolved_user& x : u) user_out.push_back({x.name, x.id, x.email});
+      const bool fingerprinting = !fingerprints.tickets.empty() || !fingerprints.comments.empty();
+      // Compact: each object's bytes in the batch are its canonical JSON, hashed in place.
+      const bool in_place = fingerprinting && options.style == json_style::compact;
+      encode_batch(ticket_out, comment_out, user_out, options.style, batch->json,
+                   in_place ? &scratch.spans : nullptr);
+      // Each object's compact JSON, as the ledger fingerprints it (SPEC 4.1).
+      const std::size_t first = (batch->k - 1) * b;
+      const auto hash_span = [&](std::pair<std::size_t, std::size_t> span) {
+        return fingerprint_bytes(std::string_view(batch->json).substr(span.first, span.second - span.first));
+      };
+      if (!fingerprints.tickets.empty()) {
+        for (std::size_t i = 0; i < ticket_out.size(); ++i) {
+          if (in_place) {
+            fingerprints.tickets[first + i] = hash_span(scratch.spans.tickets[i]);
+            continue;
+          }
+          scratch.object.clear();
+          encode_ticket_object(ticket_out[i], scratch.object);
+          fingerprints.tickets[first + i] = fingerprint_bytes(scratch.object);
+        }
+      }
+      if (!fingerprints.comments.empty()) {
+        for (std::size_t i = 0; i < comment_out.size(); ++i) {
+          if (in_place) {
+            fingerprints.comments[first + i] = hash_span(scratch.spans.comments[i]);
+            continue;
+          }
+          scratch.object.clear();
+          encode_comment_object(comment_out[i], scratch.object);
+          fingerprints.comments[first + i] = fingerprint_bytes(scratch.object);
+        }
+      }
+    } catch (...) {
+      keep_failure();
+    }
+  };
+  const auto write_in_order = [&](encoded_batch* token) {
+    const std::unique_ptr<encoded_batch> batch(token);
+    if (failed.load()) return;
+    try {
+      sink.add_entry(batch_entry_name(batch->k, b, options.name_style), batch->json);
+      stats.json_bytes += batch->json.size();
+      log.merge(batch->log);
+      if (options.progress) options.progress(batch->k, total);
+    } catch (...) {
+      keep_failure();
+    }
+  };
+  ordered_pipeline<encoded_batch>(in_flight, make, encode, write_in_order);
   std::exception_ptr error;
   {
     std::lock_guard lock(failure_mutex);  // the pipeline has ended; the lock only shows TSan the order

@@ -7,15 +7,12 @@
 #include "tixport/common/interrupt_guard.hpp"
 #include "tixport/ledger/ledger_delta.hpp"
 #include "tixport/common/mapped_file.hpp"
+#include "tixport/common/parallelism.hpp"
 #include "tixport/common/progress_meter.hpp"
 #include "tixport/run/rejects_file.hpp"
 #include "tixport/run/row_classifier.hpp"
 #include "tixport/run/row_deduplicator.hpp"
 #include "tixport/run/user_resolver.hpp"
-
-#include <oneapi/tbb/global_control.h>
-#include <oneapi/tbb/info.h>
-#include <oneapi/tbb/task_arena.h>
 
 #include <atomic>
 #include <cerrno>
@@ -102,10 +99,8 @@ void run_outcome::commit() {
 
 run_outcome run_migration(const run_options& options) {
   const auto run_start = clock_type::now();
-  const unsigned threads =
-      options.threads != 0 ? options.threads : static_cast<unsigned>(oneapi::tbb::info::default_concurrency());
-  oneapi::tbb::global_control parallelism(oneapi::tbb::global_control::max_allowed_parallelism, threads);
-  oneapi::tbb::task_arena arena(static_cast<int>(threads));
+  parallelism arena(options.threads);  // the run's one arena; every stage runs inside it
+  const unsigned threads = arena.threads();
 
   const std::optional<archive_format> format =
       options.dry_run ? std::optional<archive_format>(archive_format::tar) : archive_format_from_name(options.output.string());

@@ -2,6 +2,7 @@
 #include "tixport/run/row_deduplicator.hpp"
 
 #include "run/sharded_id_map_internal.hpp"
+#include "common/parallel_loops_internal.hpp"
 #include "common/tsan_annotations_internal.hpp"
 
 #include <oneapi/tbb/blocked_range.h>
@@ -34,12 +35,7 @@ void keep_first(Candidate& slot, Candidate&& incoming, row_issue duplicate, reje
 
 template <typename Candidate>
 void sort_by_offset(std::vector<Candidate>& v) {
-  // tsan:: the hand-offs ThreadSanitizer cannot see inside libtbb (tsan_annotations_internal.hpp).
-  tsan::release(&v);
-  oneapi::tbb::parallel_sort(v.begin(), v.end(), tsan::compare(&v, [](const Candidate& a, const Candidate& b) {
-                               return a.offset < b.offset;
-                             }));
-  tsan::acquire(&v);
+  parallel_sort_vector(v, [](const Candidate& a, const Candidate& b) { return a.offset < b.offset; });
 }
 
 template <typename Map, typename Candidate>
@@ -129,23 +125,21 @@ std::vector<comment_candidate> row_deduplicator::take_comments() {
   comments_->clear();
   std::vector<std::vector<comment_candidate>>& chunks = comments_by_chunk_;
   tsan::combinable<reject_log> logs;
-  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, chunks.size()),
-                            tsan::body(&logs, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
-                              reject_log& local = logs.local();
-                              for (std::size_t c = range.begin(); c != range.end(); ++c) {
-                                std::vector<comment_candidate>& v = chunks[c];
-                                std::size_t kept = 0;
-                                for (const comment_candidate& x : v) {
-                                  if (!x.superseded) {
-                                    v[kept++] = x;
-                                  } else {
-                                    local.add(row_issue::duplicate_comment, x.line);
-                                  }
-                                }
-                                v.resize(kept);
-                              }
-                            }));
-  tsan::acquire(&logs);
+  parallel_for_ranges(0, chunks.size(), 1, [&](std::size_t first, std::size_t last) {
+    reject_log& local = logs.local();
+    for (std::size_t c = first; c != last; ++c) {
+      std::vector<comment_candidate>& v = chunks[c];
+      std::size_t kept = 0;
+      for (const comment_candidate& x : v) {
+        if (!x.superseded) {
+          v[kept++] = x;
+        } else {
+          local.add(row_issue::duplicate_comment, x.line);
+        }
+      }
+      v.resize(kept);
+    }
+  });
   logs.combine_each([&](const reject_log& local) { log_.merge(local); });
 
   // One serial copy into reserved (untouched) memory, each chunk freed once copied: the

@@ -4,6 +4,7 @@
 #include "tixport/common/errors.hpp"
 #include "tixport/csv/field_parsers.hpp"
 
+#include "common/parallel_loops_internal.hpp"
 #include "common/tsan_annotations_internal.hpp"
 
 #include <oneapi/tbb/blocked_range.h>
@@ -134,43 +135,38 @@ void remap_references(std::vector<comment_candidate>& comments, std::vector<tick
   // are only mapped (their JSON is compared with the ledger's).
   tsan::combinable<reject_log> logs;
   tsan::combinable<std::vector<ledger_dangling>> unmapped;
-  // tsan::body / acquire: hand-offs ThreadSanitizer cannot see in libtbb (tsan_annotations_internal.hpp).
-  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, comments.size(), 4096),
-                            tsan::body(&logs, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
-                              reject_log& local = logs.local();
-                              for (std::size_t i = range.begin(); i != range.end(); ++i) {
-                                comment_candidate& c = comments[i];
-                                const bool counted = written(scope.comment_written, i);
-                                if (const auto it = identity.find(c.author_id); it != identity.end()) {
-                                  c.author_id = it->second;
-                                } else {
-                                  if (counted) local.add(row_issue::dangling_author_ref, c.line);
-                                  if (scope.dangling != nullptr) {
-                                    unmapped.local().push_back(
-                                        {c.id, c.author_id, c.line, c.offset, ref_kind::comment_author});
-                                  }
-                                }
-                                if (counted && !ticket_exists(c.ticket_id)) local.add(row_issue::orphan_comment, c.line);
-                              }
-                            }));
-  tsan::acquire(&logs);
-  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(0, tickets.size(), 4096),
-                            tsan::body(&logs, [&](const oneapi::tbb::blocked_range<std::size_t>& range) {
-                              reject_log& local = logs.local();
-                              for (std::size_t i = range.begin(); i != range.end(); ++i) {
-                                ticket_candidate& t = tickets[i];
-                                if (const auto it = identity.find(t.requester_id); it != identity.end()) {
-                                  t.requester_id = it->second;
-                                } else {
-                                  if (written(scope.ticket_written, i)) local.add(row_issue::dangling_requester_ref, t.line);
-                                  if (scope.dangling != nullptr) {
-                                    unmapped.local().push_back(
-                                        {t.id, t.requester_id, t.line, t.offset, ref_kind::ticket_requester});
-                                  }
-                                }
-                              }
-                            }));
-  tsan::acquire(&logs);
+  parallel_for_ranges(0, comments.size(), 4096, [&](std::size_t begin, std::size_t end) {
+    reject_log& local = logs.local();
+    for (std::size_t i = begin; i != end; ++i) {
+      comment_candidate& c = comments[i];
+      const bool counted = written(scope.comment_written, i);
+      if (const auto it = identity.find(c.author_id); it != identity.end()) {
+        c.author_id = it->second;
+      } else {
+        if (counted) local.add(row_issue::dangling_author_ref, c.line);
+        if (scope.dangling != nullptr) {
+          unmapped.local().push_back(
+              {c.id, c.author_id, c.line, c.offset, ref_kind::comment_author});
+        }
+      }
+      if (counted && !ticket_exists(c.ticket_id)) local.add(row_issue::orphan_comment, c.line);
+    }
+  });
+  parallel_for_ranges(0, tickets.size(), 4096, [&](std::size_t begin, std::size_t end) {
+    reject_log& local = logs.local();
+    for (std::size_t i = begin; i != end; ++i) {
+      ticket_candidate& t = tickets[i];
+      if (const auto it = identity.find(t.requester_id); it != identity.end()) {
+        t.requester_id = it->second;
+      } else {
+        if (written(scope.ticket_written, i)) local.add(row_issue::dangling_requester_ref, t.line);
+        if (scope.dangling != nullptr) {
+          unmapped.local().push_back(
+              {t.id, t.requester_id, t.line, t.offset, ref_kind::ticket_requester});
+        }
+      }
+    }
+  });
   logs.combine_each([&](const reject_log& local) { log.merge(local); });
   if (scope.dangling != nullptr) {
     unmapped.combine_each([&](const std::vector<ledger_dangling>& local) {

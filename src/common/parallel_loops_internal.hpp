@@ -1,0 +1,85 @@
+// File: parallel_loops_internal.hpp
+//
+// The oneTBB loops the stages use, with the ThreadSanitizer hand-off
+// annotations that Debian's uninstrumented libtbb needs built in, so stage code
+// holds no tsan:: calls for them (tsan_annotations_internal.hpp says why they
+// are needed). They run in the caller's arena (tixport/common/parallelism.hpp).
+//
+//   parallel_for_ranges(0, rows.size(), 4096, [&](std::size_t b, std::size_t e) { ... });
+//   parallel_sort_vector(rows, [](const row& a, const row& b) { return a.key < b.key; });
+//   ordered_pipeline<batch>(tokens, make_next, encode, write_in_order);
+#pragma once
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/parallel_pipeline.h>
+#include <oneapi/tbb/parallel_sort.h>
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "common/tsan_annotations_internal.hpp"
+
+namespace tixport {
+
+/// body(b, e) for disjoint [b, e) covering [begin, end), in parallel; `grain`
+/// is the smallest range split off. Everything the bodies wrote is visible
+/// (also to ThreadSanitizer) when this returns. `body` captures by reference.
+template <typename Body>
+void parallel_for_ranges(std::size_t begin, std::size_t end, std::size_t grain, const Body& body) {
+  const int join = 0;
+  const tsan::acquire_on_exit all_done(&join);
+  oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<std::size_t>(begin, end, grain),
+                            tsan::body(&join, [&body](const oneapi::tbb::blocked_range<std::size_t>& range) {
+                              body(range.begin(), range.end());
+                            }));
+}
+
+/// oneTBB's parallel_sort of the whole vector (not stable: `less` must order
+/// every pair it may see apart, or the result depends on the schedule).
+template <typename T, typename Less>
+void parallel_sort_vector(std::vector<T>& v, Less less) {
+  tsan::release(&v);
+  const tsan::acquire_on_exit sorted(&v);
+  oneapi::tbb::parallel_sort(v.begin(), v.end(), tsan::compare(&v, std::move(less)));
+}
+
+/// oneTBB's parallel_pipeline of three stages over pointer tokens, at most `tokens` in flight:
+///  - `make(flow_control&) -> Token*`, one call at a time in order (nullptr after fc.stop());
+///  - `work(Token*)`, in parallel;
+///  - `take(Token*)`, one call at a time, in the order the tokens were made.
+/// Each token is handed from stage to stage so that ThreadSanitizer sees it, and `make` sees
+/// every earlier `take` (so it may recycle a slot a finished token used). Raw pointers: oneTBB
+/// passes them as they are, where it would move a unique_ptr through storage TSan cannot follow.
+/// An exception from a stage ends the pipeline and leaves this call.
+template <typename Token, typename Make, typename Work, typename Take>
+void ordered_pipeline(std::size_t tokens, const Make& make, const Work& work, const Take& take) {
+  namespace tbb = oneapi::tbb;
+  const int done = 0;
+  const int recycled = 0;
+  const tsan::acquire_on_exit all_done(&done);
+  tbb::parallel_pipeline(
+      tokens,
+      tbb::make_filter<void, Token*>(tbb::filter_mode::serial_in_order,
+                                     tsan::serial_body(&done, [&make, &recycled](tbb::flow_control& fc) -> Token* {
+                                       tsan::acquire(&recycled);
+                                       Token* token = make(fc);
+                                       if (token != nullptr) tsan::release(token);
+                                       return token;
+                                     })) &
+          tbb::make_filter<Token*, Token*>(tbb::filter_mode::parallel, tsan::body(&done, [&work](Token* token) {
+                                             tsan::acquire(token);
+                                             work(token);
+                                             tsan::release(token);
+                                             return token;
+                                           })) &
+          tbb::make_filter<Token*, void>(tbb::filter_mode::serial_in_order,
+                                         tsan::serial_body(&done, [&take, &recycled](Token* token) {
+                                           tsan::acquire(token);
+                                           take(token);
+                                           tsan::release(&recycled);
+                                         })));
+}
+
+}  // namespace tixport
