@@ -441,11 +441,13 @@ struct tar_archive_sink::impl {
   std::uint64_t archive_bytes_ = 0;       ///< written to fd_
   std::uint64_t uncompressed_final_ = 0;  ///< tar stream size, cached once archive_ is freed
   std::string io_error_;  ///< reason recorded by the write callback (it must not throw)
+  bool compression_interrupted_ = false;  ///< compress() stopped for a signal: fail() reports the interrupt
   bool discard_ = false;  ///< abandoning: the callback drops what libarchive's close still writes
 
   impl(fs::path output, archive_options options) : output_(std::move(output)), options_(options) {}
 
   [[noreturn]] void fail(const std::string& reason) {
+    if (compression_interrupted_) check_interrupt();
     state_ = state::failed;
     failure_ = "output: write: " + output_.string() + ": " + reason;
     throw fatal_error(exit_code::output_error, failure_);
@@ -516,6 +518,13 @@ struct tar_archive_sink::impl {
   bool compress(const char* data, std::size_t size, ZSTD_EndDirective mode) noexcept {
     ZSTD_inBuffer in{data, size, 0};
     for (;;) {
+      // zstd's workers may lag far behind (level 19 runs at a few MB/s): the frame's end can
+      // take many seconds, so a signal is honoured between the blocks it hands back.
+      if (interrupt_requested()) {
+        compression_interrupted_ = true;
+        io_error_ = "interrupted";
+        return false;
+      }
       if (out_used_ == out_buf_.size() && !flush_buffer()) return false;
       ZSTD_outBuffer out{out_buf_.data(), out_buf_.size(), out_used_};
       const std::size_t remaining = ZSTD_compressStream2(zstd_.get(), &out, &in, mode);

@@ -187,6 +187,13 @@ commit_guard::~commit_guard() { g_committing.fetch_sub(1); }
 
 bool interrupt_requested() noexcept { return g_requested.load(std::memory_order_relaxed); }
 
+void stop_now_if_interrupted() noexcept {
+  if (!g_requested.load() || g_committing.load() != 0) return;
+  unlink_temp_file();
+  write_stderr("tixport: error: interrupted\n");
+  ::_exit(kInterruptedStatus);
+}
+
 void throw_if_interrupted() {
   if (interrupt_requested()) throw fatal_error(exit_code::interrupted, "interrupted");
 }

@@ -61,6 +61,12 @@ bool interrupt_requested() noexcept;
 /// Throw fatal_error(exit_code::interrupted, "interrupted") when interrupt_requested().
 void throw_if_interrupted();
 
+/// For a wait on work that cannot be stopped half-way (zstd's workers finishing a frame at
+/// level 19 can take a minute): when interrupt_requested() and no commit is under way, do
+/// what a second signal does (unlink the registered temporary files, say "interrupted",
+/// _exit(130)); else return. Nothing has been put in place before a commit, so nothing is lost.
+void stop_now_if_interrupted() noexcept;
+
 /// Record a temporary file that a second signal (and a SIGBUS) must unlink before _exit.
 /// Several may be registered at once (each output of a command has its own); returns a
 /// handle for unregister_temp_file(), or -1 when the path is longer than PATH_MAX or all
