@@ -1,8 +1,9 @@
 // File: csv_scan_generic_internal.hpp
 //
-// The fast scanner of csv_reader.cpp, written once and compiled once per
-// instruction set: csv_reader.cpp includes this file inside each ISA namespace
-// (portable, sse2, and avx2 under `#pragma GCC target`), after defining there
+// The fast scanner, written once and compiled once per instruction set, each in
+// its own translation unit (csv_scan_portable.cpp, csv_scan_sse2.cpp, and
+// csv_scan_avx2.cpp under `#pragma GCC target`): each includes this file inside
+// its ISA namespace, after defining there
 //   void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noexcept;
 //   std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out) noexcept;
 // so that the whole walker, not only the mask kernel, is compiled with the

@@ -1,0 +1,85 @@
+// File: csv_record_parser.cpp
+//
+// The serial record parser behind read_csv_records: a range of records (fast or exact),
+// the boundary-only scan the benchmark measures, one field of one record re-read (the
+// batch serializer's bodies that held ""), and the header record.
+#include "csv/csv_scan_internal.hpp"
+
+namespace tixport {
+namespace csv_internal {
+
+csv_chunk parse_range(std::string_view data, std::uint64_t begin, std::uint64_t begin_line, std::uint64_t stop_at,
+                      std::uint32_t num_fields, parse_mode mode) {
+  csv_chunk chunk;
+  chunk.num_fields = num_fields;
+  {
+    chunk_sink sink{chunk};
+    parse_records(data.data(), data.size(), {begin, begin_line}, stop_at, sink, mode);
+  }
+  return chunk;
+}
+
+boundary_stats scan_record_boundaries(std::string_view data, std::uint64_t begin, std::uint64_t begin_line,
+                                      std::uint32_t num_fields) {
+  counting_sink sink{num_fields};
+  const position end =
+      parse_records(data.data(), data.size(), {begin, begin_line}, data.size(), sink, parse_mode::fast,
+                    &sink.stats.fallbacks);
+  sink.stats.end_line = end.line;
+  return sink.stats;
+}
+
+
+void read_record_field(std::string_view data, std::uint64_t record_start, std::size_t field, std::string& out) {
+  // Keeps field `field` of the one record parse_record_exact reads; the others are dropped.
+  struct one_field_sink {
+    std::size_t want;
+    std::string& out;
+    std::size_t seen = 0;
+    std::size_t mark() const noexcept { return 0; }
+    void field(std::string_view view) {
+      if (seen++ == want) out.assign(view);
+    }
+    void owned_field(std::string_view content) { field(content); }
+    void record(std::uint64_t, std::uint64_t, std::uint32_t, std::size_t, bool) noexcept {}
+    void blank(std::size_t) noexcept {}
+  };
+  out.clear();
+  if (record_start >= data.size()) return;
+  one_field_sink sink{field, out};
+  // Called for every body that held "" (about 40% in real exports): reuse the buffer.
+  thread_local std::string scratch;
+  constexpr std::size_t kKeepBytes = 16u << 20;  // a huge field must not stay pinned to a thread
+  if (scratch.capacity() > kKeepBytes) std::string().swap(scratch);
+  scratch.clear();
+  parse_record_exact(data.data(), data.size(), {record_start, 0}, sink, scratch);
+}
+
+}  // namespace csv_internal
+
+using csv_internal::parse_mode;
+
+std::optional<csv_header> read_csv_header(std::string_view data) {
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  const char* bytes = data.data();
+  const std::uint64_t size = data.size();
+  csv_internal::position at{data.starts_with(kBom) ? kBom.size() : 0, 1};
+  std::string scratch;
+  csv_internal::header_sink sink;
+  // Blank lines before the header are skipped like any other blank line.
+  while (at.offset < size && !sink.is_record) at = csv_internal::parse_record_exact(bytes, size, at, sink, scratch);
+  if (!sink.is_record) return std::nullopt;
+
+  csv_header header;
+  header.data_offset = at.offset;
+  header.data_first_line = at.line;
+  header.fields = std::move(sink.fields);
+  if (!sink.owned.empty()) {
+    auto storage = std::make_shared<std::vector<std::string>>(std::move(sink.owned));
+    for (const auto& [field_idx, owned_idx] : sink.owned_fields) header.fields[field_idx] = (*storage)[owned_idx];
+    header.unescaped_storage = std::move(storage);
+  }
+  return header;
+}
+
+}  // namespace tixport
