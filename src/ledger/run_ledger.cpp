@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -395,36 +396,39 @@ run_ledger load_ledger(const std::filesystem::path& path) {
 
 namespace {
 
+/// Blocks hashed per task when the pages are released after hashing: 16 MiB of mapping at a
+/// time per thread.
+constexpr std::uint64_t kBlocksPerWindow = 16;
+
 /// Hash blocks [first, last) of `bytes` (block k covers [k*b, min(size, (k+1)*b))) in parallel,
-/// read from the mapping, or with pread from `fd` when it is open (then nothing is mapped in).
+/// from the mapping. With `release_pages` (a prefix check, where the old bytes are read once and
+/// never again) each window's pages leave the process as soon as it is hashed (MADV_DONTNEED:
+/// the page cache keeps them, a later read faults them back in), so a rerun does not hold the
+/// whole export resident. Measured on a 361 MB export: 0.03-0.05 s, against 0.10-0.13 s for
+/// pread into a buffer (the copy) on the same loaded 2-core machine.
 std::vector<std::uint64_t> hash_blocks(std::string_view bytes, std::uint32_t block_bytes, std::uint64_t first,
-                                       std::uint64_t last, int fd = -1) {
+                                       std::uint64_t last, bool release_pages = false) {
   std::vector<std::uint64_t> results(last - first);
-  parallel_for_ranges(first, last, 1, [&](std::size_t begin_block, std::size_t end_block) {
-    // One block buffer per worker thread, kept: a fresh 1 MiB allocation per block is an
-    // mmap and 256 zeroed pages each time (malloc's mmap threshold is 256 KiB here).
-    thread_local std::unique_ptr<char[]> buffer;
-    thread_local std::uint32_t buffer_bytes = 0;
-    for (std::uint64_t k = begin_block; k != end_block; ++k) {
-      const std::uint64_t begin = k * block_bytes;
-      const std::uint64_t size = std::min<std::uint64_t>(block_bytes, bytes.size() - begin);
-      std::string_view block = bytes.substr(begin, size);
-      if (fd >= 0) {
-        if (buffer_bytes < block_bytes) {
-          buffer.reset(new char[block_bytes]);
-          buffer_bytes = block_bytes;
-        }
-        std::size_t done = 0;
-        while (done < size) {
-          const ssize_t n = ::pread(fd, buffer.get() + done, size - done, static_cast<off_t>(begin + done));
-          if (n < 0 && errno == EINTR) continue;
-          if (n <= 0) break;
-          done += static_cast<std::size_t>(n);
-        }
-        // A short read (the file shrank under us) hashes what was read: it cannot match.
-        block = std::string_view(buffer.get(), done);
+  const std::uint64_t windows = (last - first + kBlocksPerWindow - 1) / kBlocksPerWindow;
+  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  parallel_for_ranges(0, windows, 1, [&](std::size_t begin_window, std::size_t end_window) {
+    for (std::uint64_t w = begin_window; w != end_window; ++w) {
+      const std::uint64_t w_first = first + w * kBlocksPerWindow;
+      const std::uint64_t w_last = std::min(last, w_first + kBlocksPerWindow);
+      for (std::uint64_t k = w_first; k != w_last; ++k) {
+        const std::uint64_t begin = k * block_bytes;
+        const std::uint64_t size = std::min<std::uint64_t>(block_bytes, bytes.size() - begin);
+        results[k - first] = XXH3_64bits(bytes.data() + begin, size);
       }
-      results[k - first] = XXH3_64bits(block.data(), block.size());
+      if (release_pages) {
+        // Whole pages inside the window only: the pages at its edges may be a neighbour's.
+        const auto lo = reinterpret_cast<std::uintptr_t>(bytes.data() + w_first * block_bytes);
+        const auto hi = reinterpret_cast<std::uintptr_t>(
+            bytes.data() + std::min<std::uint64_t>(bytes.size(), w_last * block_bytes));
+        const std::uintptr_t from = (lo + page - 1) / page * page;
+        const std::uintptr_t to = hi / page * page;
+        if (to > from) (void)::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+      }
     }
   });
   return results;
@@ -445,11 +449,11 @@ export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_recor
   return f;
 }
 
-std::vector<std::uint64_t> hash_full_blocks(std::string_view bytes, int fd) {
-  return hash_blocks(bytes, kLedgerBlockBytes, 0, bytes.size() / kLedgerBlockBytes, fd);
+std::vector<std::uint64_t> hash_full_blocks(std::string_view bytes, bool release_pages) {
+  return hash_blocks(bytes, kLedgerBlockBytes, 0, bytes.size() / kLedgerBlockBytes, release_pages);
 }
 
-prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes, int fd,
+prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes, bool release_pages,
                                    std::span<const std::uint64_t> full_blocks) {
   prefix_match m;
   if (old.block_bytes != kLedgerBlockBytes || bytes.size() < old.size) return m;
@@ -458,7 +462,7 @@ prefix_match match_appended_prefix(const export_fingerprint& old, std::string_vi
   const std::uint64_t old_full = old.size / old.block_bytes;
   std::vector<std::uint64_t> hashed;
   if (full_blocks.size() < old_full) {
-    hashed = hash_blocks(bytes, old.block_bytes, 0, old_full, fd);
+    hashed = hash_blocks(bytes, old.block_bytes, 0, old_full, release_pages);
     full_blocks = hashed;
     m.bytes_hashed = old_full * old.block_bytes;
   } else {
@@ -467,7 +471,7 @@ prefix_match match_appended_prefix(const export_fingerprint& old, std::string_vi
   std::vector<std::uint64_t> blocks(full_blocks.begin(), full_blocks.begin() + static_cast<std::ptrdiff_t>(old_full));
   if (old.size % old.block_bytes != 0) {
     const std::vector<std::uint64_t> last = hash_blocks(bytes.substr(0, old.size), old.block_bytes, old_full,
-                                                        old_full + 1, fd);
+                                                        old_full + 1, release_pages);
     blocks.push_back(last.front());
     m.bytes_hashed += old.size - old_full * old.block_bytes;
   }

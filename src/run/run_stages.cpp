@@ -45,9 +45,9 @@ prefix_result check_prefix(const run_context& context) {
   if (context.ledger_load == nullptr) return result;
   // The ledger has been loading on its own thread while the export's full blocks are hashed.
   const auto start = clock_type::now();
-  const std::vector<std::uint64_t> full_blocks = hash_full_blocks(context.data, context.file.fd());
+  const std::vector<std::uint64_t> full_blocks = hash_full_blocks(context.data, /*release_pages=*/true);
   result.previous = context.ledger_load->get();
-  const prefix_match match = match_appended_prefix(result.previous->source, context.data, context.file.fd(), full_blocks);
+  const prefix_match match = match_appended_prefix(result.previous->source, context.data, true, full_blocks);
   result.bytes_hashed = match.bytes_hashed;
   result.prefix_bytes = match.matching_bytes;
   if (match.appended && !context.options.full_compare && result.previous->source.size >= context.header.data_offset) {

@@ -170,17 +170,19 @@ struct prefix_match {
 };
 
 /// Check whether `bytes` begins with the export `old` was made from, by its block hashes
-/// (parallel). Only an old export that ended at a record boundary can be continued. With `fd`
-/// (the same file, open), the blocks are read with pread instead of through the mapping: the
-/// old part is then never mapped in, which a run that parses only the new part would pay for.
-/// `full_blocks`: the hashes of `bytes`' full blocks when the caller already has them
-/// (hash_full_blocks, run while the ledger loads); else they are hashed here.
-prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes, int fd = -1,
+/// (parallel). Only an old export that ended at a record boundary can be continued. With
+/// `release_pages` (`bytes` is a whole read-only file mapping), each hashed window of the old
+/// part is dropped from the process at once (MADV_DONTNEED), so a run that parses only the new
+/// part does not keep the old one resident. `full_blocks`: the hashes of `bytes`' full blocks
+/// when the caller already has them (hash_full_blocks, run while the ledger loads); else they
+/// are hashed here.
+prefix_match match_appended_prefix(const export_fingerprint& old, std::string_view bytes, bool release_pages = false,
                                    std::span<const std::uint64_t> full_blocks = {});
 
-/// XXH3 of every full kLedgerBlockBytes block of `bytes` (pread from `fd` when open), in
-/// parallel: all the prefix check needs of a new export before its ledger is even read.
-std::vector<std::uint64_t> hash_full_blocks(std::string_view bytes, int fd = -1);
+/// XXH3 of every full kLedgerBlockBytes block of `bytes` (release_pages: as for
+/// match_appended_prefix), in parallel: all the prefix check needs of a new export before its
+/// ledger is even read.
+std::vector<std::uint64_t> hash_full_blocks(std::string_view bytes, bool release_pages = false);
 
 /// The fingerprint of `bytes`, which begins with `old`'s export: the old full blocks are kept,
 /// the rest is hashed. `bytes_hashed` gets the bytes read.
