@@ -20,6 +20,7 @@
 #include "tixport/archive/archive_verifier.hpp"
 #include "tixport/common/atomic_output.hpp"
 #include "tixport/index/email_index_client.hpp"
+#include "tixport/index/user_index_csv.hpp"
 #include "tixport/common/errors.hpp"
 #include "tixport/common/interrupt_guard.hpp"
 #include "tixport/run/migration_pipeline.hpp"

@@ -7,6 +7,7 @@
 #include "tixport/archive/archive_verifier.hpp"
 
 #include "tixport/common/errors.hpp"
+#include "tixport/index/user_index_csv.hpp"
 #include "tixport/run/migration_pipeline.hpp"
 #include "tixport/run/reject_log.hpp"
 #include "tixport/generate/sample_generator.hpp"

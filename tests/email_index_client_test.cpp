@@ -21,6 +21,7 @@
 
 #include "../src/index/email_index_client_internal.hpp"
 #include "tixport/index/email_index_client.hpp"
+#include "tixport/index/user_index_csv.hpp"
 #include "tixport/common/errors.hpp"
 
 namespace {

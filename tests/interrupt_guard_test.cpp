@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "tixport/index/email_index_client.hpp"
+#include "tixport/index/user_index_csv.hpp"
 #include "tixport/common/errors.hpp"
 
 #include "test_support.hpp"

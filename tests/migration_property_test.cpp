@@ -9,6 +9,7 @@
 #include "tixport/csv/field_parsers.hpp"
 #include "tixport/run/json_batch_encoder.hpp"
 #include "tixport/archive/archive_verifier.hpp"
+#include "tixport/index/user_index_csv.hpp"
 #include "tixport/run/migration_pipeline.hpp"
 
 #include <map>

@@ -10,6 +10,7 @@
 
 #include "test_support.hpp"
 #include "tixport/csv/field_parsers.hpp"
+#include "tixport/index/user_index_csv.hpp"
 #include "tixport/run/migration_pipeline.hpp"
 #include "tixport/ledger/run_ledger.hpp"
 

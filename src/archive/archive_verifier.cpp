@@ -23,7 +23,7 @@
 
 #include "tixport/ledger/run_ledger.hpp"
 
-#include "tixport/run/migration_pipeline.hpp"
+#include "tixport/index/user_index_csv.hpp"
 
 #include "tixport/common/errors.hpp"
 #include "tixport/common/parallelism.hpp"
@@ -1220,13 +1220,9 @@ class archive_reader {
 // ---------------------------------------------------------------------------
 
 void read_index_ids(const std::filesystem::path& path, id_table& ids) {
-  std::vector<raw_index_entry> entries;
-  try {
-    entries = read_index_csv(path, 0);
-  } catch (const fatal_error& e) {
-    // For verify an unreadable index is an unreadable input: exit 2.
-    throw fatal_error(exit_code::input_error, std::string("verify: users file: ") + e.what());
-  }
+  // For verify an unreadable index is an unreadable input: exit 2.
+  const std::vector<raw_index_entry> entries =
+      read_index_csv(path, 0, {"verify: users file: user index", exit_code::input_error});
   for (const raw_index_entry& entry : entries) {
     if (entry.id) ids.insert(*entry.id, {0, 0});
   }

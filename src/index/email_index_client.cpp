@@ -21,9 +21,6 @@
 
 #include "tixport/index/email_index_client.hpp"
 
-#include "tixport/common/atomic_output.hpp"
-#include "tixport/csv/csv_reader.hpp"
-
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/stat.h>
@@ -1529,36 +1526,6 @@ fetch_result user_index_fetch::get() {
 fetch_result fetch_user_index(const fetch_options& options) {
   user_index_fetch fetch(options);
   return fetch.get();
-}
-
-// ---------------------------------------------------------------------------------------
-// Index CSV
-
-std::unique_ptr<atomic_output_file> stage_index_csv(const std::vector<raw_index_entry>& entries,
-                                                    const std::filesystem::path& path) {
-  std::string text = "id,email\n";
-  for (const raw_index_entry& entry : entries) {
-    if (!entry.id) continue;
-    text += std::to_string(*entry.id);
-    text += ',';
-    if (entry.email) append_csv_field(text, *entry.email);
-    text += '\n';
-  }
-  auto file = std::make_unique<atomic_output_file>(path, "users csv");
-  file->write(text);
-  file->complete();  // flushed before any rename, so the name never points at a half-written file
-  return file;
-}
-
-void save_index_csv(const std::vector<raw_index_entry>& entries,
-                    const std::filesystem::path& path) {
-  const std::unique_ptr<atomic_output_file> file = stage_index_csv(entries, path);
-  // A SIGINT / SIGTERM that came while the file was written (fsync can take a while) stops
-  // here: no cache file is put in place (an old one stays), the run or fetch-users exits 130.
-  if (interrupt_requested()) {
-    throw fatal_error(exit_code::interrupted, "users csv: write " + path.string() + ": interrupted");
-  }
-  file->commit(false);
 }
 
 }  // namespace tixport

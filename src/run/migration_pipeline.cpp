@@ -30,37 +30,6 @@ double seconds_since(clock_type::time_point start) {
 
 }  // namespace
 
-std::vector<raw_index_entry> read_index_csv(const std::filesystem::path& path, unsigned threads) {
-  mapped_file file = [&] {
-    try {
-      return mapped_file::open(path);
-    } catch (const fatal_error& e) {
-      throw fatal_error(exit_code::user_index_error, std::string("user index: ") + e.what());
-    }
-  }();
-  const std::string_view data = file.bytes();
-  const std::optional<csv_header> header = read_csv_header(data);
-  if (!header) {
-    throw fatal_error(exit_code::input_error, "user index: " + path.string() + ": empty file, no header");
-  }
-  constexpr std::array<std::string_view, 2> kColumns = {"id", "email"};
-  const std::vector<std::size_t> columns = resolve_columns(*header, kColumns, {"user index", path.native(), data});
-  std::vector<raw_index_entry> entries;
-  csv_read_options options;
-  options.threads = threads;
-  options.ordered = true;  // "first in file order wins" needs the entries in order
-  read_csv_records(data, *header, options, [&](csv_chunk&& chunk) {
-    const std::size_t width = chunk.num_fields;
-    for (std::size_t r = 0; r < chunk.record_count(); ++r) {
-      const std::string_view* f = chunk.fields.data() + r * width;
-      entries.push_back(raw_index_entry{parse_id(f[columns[0]]), std::string(f[columns[1]])});
-    }
-    // A malformed index row has no trustworthy id or email: it counts as an invalid entry.
-    for (std::size_t i = 0; i < chunk.malformed.size(); ++i) entries.push_back(raw_index_entry{});
-  });
-  return entries;
-}
-
 void run_outcome::commit() {
   if (archive) archive->commit();
   try {

@@ -13,7 +13,7 @@
 #include "../test_index_server.hpp"
 #include "tixport/common/errors.hpp"
 #include "tixport/run/json_batch_encoder.hpp"
-#include "tixport/run/migration_pipeline.hpp"
+#include "tixport/index/user_index_csv.hpp"
 
 #include <signal.h>
 

@@ -1,8 +1,8 @@
 // File: email_index_client.hpp
 //
 // Fetches the ticketing platform's user index from its paged REST API (SPEC 1.3)
-// into raw (id, email) entries in page order, and saves such entries as the
-// index CSV (`id,email`). One io_context runs on its own thread; up to
+// into raw (id, email) entries in page order (user_index_csv.hpp saves them as the
+// index CSV). One io_context runs on its own thread; up to
 // `concurrency` requests are in flight over a pool of HTTP/1.1 keep-alive
 // connections (http or https); failed pages are retried with exponential
 // backoff and full jitter. Any failure throws fatal_error(user_index_error):
@@ -12,7 +12,7 @@
 //   options.users_url = "https://example.zendesk.com/api/v2/users.json";
 //   options.credentials = tixport::load_api_credentials(auth_file);
 //   tixport::fetch_result result = tixport::fetch_user_index(options);
-//   tixport::save_index_csv(result.entries, "users.csv");
+//   tixport::save_index_csv(result.entries, "users.csv");  // user_index_csv.hpp
 //
 //   // or in the background, while the export is parsed:
 //   tixport::user_index_fetch fetch(options);   // starts at once
@@ -33,8 +33,6 @@
 #include "tixport/index/user_index.hpp"
 
 namespace tixport {
-
-class atomic_output_file;
 
 /// How pages are walked (SPEC 1.3).
 enum class pagination_mode {
@@ -138,18 +136,5 @@ class user_index_fetch {
   struct state;
   std::unique_ptr<state> state_;
 };
-
-/// Write `entries` as CSV "id,email": a header line, then one line per entry with a valid id,
-/// in order; a null email gives an empty field; a field holding , " CR or LF or leading or
-/// trailing white space is quoted. Lines end in LF. Written to a temporary file beside `path`
-/// and renamed into place. Throws fatal_error(output_error, ...); throws
-/// fatal_error(interrupted) instead of renaming when SIGINT / SIGTERM arrived under an
-/// interrupt_guard (the temporary file is removed, an existing `path` stays as it was).
-void save_index_csv(const std::vector<raw_index_entry>& entries,
-                    const std::filesystem::path& path);
-
-/// The same file, complete but not yet in place: `run` commits it with its other outputs.
-std::unique_ptr<atomic_output_file> stage_index_csv(const std::vector<raw_index_entry>& entries,
-                                                    const std::filesystem::path& path);
 
 }  // namespace tixport

@@ -8,7 +8,7 @@
 //
 //   run_options opt;
 //   opt.input = "chat.csv"; opt.output = "out.tar.zst";
-//   opt.load_index = [] { return load_index_csv("users.csv", 0); };
+//   opt.load_index = [] { return user_index::build(read_index_csv("users.csv", 0)); };  // user_index_csv.hpp
 //   run_outcome run = run_migration(opt);       // archive (and ledger) complete, not yet in place
 //   run.commit();                               // rename them into place, archive first
 #pragma once
@@ -67,10 +67,5 @@ struct run_outcome {
 
 /// Run the migration up to its complete but uncommitted outputs.
 run_outcome run_migration(const run_options& options);
-
-/// Read an index CSV with columns `id` and `email` (SPEC 1.2) into entries in file order.
-/// Throws fatal_error(user_index_error) when unreadable, fatal_error(input_error) when a column is
-/// missing or repeated.
-std::vector<raw_index_entry> read_index_csv(const std::filesystem::path& path, unsigned threads);
 
 }  // namespace tixport
