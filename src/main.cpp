@@ -21,6 +21,7 @@
 #include "tixport/common/atomic_output.hpp"
 #include "tixport/index/email_index_client.hpp"
 #include "tixport/index/user_index_csv.hpp"
+#include "tixport/index/user_index_source.hpp"
 #include "tixport/common/errors.hpp"
 #include "tixport/common/interrupt_guard.hpp"
 #include "tixport/run/migration_pipeline.hpp"
@@ -96,8 +97,12 @@ void add_api_options(CLI::App& cmd, api_cli_options& o) {
       ->group(kApiGroup);
 }
 
-tixport::fetch_options make_fetch_options(const api_cli_options& o) {
-  tixport::fetch_options f;
+// The index options of `run` and `fetch-users` (REST only; `run` adds the file and the cache).
+tixport::user_index_source_options make_index_options(const api_cli_options& o, unsigned threads) {
+  tixport::user_index_source_options index;
+  index.threads = threads;
+  if (!o.auth_file.empty()) index.auth_file = o.auth_file;
+  tixport::fetch_options& f = index.fetch;
   f.users_url = o.users_url;
   if (o.page_size != 0) f.page_size = o.page_size;
   f.concurrency = o.concurrency;
@@ -106,9 +111,7 @@ tixport::fetch_options make_fetch_options(const api_cli_options& o) {
   f.retries = o.retries;
   if (!o.ca_file.empty()) f.ca_file = o.ca_file;
   f.insecure = o.insecure;
-  f.credentials = tixport::load_api_credentials(o.auth_file.empty() ? std::nullopt
-                                                                     : std::optional<std::filesystem::path>(o.auth_file));
-  return f;
+  return index;
 }
 
 // SOURCE_DATE_EPOCH (reproducible builds convention) fixes the entries' mtime.
@@ -171,11 +174,6 @@ void write_report_to_stdout(const tixport::run_report& report) {
   }
 }
 
-// Loads the index from an id,email CSV: --users-file, or a present --users-cache.
-std::function<tixport::user_index()> index_file_loader(const std::string& path, unsigned threads) {
-  return [path, threads] { return tixport::user_index::build(tixport::read_index_csv(path, threads)); };
-}
-
 int do_run(const run_cli_options& o, unsigned threads) {
   if (o.users_file.empty() == o.api.users_url.empty()) {
     throw fatal_error(exit_code::input_error, "run: give exactly one of --users-file or --users-url");
@@ -204,7 +202,6 @@ int do_run(const run_cli_options& o, unsigned threads) {
   plan.check();
 
   tixport::run_options opt;
-  std::shared_ptr<std::vector<tixport::raw_index_entry>> fetched_entries;  // for --users-cache
   if (!o.since.empty()) opt.since = o.since;
   if (!o.ledger.empty()) opt.ledger = o.ledger;
   opt.full_compare = o.full_compare;
@@ -224,35 +221,24 @@ int do_run(const run_cli_options& o, unsigned threads) {
       o.name_style == "index" ? tixport::batch_name_style::index : tixport::batch_name_style::offset;
   opt.batches.style = o.pretty ? tixport::json_style::pretty : tixport::json_style::compact;
 
-  if (!o.users_file.empty()) {
-    opt.index_source = o.users_file;
-    opt.load_index = index_file_loader(o.users_file, threads);
-  } else if (!o.users_cache.empty() && !o.refresh_users && std::filesystem::exists(o.users_cache)) {
-    opt.index_source = o.users_cache + " (cache of " + tixport::redact_url(o.api.users_url) + ")";
-    opt.load_index = index_file_loader(o.users_cache, threads);
-  } else {
-    opt.index_source = tixport::redact_url(o.api.users_url);
-    // The fetch starts now, on its own thread, and runs while the export is parsed.
-    auto fetch = std::make_shared<tixport::user_index_fetch>(make_fetch_options(o.api));
-    // The cache is committed with the run's other outputs: a run that fails later leaves
-    // an old cache as it was.
-    fetched_entries = std::make_shared<std::vector<tixport::raw_index_entry>>();
-    const bool keep = !o.users_cache.empty();
-    opt.load_index = [fetch, keep, entries = fetched_entries] {
-      tixport::fetch_result result = fetch->get();
-      if (keep) *entries = result.entries;
-      return tixport::user_index::build(result.entries);
-    };
-    opt.cancel_index = [fetch] { fetch->cancel(); };
-  }
+  // The file, the cache or the API; a fetch starts now, on its own thread, and runs while the
+  // export is parsed.
+  tixport::user_index_source_options index_options = make_index_options(o.api, threads);
+  index_options.users_file = o.users_file;
+  index_options.users_cache = o.users_cache;
+  index_options.refresh = o.refresh_users;
+  tixport::user_index_source index(std::move(index_options));
+  opt.index_source = index.description();
+  opt.load_index = [&index] { return index.load(); };
+  opt.cancel_index = [&index] { index.cancel(); };
 
   tixport::run_outcome outcome = tixport::run_migration(opt);
   const tixport::run_report& report = outcome.report;
   // Every output is complete before any is put in place: a report that cannot be written
   // leaves the old archive and ledger as they were (SPEC 2.6, 4.1).
   std::unique_ptr<tixport::atomic_output_file> report_file;
-  std::unique_ptr<tixport::atomic_output_file> cache_file;
-  if (fetched_entries && !o.users_cache.empty()) cache_file = tixport::stage_index_csv(*fetched_entries, o.users_cache);
+  // The cache is committed with the run's other outputs: a run that fails leaves an old cache as it was.
+  const std::unique_ptr<tixport::atomic_output_file> cache_file = index.stage_cache();
   if (!o.report.empty() && o.report != kStdout) report_file = tixport::stage_report_json(report, o.report);
   tixport::throw_if_interrupted();  // the last moment at which nothing has changed
   {
@@ -271,7 +257,8 @@ int do_run(const run_cli_options& o, unsigned threads) {
 }
 
 int do_fetch_users(const api_cli_options& api, const std::string& output, const verbosity& level) {
-  tixport::fetch_options fetch = make_fetch_options(api);
+  tixport::user_index_source_options index_options = make_index_options(api, 0);
+  tixport::fetch_options& fetch = index_options.fetch;
   tixport::progress_meter progress(tixport::progress_meter::wanted(!level.quiet));
   std::uint64_t pages_total = 0;  // a retry's report does not know it; the pages' do
   fetch.progress = [&](const tixport::fetch_progress& p) {
@@ -292,7 +279,8 @@ int do_fetch_users(const api_cli_options& api, const std::string& output, const 
     progress.update("fetching pages", p.pages_done, pages_total, tixport::progress_unit::items, note,
                     p.waiting.count() > 0);
   };
-  const tixport::fetch_result result = tixport::fetch_user_index(fetch);
+  tixport::user_index_source source(std::move(index_options));
+  const tixport::fetch_result result = source.take();
   progress.clear();
   tixport::save_index_csv(result.entries, output);
   const auto& s = result.stats;
