@@ -19,7 +19,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "../src/index/email_index_client_internal.hpp"
+#include "../src/index/email_index_page_parser_internal.hpp"
 #include "tixport/index/email_index_client.hpp"
 
 namespace {

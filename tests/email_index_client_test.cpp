@@ -19,7 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "../src/index/email_index_client_internal.hpp"
+#include "../src/index/email_index_http_internal.hpp"
+#include "../src/index/email_index_page_parser_internal.hpp"
 #include "tixport/index/email_index_client.hpp"
 #include "tixport/index/user_index_csv.hpp"
 #include "tixport/common/errors.hpp"

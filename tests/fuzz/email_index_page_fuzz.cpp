@@ -17,7 +17,7 @@
 //   build-fuzz/email_index_page_fuzz tests/fuzz/corpus/email_index_page -max_len=2048
 #include <utility>  // first: Boost 1.74's Asio coroutine headers need std::exchange
 
-#include "../../src/index/email_index_client_internal.hpp"
+#include "../../src/index/email_index_page_parser_internal.hpp"
 #include "fuzz_check.hpp"
 
 #include <simdjson.h>

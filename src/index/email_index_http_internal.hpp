@@ -1,14 +1,14 @@
-// File: email_index_client_internal.hpp
+// File: email_index_http_internal.hpp
 //
-// The pieces of the REST user-index client that need no network, exposed for the
-// unit tests: URL parsing, page targets, the JSON page parser (simdjson on-demand),
-// Retry-After parsing, the backoff schedule and base64. Not installed, not API.
+// The HTTP pieces of the REST user-index client that need no network
+// (email_index_http.cpp), exposed for the fetch session and the unit tests: URL
+// parsing, page targets, Retry-After parsing, the backoff schedule and base64 for
+// basic auth. redact_url() and load_api_credentials(), public, live in the same
+// source. Not installed, not API.
 //
 //   auto url = tixport::detail::parse_url("https://api.example.org:8443/v2/users?role=agent");
 //   std::string target = tixport::detail::offset_page_target(*url, 7, 100);
 //   // "/v2/users?role=agent&page=7&per_page=100"
-//   tixport::detail::page_body page;
-//   if (auto error = tixport::detail::parse_page_body(body, page)) ... // bad body, retried
 #pragma once
 
 #include <chrono>
@@ -19,8 +19,6 @@
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include "tixport/index/user_index.hpp"
 
 namespace tixport::detail {
 
@@ -65,22 +63,6 @@ std::string offset_page_target(const parsed_url& url, std::uint64_t page,
 
 /// Target of the first cursor page: `target?page[size]=S` (or `&page[size]=S`).
 std::string cursor_first_target(const parsed_url& url, unsigned page_size);
-
-/// What the client reads from one page body (SPEC 1.3).
-struct page_body {
-  /// `next_page` as the page gave it.
-  enum class next_kind { absent, null, url };
-
-  std::vector<raw_index_entry> users;  ///< one entry per element of `users`, in order
-  std::optional<std::uint64_t> count;  ///< `count` when a non-negative integer
-  next_kind next_page = next_kind::absent;  ///< offset mode's end marker
-  bool has_more = false;                ///< `meta.has_more` is true
-  std::optional<std::string> links_next;///< `links.next` when a string
-};
-
-/// Parse a page body into `out`. Returns the reason when the body is not a JSON object with
-/// a `users` array (a bad body, retried). `body` gets SIMDJSON_PADDING spare capacity.
-std::optional<std::string> parse_page_body(std::string& body, page_body& out);
 
 /// Parse a Retry-After value: delta seconds, or an HTTP date (IMF-fixdate, RFC 850 or
 /// asctime) measured against `now`. nullopt when neither; a date in the past gives 0.
