@@ -1,7 +1,7 @@
 // File: email_index_client_bench.cpp
 //
 // The REST user-index fetch against the in-process test server
-// (tests/test_index_server.hpp): 56,700 users in 567 pages of 100 with 50 ms latency
+// (tests/support/test_index_server.hpp): 56,700 users in 567 pages of 100 with 50 ms latency
 // per request, at concurrency 1, 4, 16 and 32, next to the ideal
 // pages x latency / concurrency; the same at 16 with 5% of requests answered 500 and
 // every 50th 429 (Retry-After: 1); over TLS at 16; and the page parser alone.
@@ -12,7 +12,7 @@
 // TIXPORT_BENCH_FULL=1 for all 567 pages there too (about 37 s more):
 //
 //   TIXPORT_BENCH_FULL=1 ./tixport_bench --benchmark_filter=BM_index_
-#include "../tests/test_index_server.hpp"
+#include "../tests/support/test_index_server.hpp"
 
 #include <benchmark/benchmark.h>
 

@@ -6,6 +6,8 @@
 // oversized entries, garbage, deep nesting, invalid UTF-8).
 #include "tixport/archive/archive_verifier.hpp"
 
+#include "support/test_support.hpp"
+
 #include "tixport/common/errors.hpp"
 #include "tixport/index/user_index_csv.hpp"
 #include "tixport/run/migration_pipeline.hpp"
@@ -33,30 +35,11 @@
 namespace fs = std::filesystem;
 using tixport::verify_options;
 using tixport::verify_result;
+using tixport::test::read_file;
+using tixport::test::temp_dir;
+using tixport::test::write_file;
 
 namespace {
-
-/// A fresh directory under the system temp dir, removed at the end.
-class temp_dir {
- public:
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("tixport_verify_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ignored;  // best effort: a leftover temp dir must not fail a test
-    fs::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  [[nodiscard]] fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
 
 enum class compression { none, gzip, zstd };
 
@@ -88,16 +71,6 @@ void write_archive(const fs::path& path, compression comp, const std::vector<ent
   }
   REQUIRE(archive_write_close(a) == ARCHIVE_OK);
   archive_write_free(a);
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
 }
 
 // --- JSON builders for hand-written batches (SPEC 2.3, 2.4, 2.6) ---
@@ -487,7 +460,7 @@ TEST_CASE("references resolve within the archive or the index", "[archive_verifi
     CHECK(r.first_problems[1].json_path == "/data/tickets/comments/0/author_id");
 
     // The index (BOM, CRLF, quoted fields, a bad row) holds both: valid.
-    write_bytes(dir / "users.csv",
+    write_file(dir / "users.csv",
                 "\xEF\xBB\xBF\"Email\",ID\r\n"
                 "\"x@y.org\",00020\r\n"
                 "\"a \"\"quoted\"\", one\",\" 30.0 \"\r\n"
@@ -501,7 +474,7 @@ TEST_CASE("references resolve within the archive or the index", "[archive_verifi
     CHECK(tixport::verify_archive(options).valid);
 
     // An index that has neither id.
-    write_bytes(dir / "other.csv", "id,email\n21,x@y.org\n31,z@y.org\n");
+    write_file(dir / "other.csv", "id,email\n21,x@y.org\n31,z@y.org\n");
     options.users_file = dir / "other.csv";
     const verify_result with_index = tixport::verify_archive(options);
     REQUIRE(with_index.first_problems.size() == 2);
@@ -517,7 +490,7 @@ TEST_CASE("an index CSV without the id or email column is an input error", "[arc
   options.users_file = dir / "users.csv";
   for (const std::string csv : {"user_id,email\n1,a@b.c\n", "id,mail\n1,a@b.c\n", "id,email,ID\n1,a@b.c,2\n", ""}) {
     INFO(csv);
-    write_bytes(dir / "users.csv", csv);
+    write_file(dir / "users.csv", csv);
     try {
       (void)tixport::verify_archive(options);
       FAIL("no fatal_error");
@@ -546,9 +519,9 @@ void require_unreadable(const fs::path& path, const std::string& reason_part) {
 
 TEST_CASE("hostile: not an archive, empty file, truncated streams", "[archive_verifier]") {
   temp_dir dir;
-  write_bytes(dir / "text.tar", "id,email\n1,a@b.c\n");
+  write_file(dir / "text.tar", "id,email\n1,a@b.c\n");
   require_unreadable(dir / "text.tar", "Unrecognized archive format");
-  write_bytes(dir / "empty.tar", "");
+  write_file(dir / "empty.tar", "");
   require_unreadable(dir / "empty.tar", "verify: ");
 
   // A big-enough body that the cut lands inside the compressed data.
@@ -560,8 +533,8 @@ TEST_CASE("hostile: not an archive, empty file, truncated streams", "[archive_ve
   };
   for (const auto comp : {compression::zstd, compression::gzip, compression::none}) {
     write_archive(dir / "full", comp, entries);
-    const std::string bytes = read_bytes(dir / "full");
-    write_bytes(dir / "cut", bytes.substr(0, bytes.size() / 2));
+    const std::string bytes = read_file(dir / "full");
+    write_file(dir / "cut", bytes.substr(0, bytes.size() / 2));
     require_unreadable(dir / "cut", "verify: ");
   }
 }
@@ -574,12 +547,12 @@ TEST_CASE("hostile: a huge declared size is neither allocated nor trusted", "[ar
   base256[4] = 0x40;
   for (const std::string& size_field : {std::string("77777777777\0", 12), base256}) {
     const std::string tar = ustar_header("backup_tickets_1.json", size_field) + std::string(1024, '{');
-    write_bytes(dir / "huge.tar", tar);
+    write_file(dir / "huge.tar", tar);
     require_unreadable(dir / "huge.tar", "verify: ");
     // The same behind zstd.
     std::string packed(ZSTD_compressBound(tar.size()), '\0');
     packed.resize(ZSTD_compress(packed.data(), packed.size(), tar.data(), tar.size(), 3));
-    write_bytes(dir / "huge.tar.zst", packed);
+    write_file(dir / "huge.tar.zst", packed);
     require_unreadable(dir / "huge.tar.zst", "verify: ");
   }
 }

@@ -9,7 +9,7 @@
 //   ./tixport_tests "[cli_conventions]"
 #include <catch2/catch.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 #include <cstdlib>
 #include <string>
@@ -24,12 +24,10 @@ using tixport::test::write_file;
 
 namespace {
 
-constexpr const char* kHeader =
-    "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-    "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+using tixport::test::kExportHeader;
 
 std::string small_export() {
-  return std::string(kHeader) +
+  return std::string(kExportHeader) +
          "2021-01-01 00:00:00,5,1,10,true,hello,2021-01-01 00:00:01,5,Ann,ann@x.org\n"
          "2021-01-01 00:00:00,5,2,10,false,world,2021-01-01 00:00:02,6,Bob,bob@x.org\n";
 }

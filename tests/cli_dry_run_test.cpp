@@ -5,7 +5,7 @@
 // the exit code.
 #include <catch2/catch.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 #include <simdjson.h>
 

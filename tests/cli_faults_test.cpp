@@ -13,8 +13,8 @@
 //   ./tixport_tests "[cli_faults_big]"             // the [.slow] big-file cases
 #include <catch2/catch.hpp>
 
-#include "test_index_server.hpp"
-#include "test_support.hpp"
+#include "support/test_index_server.hpp"
+#include "support/test_support.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -33,6 +33,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -52,15 +53,14 @@ using tixport::test::run_command;
 using tixport::test::run_tixport;
 using tixport::test::sh_quote;
 using tixport::test::temp_dir;
+using tixport::test::tixport_command;
 using tixport::test::write_file;
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-constexpr const char* kHeader =
-    "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-    "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+using tixport::test::kExportHeader;
 constexpr const char* kPrevious = "previous archive";
 constexpr auto kChildDeadline = 120s;  // a child still running after this is a hang: killed, test fails
 // The CLI under test is built like this binary: sanitizers multiply its memory (shadow, quarantine).
@@ -74,7 +74,7 @@ constexpr long kRssScale = 1;
 
 /// A small export of two comments on one ticket.
 std::string small_export() {
-  return std::string(kHeader) +
+  return std::string(kExportHeader) +
          "2021-01-01 00:00:00,5,1,10,true,hello,2021-01-01 00:00:01,5,Ann,ann@x.org\n"
          "2021-01-01 00:00:00,5,2,10,false,world,2021-01-01 00:00:02,6,Bob,bob@x.org\n";
 }
@@ -87,7 +87,6 @@ const std::string kSmallBatch =
     R"("public":false,"html_body":"world","author_id":6}],"users":[{"name":"Ann","id":5,"email":"ann@x.org"},)"
     R"({"name":"Bob","id":6,"email":"bob@x.org"}],"organizations":[]}}})";
 
-std::string cli() { return sh_quote(TIXPORT_CLI_PATH); }
 
 /// Write a sample export (chat.csv) and index (users.csv) of `rows` rows into `dir`.
 void generate_export(const temp_dir& dir, std::uint64_t rows) {
@@ -333,7 +332,7 @@ TEST_CASE("an output directory that is missing, unwritable or not a directory: e
     write_file(dir / "ro" / "out.tar", kPrevious);
     fs::permissions(dir / "ro", fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
                                     fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
-    const auto r = run_command(unprivileged_prefix() + cli() + " " + run_line(dir, dir / "ro" / "out.tar"), dir.path());
+    const auto r = run_command(unprivileged_prefix() + tixport_command(run_line(dir, dir / "ro" / "out.tar")), dir.path());
     INFO(r.err);
     CHECK(r.exit_code == 3);
     CHECK(r.err.find("tixport: error: --output: " + (dir / "ro" / "out.tar").string() + ": directory " +
@@ -364,7 +363,7 @@ TEST_CASE("a file size limit (prlimit --fsize) fails the write: exit 3, temporar
   for (const std::string name : {"out.tar", "out.tar.gz", "out.tar.zst"}) {
     INFO(name);
     write_file(dir / name, kPrevious);
-    const auto r = run_command("prlimit --fsize=32768 " + cli() + " " + run_line(dir, dir / name), dir.path());
+    const auto r = run_command("prlimit --fsize=32768 " + tixport_command(run_line(dir, dir / name)), dir.path());
     INFO(r.err);
     CHECK(r.exit_code == 3);
     CHECK(r.err.find("tixport: error: output: write: " + (dir / name).string() + ": File too large") !=
@@ -378,29 +377,43 @@ TEST_CASE("a file size limit (prlimit --fsize) fails the write: exit 3, temporar
   CHECK(fs::file_size(dir / "out.tar.zst") > 32768);
 }
 
+namespace {
+
+/// Runs `tixport_args` with `small` (a directory of `dir`) a private 64 KiB tmpfs on which
+/// `kept` holds `previous` first; afterwards dir/after has kept's bytes and dir/listing the
+/// tmpfs's names. A private mount namespace keeps the tmpfs out of everybody else's sight
+/// and unmounts it when the shell ends, so the evidence is copied out before that. Empty
+/// (with a warning) where no private tmpfs can be mounted.
+std::optional<tixport::test::command_result> run_on_full_tmpfs(const temp_dir& dir, const fs::path& small,
+                                                               const fs::path& kept, const std::string& previous,
+                                                               const std::string& tixport_args) {
+  fs::create_directory(small);
+  const std::string mount = "mount -t tmpfs -o size=64k tmpfs " + sh_quote(small);
+  const auto probe = run_command("unshare -m sh -c " + sh_quote(mount), dir.path());
+  if (probe.exit_code != 0) {
+    WARN("skipped: no private tmpfs here (unshare -m + mount need CAP_SYS_ADMIN): " << probe.err);
+    return std::nullopt;
+  }
+  const std::string script = mount + " && printf %s " + sh_quote(previous) + " > " + sh_quote(kept) + " && " +
+                             tixport_command(tixport_args) + "; rc=$?; cat " + sh_quote(kept) + " > " +
+                             sh_quote(dir / "after") + "; ls -A " + sh_quote(small) + " > " +
+                             sh_quote(dir / "listing") + "; exit $rc";
+  return run_command("unshare -m sh -c " + sh_quote(script), dir.path());
+}
+
+}  // namespace
+
 TEST_CASE("a full disk (ENOSPC on a 64 KiB tmpfs): exit 3, temporary file removed, previous output intact (SPEC 2.6)",
           "[cli_faults]") {
   temp_dir dir;
   generate_export(dir, 5000);
   const fs::path small = dir / "small";
-  fs::create_directory(small);
-  // A private mount namespace keeps the tmpfs out of everybody else's sight and unmounts
-  // it when the shell ends; the evidence is copied out before that.
-  const auto probe = run_command("unshare -m sh -c " + sh_quote("mount -t tmpfs -o size=64k tmpfs " + sh_quote(small)),
-                                 dir.path());
-  if (probe.exit_code != 0) {
-    WARN("skipped: no private tmpfs here (unshare -m + mount need CAP_SYS_ADMIN): " << probe.err);
-    return;
-  }
   const fs::path out = small / "out.tar.zst";
-  const std::string script = "mount -t tmpfs -o size=64k tmpfs " + sh_quote(small) + " && printf %s " +
-                             sh_quote(kPrevious) + " > " + sh_quote(out) + " && " + cli() + " " + run_line(dir, out) +
-                             "; rc=$?; cat " + sh_quote(out) + " > " + sh_quote(dir / "after") + "; ls -A " +
-                             sh_quote(small) + " > " + sh_quote(dir / "listing") + "; exit $rc";
-  const auto r = run_command("unshare -m sh -c " + sh_quote(script), dir.path());
-  INFO(r.err);
-  CHECK(r.exit_code == 3);
-  CHECK(r.err.find("tixport: error: output: write: " + out.string() + ": No space left on device") !=
+  const auto r = run_on_full_tmpfs(dir, small, out, kPrevious, run_line(dir, out));
+  if (!r) return;
+  INFO(r->err);
+  CHECK(r->exit_code == 3);
+  CHECK(r->err.find("tixport: error: output: write: " + out.string() + ": No space left on device") !=
         std::string::npos);
   CHECK(read_file(dir / "after") == kPrevious);
   CHECK(read_file(dir / "listing") == "out.tar.zst\n");
@@ -410,26 +423,16 @@ TEST_CASE("a full disk under the ledger: exit 3, neither the archive nor the led
           "[cli_faults]") {
   temp_dir dir;
   generate_export(dir, 5000);
-  const fs::path small = dir / "small";
-  fs::create_directory(small);
-  const auto probe = run_command("unshare -m sh -c " + sh_quote("mount -t tmpfs -o size=64k tmpfs " + sh_quote(small)),
-                                 dir.path());
-  if (probe.exit_code != 0) {
-    WARN("skipped: no private tmpfs here (unshare -m + mount need CAP_SYS_ADMIN): " << probe.err);
-    return;
-  }
   // The archive's directory has room; the ledger's (5,000 rows: ~100 KB) does not.
+  const fs::path small = dir / "small";
   const fs::path out = dir / "out.tar.zst";
   const fs::path ledger = small / "migration.ledger";
   write_file(out, kPrevious);
-  const std::string script = "mount -t tmpfs -o size=64k tmpfs " + sh_quote(small) + " && printf %s old-ledger > " +
-                             sh_quote(ledger) + " && " + cli() + " " + run_line(dir, out, "--ledger " + sh_quote(ledger)) +
-                             "; rc=$?; cat " + sh_quote(ledger) + " > " + sh_quote(dir / "after") + "; ls -A " +
-                             sh_quote(small) + " > " + sh_quote(dir / "listing") + "; exit $rc";
-  const auto r = run_command("unshare -m sh -c " + sh_quote(script), dir.path());
-  INFO(r.err);
-  CHECK(r.exit_code == 3);
-  CHECK(r.err.find("tixport: error: ledger: write: " + ledger.string() + ": No space left on device") !=
+  const auto r = run_on_full_tmpfs(dir, small, ledger, "old-ledger", run_line(dir, out, "--ledger " + sh_quote(ledger)));
+  if (!r) return;
+  INFO(r->err);
+  CHECK(r->exit_code == 3);
+  CHECK(r->err.find("tixport: error: ledger: write: " + ledger.string() + ": No space left on device") !=
         std::string::npos);
   CHECK(read_file(out) == kPrevious);
   CHECK(read_file(dir / "after") == "old-ledger");
@@ -651,8 +654,8 @@ TEST_CASE("an input that is a directory, missing, empty or unreadable: exit 2 na
                                   fs::perms::others_read | fs::perms::others_exec | fs::perms::others_write);
   write_file(dir / "users.csv", "id,email\n");
   const auto run_on = [&](const fs::path& input, const std::string& prefix = "") {
-    return run_command(prefix + cli() + " run --no-progress --input " + sh_quote(input) + " --users-file " +
-                           sh_quote(dir / "users.csv") + " --output " + sh_quote(dir / "out.tar"),
+    return run_command(prefix + tixport_command("run --no-progress --input " + sh_quote(input) + " --users-file " +
+                                                    sh_quote(dir / "users.csv") + " --output " + sh_quote(dir / "out.tar")),
                        dir.path());
   };
   struct expectation {
@@ -688,8 +691,8 @@ TEST_CASE("an input that is a directory, missing, empty or unreadable: exit 2 na
   SECTION("the user index a directory: exit 4 (SPEC 1.2, 2.7)") {
     write_file(dir / "chat.csv", small_export());
     fs::create_directory(dir / "index");
-    const auto r = run_command(cli() + " run --no-progress --input " + sh_quote(dir / "chat.csv") + " --users-file " +
-                                   sh_quote(dir / "index") + " --output " + sh_quote(dir / "out.tar"),
+    const auto r = run_command(tixport_command("run --no-progress --input " + sh_quote(dir / "chat.csv") + " --users-file " +
+                                               sh_quote(dir / "index") + " --output " + sh_quote(dir / "out.tar")),
                                dir.path());
     CHECK(r.exit_code == 4);
     CHECK(r.err.find((dir / "index").string() + ": Is a directory") != std::string::npos);
@@ -700,7 +703,7 @@ TEST_CASE("an input that is a directory, missing, empty or unreadable: exit 2 na
 TEST_CASE("a FIFO input is read to its end: the same archive as from the regular file", "[cli_faults][parallel]") {
   temp_dir dir;
   generate_export(dir, 3000);
-  const auto regular = run_command("SOURCE_DATE_EPOCH=1600000000 " + cli() + " " + run_line(dir, dir / "a.tar"),
+  const auto regular = run_command("SOURCE_DATE_EPOCH=1600000000 " + tixport_command(run_line(dir, dir / "a.tar")),
                                    dir.path());
   REQUIRE(regular.exit_code == 0);
   const fs::path fifo = dir / "chat.fifo";
@@ -725,9 +728,8 @@ TEST_CASE("a FIFO input is read to its end: the same archive as from the regular
     }
     ::close(fd);
   });
-  const auto r = run_command("SOURCE_DATE_EPOCH=1600000000 " + cli() + " run --no-progress --input " +
-                                 sh_quote(fifo) + " --users-file " + sh_quote(dir / "users.csv") + " --output " +
-                                 sh_quote(dir / "b.tar"),
+  const auto r = run_command("SOURCE_DATE_EPOCH=1600000000 " + tixport_command("run --no-progress --input " + sh_quote(fifo) + " --users-file " +
+                                                 sh_quote(dir / "users.csv") + " --output " + sh_quote(dir / "b.tar")),
                              dir.path());
   done = true;
   writer.join();
@@ -806,7 +808,7 @@ std::vector<std::string> api_run_args(const temp_dir& dir, const index_server& s
 
 /// An export whose first user is index user 7 (id 1007), so the archive shows the index was used.
 std::string api_export() {
-  return std::string(kHeader) +
+  return std::string(kExportHeader) +
          "2021-01-01 00:00:00,5,1,10,1,hello,2021-01-01 00:00:00,5,Known,user7@example.org\n"
          "2021-01-01 00:00:00,5,2,10,1,reply,2021-01-01 00:00:01,6,New,new@x.org\n";
 }
@@ -885,46 +887,40 @@ TEST_CASE("a 2 GiB body is refused without being held in memory: exit 4 (SPEC 1.
   // The server stops after a bound and holds the connection, silent, until it ends: what
   // the client sees never depends on its speed, and its timeout (10 minutes) cannot fire.
   config.huge_body_hold_after = (std::uint64_t{32} << 20) + (std::uint64_t{1} << 20);
-  SECTION("announced by Content-Length: refused at the header") {
-    config.page_faults[2] = std::vector<tixport::test::fault>(4, tixport::test::fault::huge_body);
-    index_server server(config);
-    cli_child child(api_run_args(dir, server, dir / "out.tar", {"--retries", "1", "--timeout", "600"}), logs.path());
-    const child_result r = child.wait();
-    INFO(r.err << "peak RSS " << r.max_rss_kib << " KiB; server sent " << server.huge_bytes_sent() << " bytes");
-    CHECK(r.exit_code == 4);
-    CHECK(r.err.find("page 2") != std::string::npos);
-    CHECK(r.err.find("body limit exceeded") != std::string::npos);
-    CHECK(r.max_rss_kib < kRssScale * 200 * 1024);
-    CHECK(server.huge_bytes_sent() < (std::uint64_t{1} << 30));
-    CHECK_FALSE(fs::exists(dir / "out.tar"));
-  }
-  // Without a length the client reads up to its 32 MiB limit (one connection's worth),
-  // then drops the connection: the server gets nowhere near its 2 GiB.
-  SECTION("chunked, no length given: read up to the client's limit, then dropped") {
-    config.page_faults[1] = {tixport::test::fault::huge_chunked_body};
-    index_server server(config);
-    cli_child child(api_run_args(dir, server, dir / "out.tar", {"--retries", "0", "--timeout", "600"}), logs.path());
-    const child_result r = child.wait();
-    INFO(r.err << "peak RSS " << r.max_rss_kib << " KiB; server sent " << server.huge_bytes_sent() << " bytes");
-    CHECK(r.exit_code == 4);
-    CHECK(r.err.find("page 1") != std::string::npos);
-    CHECK(r.err.find("body limit exceeded") != std::string::npos);
-    CHECK(server.huge_bytes_sent() < (std::uint64_t{128} << 20));
-    CHECK(r.max_rss_kib < kRssScale * 256 * 1024);
-    CHECK_FALSE(fs::exists(dir / "out.tar"));
-  }
-  SECTION("no length, ended by the close: read up to the client's limit, then dropped") {
-    config.page_faults[1] = {tixport::test::fault::huge_close_delimited_body};
-    index_server server(config);
-    cli_child child(api_run_args(dir, server, dir / "out.tar", {"--retries", "0", "--timeout", "600"}), logs.path());
-    const child_result r = child.wait();
-    INFO(r.err << "peak RSS " << r.max_rss_kib << " KiB; server sent " << server.huge_bytes_sent() << " bytes");
-    CHECK(r.exit_code == 4);
-    CHECK(r.err.find("page 1") != std::string::npos);
-    CHECK(r.err.find("body limit exceeded") != std::string::npos);
-    CHECK(server.huge_bytes_sent() < (std::uint64_t{128} << 20));
-    CHECK(r.max_rss_kib < kRssScale * 256 * 1024);
-    CHECK_FALSE(fs::exists(dir / "out.tar"));
+  struct huge_case {
+    const char* name;
+    int page;                                  ///< the page that gets the body
+    std::vector<tixport::test::fault> faults;  ///< its attempts' faults
+    const char* retries;                       ///< --retries
+    long max_rss_mib;                          ///< the client's peak RSS stays below (times kRssScale)
+    std::uint64_t max_sent;                    ///< the server sends less than this
+  };
+  // Announced by Content-Length, the body is refused at the header. Without a length the
+  // client reads up to its 32 MiB limit (one connection's worth), then drops the
+  // connection: the server gets nowhere near its 2 GiB.
+  const std::vector<huge_case> cases = {
+      {"announced by Content-Length: refused at the header", 2,
+       std::vector<tixport::test::fault>(4, tixport::test::fault::huge_body), "1", 200, std::uint64_t{1} << 30},
+      {"chunked, no length given: read up to the client's limit, then dropped", 1,
+       {tixport::test::fault::huge_chunked_body}, "0", 256, std::uint64_t{128} << 20},
+      {"no length, ended by the close: read up to the client's limit, then dropped", 1,
+       {tixport::test::fault::huge_close_delimited_body}, "0", 256, std::uint64_t{128} << 20},
+  };
+  for (const huge_case& c : cases) {
+    DYNAMIC_SECTION(c.name) {
+      config.page_faults[c.page] = c.faults;
+      index_server server(config);
+      cli_child child(api_run_args(dir, server, dir / "out.tar", {"--retries", c.retries, "--timeout", "600"}),
+                      logs.path());
+      const child_result r = child.wait();
+      INFO(r.err << "peak RSS " << r.max_rss_kib << " KiB; server sent " << server.huge_bytes_sent() << " bytes");
+      CHECK(r.exit_code == 4);
+      CHECK(r.err.find("page " + std::to_string(c.page)) != std::string::npos);
+      CHECK(r.err.find("body limit exceeded") != std::string::npos);
+      CHECK(r.max_rss_kib < kRssScale * c.max_rss_mib * 1024);
+      CHECK(server.huge_bytes_sent() < c.max_sent);
+      CHECK_FALSE(fs::exists(dir / "out.tar"));
+    }
   }
 }
 
@@ -1008,7 +1004,7 @@ std::string json_escape(std::string_view text) {
   return out;
 }
 
-/// A CSV record of the ten columns in kHeader's order (values written as given).
+/// A CSV record of the ten columns in kExportHeader's order (values written as given).
 std::string csv_row(const std::string& comment_id, const std::string& body_field, const std::string& author,
                     const std::string& name, const std::string& email) {
   return "2021-01-01 00:00:00,5," + comment_id + ",10,true," + body_field + ",2021-01-01 00:00:01," + author + "," +
@@ -1075,7 +1071,7 @@ TEST_CASE("a 200 MB single field is read whole and its comment skipped as too la
   const std::string kept = repeated(kKeptBytes);
   {
     std::ofstream csv(dir / "chat.csv", std::ios::binary);
-    csv << kHeader;
+    csv << kExportHeader;
     csv << csv_row("1", quoted(repeated(kFieldBytes)), "5", "Ann", "ann@x.org");
     csv << csv_row("2", quoted(kept), "5", "Ann", "ann@x.org");
     csv << csv_row("3", "after", "5", "Ann", "ann@x.org");
@@ -1098,6 +1094,27 @@ TEST_CASE("a 200 MB single field is read whole and its comment skipped as too la
   CHECK(report.find(R"("comment_too_large":{"count":1,"sample_lines":[2]})") != std::string::npos);
 }
 
+namespace {
+
+/// Runs dir/chat.csv, which holds the rows csv_row 1 "first" (author 5, Ann), 2 "second"
+/// (6, Bob) and 3 "third" (5, Ann) among whatever the case puts around them, against an
+/// empty index; checks the one batch they make and returns the report.
+std::string run_three_rows(const temp_dir& dir) {
+  write_file(dir / "users.csv", "id,email\n");
+  cli_child child(run_args(dir, dir / "out.tar", {"--report", (dir / "report.json").string()}), dir.path());
+  const child_result r = child.wait();
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto entries = read_archive(dir / "out.tar");
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].data == batch_json({{1, "first", 5}, {2, "second", 6}, {3, "third", 5}},
+                                      R"({"name":"Ann","id":5,"email":"ann@x.org"},)"
+                                      R"({"name":"Bob","id":6,"email":"bob@x.org"})"));
+  return read_file(dir / "report.json");
+}
+
+}  // namespace
+
 TEST_CASE("a sparse file over 4 GiB: records after the 4 GiB mark are read, malformed ones named by line",
           "[cli_faults_big][.slow]") {
   temp_dir dir;
@@ -1106,7 +1123,7 @@ TEST_CASE("a sparse file over 4 GiB: records after the 4 GiB mark are read, malf
   // malformed (1 field) and everything after it sits past offset 2^32.
   {
     std::ofstream csv(dir / "chat.csv", std::ios::binary);
-    csv << kHeader << csv_row("1", "first", "5", "Ann", "ann@x.org") << '"';
+    csv << kExportHeader << csv_row("1", "first", "5", "Ann", "ann@x.org") << '"';
   }
   const std::uint64_t hole_start = fs::file_size(dir / "chat.csv");
   fs::resize_file(dir / "chat.csv", hole_start + kHole);
@@ -1118,17 +1135,7 @@ TEST_CASE("a sparse file over 4 GiB: records after the 4 GiB mark are read, malf
   }
   const std::uint64_t size = fs::file_size(dir / "chat.csv");
   REQUIRE(size > 4 * kGiB);
-  write_file(dir / "users.csv", "id,email\n");
-  cli_child child(run_args(dir, dir / "out.tar", {"--report", (dir / "report.json").string()}), dir.path());
-  const child_result r = child.wait();
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  const auto entries = read_archive(dir / "out.tar");
-  REQUIRE(entries.size() == 1);
-  CHECK(entries[0].data == batch_json({{1, "first", 5}, {2, "second", 6}, {3, "third", 5}},
-                                      R"({"name":"Ann","id":5,"email":"ann@x.org"},)"
-                                      R"({"name":"Bob","id":6,"email":"bob@x.org"})"));
-  const std::string report = read_file(dir / "report.json");
+  const std::string report = run_three_rows(dir);
   CHECK(report.find("\"input_bytes\":" + std::to_string(size) + ",") != std::string::npos);
   CHECK(report.find(R"("malformed_record":{"count":2,"sample_lines":[3,5]})") != std::string::npos);
 }
@@ -1139,23 +1146,13 @@ TEST_CASE("more than 2^32 physical lines: line numbers past 4 Gi are exact", "[c
   if (!enough_room(dir.path(), kBlankLines + kGiB)) return;
   {
     std::ofstream csv(dir / "chat.csv", std::ios::binary);
-    csv << kHeader << csv_row("1", "first", "5", "Ann", "ann@x.org");
+    csv << kExportHeader << csv_row("1", "first", "5", "Ann", "ann@x.org");
     write_repeated(csv, '\n', kBlankLines);  // lines 3 .. kBlankLines + 2, skipped, still counted
     csv << csv_row("2", "second", "6", "Bob", "bob@x.org") << "a,b\n"
         << csv_row("3", "third", "5", "Ann", "ann@x.org");
     REQUIRE(csv.good());
   }
-  write_file(dir / "users.csv", "id,email\n");
-  cli_child child(run_args(dir, dir / "out.tar", {"--report", (dir / "report.json").string()}), dir.path());
-  const child_result r = child.wait();
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  const auto entries = read_archive(dir / "out.tar");
-  REQUIRE(entries.size() == 1);
-  CHECK(entries[0].data == batch_json({{1, "first", 5}, {2, "second", 6}, {3, "third", 5}},
-                                      R"({"name":"Ann","id":5,"email":"ann@x.org"},)"
-                                      R"({"name":"Bob","id":6,"email":"bob@x.org"})"));
-  const std::string report = read_file(dir / "report.json");
+  const std::string report = run_three_rows(dir);
   const std::uint64_t malformed_line = kBlankLines + 4;  // header, row 1, the blank lines, row 2, then it
   CHECK(report.find("\"malformed_record\":{\"count\":1,\"sample_lines\":[" + std::to_string(malformed_line) + "]}") !=
         std::string::npos);
@@ -1173,7 +1170,7 @@ void write_unique_comments(const fs::path& path, std::uint64_t rows, std::size_t
   body.resize(body_bytes);
   if (body.back() == '"') body.back() = 'x';  // never cut a "" pair in half
   std::ofstream out(path, std::ios::binary);
-  out << kHeader;
+  out << kExportHeader;
   std::string line;
   for (std::uint64_t i = 0; i < rows; ++i) {
     const std::string author = std::to_string(100 + i % 1000);

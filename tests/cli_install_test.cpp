@@ -10,7 +10,7 @@
 //   ./tixport_tests "[cli_install]"
 #include <catch2/catch.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 #include <regex>
 #include <set>

@@ -6,7 +6,7 @@
 // checked before anything is written, committed only when all are complete).
 #include <catch2/catch.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 #include "tixport/ledger/run_ledger.hpp"
 
 #include <simdjson.h>
@@ -22,9 +22,7 @@ using tixport::test::run_tixport;
 using tixport::test::sh_quote;
 using tixport::test::write_file;
 
-constexpr std::string_view kHeader =
-    "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-    "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+using tixport::test::kExportHeader;
 
 // The trial export: two conversations, three chat users (7 has no email yet).
 constexpr std::string_view kTrialRows =
@@ -46,8 +44,8 @@ struct fixture {
   fs::path index = dir / "index.csv";
 
   fixture() {
-    write_file(trial, std::string(kHeader) + std::string(kTrialRows));
-    write_file(refresh, std::string(kHeader) + std::string(kTrialRows) + std::string(kNewRows));
+    write_file(trial, std::string(kExportHeader) + std::string(kTrialRows));
+    write_file(refresh, std::string(kExportHeader) + std::string(kTrialRows) + std::string(kNewRows));
     write_file(index, "id,email\n500,bob@x.org\n");
   }
 
@@ -158,7 +156,7 @@ TEST_CASE("run --since counts changed, missing and index conflicts, and never wr
                 " --ledger " + sh_quote(f.dir / "l"))
               .exit_code == 0);
   // Comment 2's body edited (line 3), conversation 200 (line 4) removed, Bob's index id changed.
-  write_file(f.refresh, std::string(kHeader) +
+  write_file(f.refresh, std::string(kExportHeader) +
                             "2021-01-01 00:00:00,7,1,100,true,hello,2021-01-01 00:00:00,7,,\n"
                             "2021-01-01 00:00:00,7,2,100,true,\"hi, edited\",2021-01-01 00:01:00,8,Agent Ann,ann@x.org\n" +
                             std::string(kNewRows));

@@ -5,8 +5,8 @@
 // results that are almost certainly not what was meant, and what `fetch-users` skipped.
 #include <catch2/catch.hpp>
 
-#include "test_index_server.hpp"
-#include "test_support.hpp"
+#include "support/test_index_server.hpp"
+#include "support/test_support.hpp"
 
 #include <string>
 
@@ -20,9 +20,7 @@ using tixport::test::write_file;
 
 namespace {
 
-constexpr const char* kHeader =
-    "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-    "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+using tixport::test::kExportHeader;
 
 /// A row of ticket 10 (requester 5): comment `id` by author 5 with `body` (written as given).
 std::string row(int id, const std::string& body, const std::string& name = "Ann") {
@@ -52,7 +50,7 @@ std::vector<std::string> lines_starting(const std::string& text, const std::stri
 TEST_CASE("a secret in the users URL's query is shown as *** in the summary, the report and errors",
           "[cli_safety][parallel]") {
   temp_dir dir;
-  write_file(dir / "chat.csv", std::string(kHeader) + row(1, "hello"));
+  write_file(dir / "chat.csv", std::string(kExportHeader) + row(1, "hello"));
   index_server_config config;
   config.users = 150;
   index_server server(config);
@@ -110,7 +108,7 @@ TEST_CASE("a comment too large for a batch file: run skips and counts it, --stri
   // 300,000 bytes of body: over the 256 KiB rule. The next row of the same id is valid and
   // wins (a rejected row never hides a later valid one); a too-large name gives no user.
   const std::string big(300000, 'x');
-  write_file(dir / "chat.csv", std::string(kHeader) + row(1, "hello") + row(2, big) + row(2, "short") +
+  write_file(dir / "chat.csv", std::string(kExportHeader) + row(1, "hello") + row(2, big) + row(2, "short") +
                                    row(3, "by a long name", big));
   write_file(dir / "users.csv", "id,email\n5,ann@x.org\n");
   const std::string users = "--users-file " + sh_quote((dir / "users.csv").string());
@@ -139,7 +137,7 @@ TEST_CASE("warnings: an index that keeps almost nothing, an export without a val
   const std::string users = "--users-file " + sh_quote((dir / "users.csv").string());
 
   SECTION("a clean run warns about nothing") {
-    write_file(dir / "chat.csv", std::string(kHeader) + row(1, "hello"));
+    write_file(dir / "chat.csv", std::string(kExportHeader) + row(1, "hello"));
     write_file(dir / "users.csv", "id,email\n5,ann@x.org\n");
     const auto r = run_tixport(run_args(dir, users + " --strict"), dir.path());
     CHECK(r.exit_code == 0);
@@ -147,7 +145,7 @@ TEST_CASE("warnings: an index that keeps almost nothing, an export without a val
     CHECK(read_file(dir / "report.json").find(R"("warnings":[])") != std::string::npos);
   }
   SECTION("an index of garbage keeps no entry") {
-    write_file(dir / "chat.csv", std::string(kHeader) + row(1, "hello"));
+    write_file(dir / "chat.csv", std::string(kExportHeader) + row(1, "hello"));
     std::string garbage = "id,email\n";
     for (int i = 0; i < 100; ++i) garbage += "user" + std::to_string(i) + ",not an id\n";
     write_file(dir / "users.csv", garbage);
@@ -161,7 +159,7 @@ TEST_CASE("warnings: an index that keeps almost nothing, an export without a val
     CHECK(read_file(dir / "report.json").find(R"("warnings":["the user index )") != std::string::npos);
   }
   SECTION("an index that keeps under 1% of its entries") {
-    write_file(dir / "chat.csv", std::string(kHeader) + row(1, "hello"));
+    write_file(dir / "chat.csv", std::string(kExportHeader) + row(1, "hello"));
     std::string index = "id,email\n1,one@x.org\n";
     for (int i = 0; i < 150; ++i) index += std::to_string(1000 + i) + ",\n";
     write_file(dir / "users.csv", index);
@@ -172,7 +170,7 @@ TEST_CASE("warnings: an index that keeps almost nothing, an export without a val
           std::string::npos);
   }
   SECTION("an index that keeps 1% gives no warning") {
-    write_file(dir / "chat.csv", std::string(kHeader) + row(1, "hello"));
+    write_file(dir / "chat.csv", std::string(kExportHeader) + row(1, "hello"));
     std::string index = "id,email\n1,one@x.org\n";
     for (int i = 0; i < 99; ++i) index += std::to_string(1000 + i) + ",\n";
     write_file(dir / "users.csv", index);
@@ -180,7 +178,7 @@ TEST_CASE("warnings: an index that keeps almost nothing, an export without a val
     CHECK(lines_starting(r.err, "tixport: warning: ").empty());
   }
   SECTION("no row is a valid comment or ticket row, and --strict fails") {
-    write_file(dir / "chat.csv", std::string(kHeader) +
+    write_file(dir / "chat.csv", std::string(kExportHeader) +
                                      "yesterday,5,1,10,true,hi,yesterday,5,Ann,ann@x.org\n"
                                      "2021-01-01 00:00:00,5,x,y,true,hi\n"
                                      "yesterday,5,2,10,true,hi,yesterday,5,Ann,ann@x.org\n");
@@ -198,7 +196,7 @@ TEST_CASE("warnings: an index that keeps almost nothing, an export without a val
           "(lines 2, 4); ticket_invalid_created_at 2 (lines 2, 4)");
   }
   SECTION("--strict names at most 5 lines a count") {
-    std::string csv = kHeader;
+    std::string csv(kExportHeader);
     for (int i = 0; i < 8; ++i) csv += row(i, "\"\"");  // a quoted empty body: comment_null_body
     write_file(dir / "chat.csv", csv + row(100, "ok"));
     write_file(dir / "users.csv", "id,email\n5,ann@x.org\n");

@@ -6,7 +6,7 @@
 //   ./tixport_tests "[cli_test_api]"
 #include <catch2/catch.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -86,10 +86,8 @@ TEST_CASE("tixport_test_api serves an id,email CSV that fetch-users saves back",
     CHECK(r.err.find("pages 2, users 3") != std::string::npos);
 
     // run --users-url against it: the export's user a@x.org is matched to index id 7.
-    write_file(dir / "chat.csv",
-               "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-               "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n"
-               "2021-01-01 00:00:00,5,1,10,true,hello,2021-01-01 00:00:01,5,Ann,A@x.org\n");
+    write_file(dir / "chat.csv", tixport::test::export_csv(
+                                     "2021-01-01 00:00:00,5,1,10,true,hello,2021-01-01 00:00:01,5,Ann,A@x.org\n"));
     const auto run = run_tixport("run --input " + sh_quote(dir / "chat.csv") + " --users-url " + sh_quote(url) +
                                      " --output " + sh_quote(dir / "out.tar") + " --report -",
                                  dir.path());

@@ -5,10 +5,10 @@
 // exit codes of SPEC 1.3 / 2.7 when the index cannot be had.
 #include <catch2/catch.hpp>
 
-#include "test_index_server.hpp"
+#include "support/test_index_server.hpp"
 
 #include <algorithm>
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 using tixport::test::index_server;
 using tixport::test::index_server_config;
@@ -23,14 +23,12 @@ namespace {
 
 constexpr const char* kSecret = "s3cr3t-token-value";
 
-const std::string kExport =
-    "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-    "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n"
+const std::string kExport = tixport::test::export_csv(
     "2021-01-01 00:00:00,5,1,10,1,hello,2021-01-01 00:00:00,5,Known,USER7@example.org\n"
-    "2021-01-01 00:00:00,5,2,10,1,reply,2021-01-01 00:00:01,6,New,new@x.org\n";
+    "2021-01-01 00:00:00,5,2,10,1,reply,2021-01-01 00:00:01,6,New,new@x.org\n");
 
 std::string cli(const std::string& args) {
-  return "TIXPORT_API_USER=agent TIXPORT_API_TOKEN=" + std::string(kSecret) + " '" + TIXPORT_CLI_PATH + "' " + args;
+  return "TIXPORT_API_USER=agent TIXPORT_API_TOKEN=" + std::string(kSecret) + " " + tixport::test::tixport_command(args);
 }
 
 index_server_config server_config() {

@@ -31,7 +31,7 @@
 #include "tixport/index/user_index_csv.hpp"
 #include "tixport/common/errors.hpp"
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 using tixport::exit_code;
@@ -39,6 +39,7 @@ using tixport::fatal_error;
 using tixport::interrupt_guard;
 using tixport::interrupt_requested;
 using tixport::test::run_in_child;
+using tixport::test::temp_dir;
 
 namespace {
 
@@ -48,22 +49,6 @@ void (*current_handler(int signo))(int) {
   sigaction(signo, nullptr, &action);
   return action.sa_handler;
 }
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::random_device entropy;
-    path = fs::temp_directory_path() /
-           ("tixport_guard_test_" + std::to_string(::getpid()) + "_" + std::to_string(entropy()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ignored;  // best effort: a failed cleanup must not fail the test
-    fs::remove_all(path, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-};
 
 }  // namespace
 
@@ -91,8 +76,8 @@ TEST_CASE("the first SIGINT or SIGTERM only sets the flag", "[interrupt_guard]")
 
 TEST_CASE("a second signal unlinks the registered temp file and exits 130", "[interrupt_guard]") {
   temp_dir dir;
-  const fs::path temp = dir.path / ".out.tar.zst.tmp.1.abcd";
-  const fs::path other = dir.path / "keep.txt";
+  const fs::path temp = dir.path() / ".out.tar.zst.tmp.1.abcd";
+  const fs::path other = dir.path() / "keep.txt";
   std::ofstream(temp) << "partial";
   std::ofstream(other) << "keep";
   const int status = run_in_child([&] {
@@ -109,7 +94,7 @@ TEST_CASE("a second signal unlinks the registered temp file and exits 130", "[in
 
 TEST_CASE("a second signal after unregister leaves the file alone", "[interrupt_guard]") {
   temp_dir dir;
-  const fs::path temp = dir.path / "renamed.tar";
+  const fs::path temp = dir.path() / "renamed.tar";
   std::ofstream(temp) << "complete";
   const int status = run_in_child([&] {
     interrupt_guard guard;
@@ -125,8 +110,8 @@ TEST_CASE("a second signal after unregister leaves the file alone", "[interrupt_
 TEST_CASE("save_index_csv after a signal: no cache file put in place, an old one kept, no temp file",
           "[interrupt_guard][email_index_client]") {
   temp_dir dir;
-  const fs::path cache = dir.path / "users.csv";
-  const fs::path fresh = dir.path / "fresh.csv";
+  const fs::path cache = dir.path() / "users.csv";
+  const fs::path fresh = dir.path() / "fresh.csv";
   std::ofstream(cache) << "id,email\n1,old@example.org\n";
   const std::vector<tixport::raw_index_entry> entries = {{std::int64_t{7}, std::string("new@example.org")}};
   const int status = run_in_child([&] {
@@ -150,7 +135,7 @@ TEST_CASE("save_index_csv after a signal: no cache file put in place, an old one
   std::ifstream in_fresh(fresh);
   CHECK(std::string(std::istreambuf_iterator<char>(in_fresh), {}) == "id,email\n7,new@example.org\n");
   std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir.path)) names.push_back(entry.path().filename().string());
+  for (const auto& entry : fs::directory_iterator(dir.path())) names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   CHECK(names == std::vector<std::string>{"fresh.csv", "users.csv"});
 }
@@ -200,9 +185,9 @@ TEST_CASE("without a guard the flag stays clear and signals keep their defaults"
 
 TEST_CASE("every registered temp file is unlinked, an unregistered one is kept", "[interrupt_guard]") {
   temp_dir dir;
-  const fs::path first = dir.path / "first.tmp";
-  const fs::path second = dir.path / "second.tmp";
-  const fs::path third = dir.path / "third.tmp";
+  const fs::path first = dir.path() / "first.tmp";
+  const fs::path second = dir.path() / "second.tmp";
+  const fs::path third = dir.path() / "third.tmp";
   std::ofstream(first) << "1";
   std::ofstream(second) << "2";
   std::ofstream(third) << "3";
@@ -226,7 +211,7 @@ TEST_CASE("every registered temp file is unlinked, an unregistered one is kept",
   SECTION("a path longer than PATH_MAX registers nothing") {
     const int status = run_in_child([&] {
       interrupt_guard guard;
-      if (tixport::register_temp_file(dir.path / std::string(PATH_MAX, 'x')) != -1) return 11;
+      if (tixport::register_temp_file(dir.path() / std::string(PATH_MAX, 'x')) != -1) return 11;
       std::raise(SIGINT);
       std::raise(SIGINT);
       return 10;
@@ -276,9 +261,9 @@ TEST_CASE("SIGBUS in a registered input mapping: message naming the file, temp f
           "[interrupt_guard]") {
   temp_dir dir;
   const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  const fs::path input = dir.path / "export.csv";
-  const fs::path temp = dir.path / ".out.tar.tmp.1.abcd";
-  const fs::path err = dir.path / "stderr";
+  const fs::path input = dir.path() / "export.csv";
+  const fs::path temp = dir.path() / ".out.tar.tmp.1.abcd";
+  const fs::path err = dir.path() / "stderr";
   std::ofstream(input) << std::string(3 * page, 'a');
   std::ofstream(temp) << "partial";
   const int status = run_in_child_capturing(err, [&] {
@@ -303,9 +288,9 @@ TEST_CASE("SIGBUS outside any registered mapping: temp file unlinked, then the d
           "[interrupt_guard]") {
   temp_dir dir;
   const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  const fs::path input = dir.path / "other.bin";
-  const fs::path temp = dir.path / ".out.tar.tmp.2.abcd";
-  const fs::path err = dir.path / "stderr";
+  const fs::path input = dir.path() / "other.bin";
+  const fs::path temp = dir.path() / ".out.tar.tmp.2.abcd";
+  const fs::path err = dir.path() / "stderr";
   std::ofstream(input) << std::string(2 * page, 'b');
   std::ofstream(temp) << "partial";
   SECTION("a registration that was withdrawn no longer counts") {
@@ -340,7 +325,7 @@ TEST_CASE("SIGBUS outside any registered mapping: temp file unlinked, then the d
 
 TEST_CASE("under a guard SIGXFSZ is ignored, so a file size limit is a write error (EFBIG)", "[interrupt_guard]") {
   temp_dir dir;
-  const fs::path big = dir.path / "big.bin";
+  const fs::path big = dir.path() / "big.bin";
   const int status = run_in_child([&] {
     ::signal(SIGXFSZ, SIG_DFL);
     const rlimit limit{4096, 4096};

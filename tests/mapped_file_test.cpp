@@ -5,7 +5,7 @@
 // open errors are input errors that name the path and the reason.
 #include "tixport/common/mapped_file.hpp"
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 #include "tixport/common/errors.hpp"
 
 #include <catch2/catch.hpp>

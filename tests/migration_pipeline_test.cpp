@@ -4,7 +4,7 @@
 // exports whose expected batch JSON is written out in full.
 #include <catch2/catch.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 #include <csignal>
 #include <sys/stat.h>
@@ -19,9 +19,7 @@ using tixport::test::write_file;
 
 namespace {
 
-constexpr const char* kHeader =
-    "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-    "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+using tixport::test::kExportHeader;
 
 // Runs `tixport run` on `csv` and `index` in a fresh directory; returns the CLI result.
 struct run_fixture {
@@ -42,7 +40,7 @@ struct run_fixture {
   std::vector<tixport::test::archive_entry_data> entries() const { return read_archive(output); }
 };
 
-const std::string kBasicCsv = std::string(kHeader) +
+const std::string kBasicCsv = std::string(kExportHeader) +
     "2021-01-01 10:00:00,7,100,50,True,\"<p>Hi, there</p>\",2021-01-01 10:00:05,7,Ann,Ann@Example.com\n"
     "2021-01-01 10:00:00,7,101,50,false,\"<p>He said \"\"ok\"\"</p>\",2021-01-01T10:01:00+01:00,8,Bob,bob@example.com\n"
     "2021-01-01 10:00:00,7,100,50,True,\"<p>Hi, there</p>\",2021-01-01 10:00:05,7,Ann,Ann@Example.com\n"
@@ -119,7 +117,7 @@ TEST_CASE("run: --batch-size outside 1..100 and a bad output name are usage erro
 
 TEST_CASE("run: --pretty indents like json.dumps(indent=2)", "[migration_pipeline]") {
   run_fixture f;
-  const std::string csv = std::string(kHeader) + "2021-01-02 00:00:00,9,102,51,1,Multi,2021-01-02 00:00:00,9,Cy,cy@x.org\n";
+  const std::string csv = std::string(kExportHeader) + "2021-01-02 00:00:00,9,102,51,1,Multi,2021-01-02 00:00:00,9,Cy,cy@x.org\n";
   REQUIRE(f.run(csv, "id,email\n", "--pretty").exit_code == 0);
   const auto entries = f.entries();
   REQUIRE(entries.size() == 1);
@@ -135,7 +133,7 @@ TEST_CASE("run: --pretty indents like json.dumps(indent=2)", "[migration_pipelin
 
 TEST_CASE("run: header-only export gives a valid empty archive (SPEC 2.6)", "[migration_pipeline]") {
   run_fixture f;
-  REQUIRE(f.run(kHeader, "id,email\n").exit_code == 0);
+  REQUIRE(f.run(std::string(kExportHeader), "id,email\n").exit_code == 0);
   CHECK(f.entries().empty());
   CHECK(std::filesystem::file_size(f.output) > 0);
 }
@@ -157,7 +155,7 @@ TEST_CASE("run: columns by name, any order and case, extras ignored, missing/rep
                  "id,email\n");
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("BODY") != std::string::npos);
-  r = f.run(std::string("body,") + kHeader, "id,email\n");
+  r = f.run("body," + std::string(kExportHeader), "id,email\n");
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("BODY") != std::string::npos);
   r = f.run(kBasicCsv, "id\n1\n");
@@ -167,7 +165,7 @@ TEST_CASE("run: columns by name, any order and case, extras ignored, missing/rep
 
 TEST_CASE("run: malformed records are skipped and reported by their start line (SPEC 1.1)", "[migration_pipeline]") {
   run_fixture f;
-  const std::string csv = std::string(kHeader) +
+  const std::string csv = std::string(kExportHeader) +
       "2021-01-02 00:00:00,9,102,51,1,\"two\nlines\",2021-01-02 00:00:00,9,Cy,cy@x.org\n"  // lines 2-3
       "too,few,fields\n"                                                                  // line 4
       "\n"                                                                                 // line 5: blank
@@ -189,7 +187,7 @@ TEST_CASE("run: malformed records are skipped and reported by their start line (
 TEST_CASE("run: an invalid row never hides a later valid one, \"False\" is false (SPEC 1.1, 2.3)",
           "[migration_pipeline]") {
   run_fixture f;
-  const std::string csv = std::string(kHeader) +
+  const std::string csv = std::string(kExportHeader) +
       "2021-01-02 00:00:00,9,102,51,maybe,first,2021-01-02 00:00:00,9,Cy,cy@x.org\n"
       "2021-01-02 00:00:00,9,102,51,False,second,2021-01-02 00:00:00,9,Cy,cy@x.org\n";
   REQUIRE(f.run(csv, "id,email\n").exit_code == 0);
@@ -204,7 +202,7 @@ TEST_CASE("run: an invalid row never hides a later valid one, \"False\" is false
 
 TEST_CASE("run: identity map, dangling refs, orphans, author email conflicts (SPEC 2.2, 2.5)", "[migration_pipeline]") {
   run_fixture f;
-  const std::string csv = std::string(kHeader) +
+  const std::string csv = std::string(kExportHeader) +
       // chat id 7 first with ann@, later with other@ (conflict); chat id 70 shares ann@ -> same user
       "2021-01-01 00:00:00,7,1,10,1,a,2021-01-01 00:00:00,7,Ann,ann@x.org\n"
       "2021-01-01 00:00:00,7,2,10,1,b,2021-01-01 00:00:00,7,Ann Two,other@x.org\n"
@@ -238,7 +236,7 @@ TEST_CASE("run: identity map, dangling refs, orphans, author email conflicts (SP
 
 TEST_CASE("run: --strict exits 1 but still writes the archive (SPEC 2.7)", "[migration_pipeline]") {
   run_fixture f;
-  const std::string csv = std::string(kHeader) + "bad,row\n" +
+  const std::string csv = std::string(kExportHeader) + "bad,row\n" +
                           "2021-01-02 00:00:00,9,102,51,1,Multi,2021-01-02 00:00:00,9,Cy,cy@x.org\n";
   CHECK(f.run(csv, "id,email\n").exit_code == 0);
   std::filesystem::remove(f.output);
@@ -246,14 +244,14 @@ TEST_CASE("run: --strict exits 1 but still writes the archive (SPEC 2.7)", "[mig
   CHECK(f.entries().size() == 1);
   // A clean export passes --strict.
   std::filesystem::remove(f.output);
-  CHECK(f.run(std::string(kHeader) + "2021-01-02 00:00:00,9,102,51,1,Multi,2021-01-02 00:00:00,9,Cy,cy@x.org\n",
+  CHECK(f.run(std::string(kExportHeader) + "2021-01-02 00:00:00,9,102,51,1,Multi,2021-01-02 00:00:00,9,Cy,cy@x.org\n",
               "id,email\n", "--strict")
             .exit_code == 0);
 }
 
 TEST_CASE("run: invalid UTF-8 is repaired with U+FFFD and counted (SPEC 1.1)", "[migration_pipeline]") {
   run_fixture f;
-  const std::string csv = std::string(kHeader) +
+  const std::string csv = std::string(kExportHeader) +
                           "2021-01-02 00:00:00,9,102,51,1,a\xff" "b,2021-01-02 00:00:00,9,C\xc3y,cy@x.org\n";
   REQUIRE(f.run(csv, "id,email\n").exit_code == 0);
   const auto entries = f.entries();
@@ -276,8 +274,8 @@ TEST_CASE("run: mtime is the input's, or SOURCE_DATE_EPOCH for every entry's mti
   for (const auto& e : f.entries()) CHECK(e.mtime == static_cast<long long>(st.st_mtime));
   std::filesystem::remove(f.output);
   const auto r2 = tixport::test::run_command(
-      "SOURCE_DATE_EPOCH=1600000000 '" + std::string(TIXPORT_CLI_PATH) + "' run --input " + sh_quote(f.input) +
-          " --users-file " + sh_quote(f.users) + " --output " + sh_quote(f.output) + " --batch-size 1",
+      "SOURCE_DATE_EPOCH=1600000000 " + tixport::test::tixport_command("run --input " + sh_quote(f.input) +
+          " --users-file " + sh_quote(f.users) + " --output " + sh_quote(f.output) + " --batch-size 1"),
       f.dir.path());
   REQUIRE(r2.exit_code == 0);
   const auto entries = f.entries();
@@ -374,9 +372,10 @@ TEST_CASE("run: SIGINT stops the run with 130, no output and no temporary file (
   write_file(dir / "out.tar.zst", "previous archive");
   // Level 19 on one thread makes the write take many seconds, so the signal lands mid-run.
   const auto r = tixport::test::run_command(
-      "timeout --preserve-status -s INT 1 '" + std::string(TIXPORT_CLI_PATH) + "' run --input " +
-          sh_quote(dir / "chat.csv") + " --users-file " + sh_quote(dir / "users.csv") + " --output " +
-          sh_quote(dir / "out.tar.zst") + " --threads 1 --zstd-level 19",
+      "timeout --preserve-status -s INT 1 " +
+          tixport::test::tixport_command("run --input " + sh_quote(dir / "chat.csv") + " --users-file " +
+                                         sh_quote(dir / "users.csv") + " --output " + sh_quote(dir / "out.tar.zst") +
+                                         " --threads 1 --zstd-level 19"),
       dir.path());
   CHECK(r.exit_code == 130);
   CHECK(read_file(dir / "out.tar.zst") == "previous archive");

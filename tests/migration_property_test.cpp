@@ -5,7 +5,7 @@
 // reference implementation of SPEC 2.1-2.6, written here, computes.
 #include <catch2/catch.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 #include "tixport/csv/field_parsers.hpp"
 #include "tixport/run/json_batch_encoder.hpp"
 #include "tixport/archive/archive_verifier.hpp"
@@ -175,8 +175,7 @@ std::string random_export(std::mt19937_64& rng, std::size_t rows) {
   const char* names[] = {"Ann", "Bob", "  ", "", "Zoë", "\"Doe, J\""};
   const char* emails[] = {"ann@x.org", "ANN@x.org", " bob@x.org ", "bad-email", "", "cy@x.org", "di@x.org", "d i@x.org"};
   std::string csv = pick(4) == 0 ? "\xEF\xBB\xBF" : "";
-  csv += "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-         "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+  csv += tixport::test::kExportHeader;
   auto id = [&](std::size_t pool) -> std::string {
     switch (pick(20)) {
       case 0: return "x";
@@ -279,9 +278,7 @@ std::string tidy_export(std::mt19937_64& rng, std::size_t rows, std::size_t limi
     }
     authors.push_back({100 + a, name, "u" + std::to_string(a) + "@x.org"});
   }
-  std::string csv =
-      "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-      "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+  std::string csv = tixport::test::export_csv();
   // Row r's author writes in conversation r % 5, whose requester is author (r % 5) % 6: every
   // requester writes the first row of their conversation, so is a user whenever authors are.
   for (std::size_t r = 0; r < rows; ++r) {

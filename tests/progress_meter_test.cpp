@@ -5,8 +5,8 @@
 // drawn for TERM=xterm, never for TERM=dumb, --quiet-like --no-progress or a pipe.
 #include <catch2/catch.hpp>
 
-#include "test_index_server.hpp"
-#include "test_support.hpp"
+#include "support/test_index_server.hpp"
+#include "support/test_support.hpp"
 #include "tixport/common/progress_meter.hpp"
 
 #include <cstdio>
@@ -59,8 +59,8 @@ TEST_CASE("run on a terminal shows progress, TERM=dumb, --no-progress and a pipe
                                          sh_quote(dir / "u.csv"),
                                      dir.path())
               .exit_code == 0);
-  const std::string cmd = std::string("'") + TIXPORT_CLI_PATH + "' run --input " + sh_quote(dir / "c.csv") +
-                          " --users-file " + sh_quote(dir / "u.csv") + " --output " + sh_quote(dir / "o.tar");
+  const std::string cmd = tixport::test::tixport_command("run --input " + sh_quote(dir / "c.csv") + " --users-file " +
+                                                        sh_quote(dir / "u.csv") + " --output " + sh_quote(dir / "o.tar"));
   // script(1) runs the command on a pseudo-terminal; its own stdout is the captured file.
   const auto on_tty = [&](const std::string& env, const std::string& extra) {
     return run_command(env + " script -qec " + sh_quote(cmd + extra) + " /dev/null", dir.path());
@@ -82,8 +82,8 @@ TEST_CASE("fetch-users on a terminal: pages done of total, retries, and rate-lim
   config.every_nth_429 = 4;
   config.retry_after = "1";
   tixport::test::index_server server(config);
-  const std::string cmd = std::string("'") + TIXPORT_CLI_PATH + "' fetch-users --concurrency 1 --users-url " +
-                          sh_quote(server.url()) + " --output " + sh_quote(dir / "users.csv");
+  const std::string cmd = tixport::test::tixport_command("fetch-users --concurrency 1 --users-url " +
+                                                        sh_quote(server.url()) + " --output " + sh_quote(dir / "users.csv"));
   const auto r = run_command("TERM=xterm script -qec " + sh_quote(cmd + " --verbose") + " /dev/null", dir.path());
   INFO(r.out);
   REQUIRE(r.exit_code == 0);

@@ -4,7 +4,7 @@
 // reads on its appended path; the same bytes for the same base and seed.
 #include <catch2/catch.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 #include "tixport/generate/refresh_generator.hpp"
 #include "tixport/generate/sample_generator.hpp"
 

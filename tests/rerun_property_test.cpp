@@ -8,7 +8,7 @@
 // ledger bytes; and neither depends on --threads or the chunk size.
 #include <catch2/catch.hpp>
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 #include "tixport/csv/field_parsers.hpp"
 #include "tixport/index/user_index_csv.hpp"
 #include "tixport/run/migration_pipeline.hpp"
@@ -25,9 +25,7 @@ namespace {
 using namespace tixport;
 namespace fs = std::filesystem;
 
-constexpr std::string_view kHeader =
-    "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-    "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+using tixport::test::kExportHeader;
 
 /// One random export row (a record with its line end). Small id pools make keys collide.
 std::string random_row(std::mt19937_64& rng, std::size_t pool) {
@@ -146,7 +144,7 @@ run_report run(const run_args& a) {
 /// A refresh of `a` made of its records: some edited, removed or moved, then new rows.
 std::string edited_refresh(std::mt19937_64& rng, const std::string& a, std::size_t pool) {
   std::vector<std::string> rows;
-  std::size_t pos = kHeader.size();
+  std::size_t pos = kExportHeader.size();
   while (pos < a.size()) {
     // Records here hold a LF only inside the one quoted body "multi\nline".
     std::size_t end = pos;
@@ -167,7 +165,7 @@ std::string edited_refresh(std::mt19937_64& rng, const std::string& a, std::size
     }
   }
   if (out.size() > 2) std::swap(out[rng() % out.size()], out[rng() % out.size()]);  // a reorder
-  std::string b(kHeader);
+  std::string b(kExportHeader);
   for (const auto& r : out) b += r;
   for (std::size_t i = 0, n = rng() % 30; i < n; ++i) b += random_row(rng, pool + 20);
   return b;
@@ -181,7 +179,7 @@ TEST_CASE("reruns compose: run(A) + run(B since A) = run(B), on both paths and a
   tixport::test::temp_dir dir;
   for (int iteration = 0; iteration < 60; ++iteration) {
     const std::size_t pool = 5 + rng() % 40;
-    std::string a(kHeader);
+    std::string a(kExportHeader);
     for (std::size_t i = 0, n = rng() % 80; i < n; ++i) a += random_row(rng, pool);
     const bool appended = iteration % 2 == 0;
     std::string b;
@@ -274,7 +272,7 @@ TEST_CASE("reruns compose: run(A) + run(B since A) = run(B), on both paths and a
 TEST_CASE("an unchanged export reruns to an empty archive and a ledger one run on", "[rerun]") {
   tixport::test::temp_dir dir;
   std::mt19937_64 rng(7);
-  std::string a(kHeader);
+  std::string a(kExportHeader);
   for (int i = 0; i < 50; ++i) a += random_row(rng, 30);
   tixport::test::write_file(dir / "a.csv", a);
   tixport::test::write_file(dir / "index.csv", "id,email\n");
@@ -304,7 +302,7 @@ TEST_CASE("three-run chains: an edited middle export, then an appended one, both
   tixport::test::temp_dir dir;
   for (int iteration = 0; iteration < 40; ++iteration) {
     const std::size_t pool = 5 + rng() % 30;
-    std::string z(kHeader);
+    std::string z(kExportHeader);
     for (std::size_t i = 0, n = 1 + rng() % 60; i < n; ++i) z += random_row(rng, pool);
     const std::string a = edited_refresh(rng, z, pool);  // edits, removals, new rows
     std::string b = a;

@@ -12,7 +12,7 @@
 #include "tixport/common/errors.hpp"
 #include "tixport/run/run_report.hpp"
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -34,11 +34,9 @@ using tixport::test::write_file;
 
 namespace {
 
-constexpr const char* kExport =
-    "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-    "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n"
+const std::string kExport = tixport::test::export_csv(
     "2021-01-01 00:00:00,5,1,10,true,hello,2021-01-01 00:00:01,5,Ann,ann@x.org\n"
-    "2021-01-01 00:00:00,5,2,10,false,world,2021-01-01 00:00:02,6,Bob,bob@x.org\n";
+    "2021-01-01 00:00:00,5,2,10,false,world,2021-01-01 00:00:02,6,Bob,bob@x.org\n");
 
 tixport::run_report sample_report() {
   tixport::run_report r;

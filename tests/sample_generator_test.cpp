@@ -14,6 +14,8 @@
 #include "tixport/common/interrupt_guard.hpp"
 #include "tixport/generate/sample_generator.hpp"
 
+#include "support/test_support.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <csignal>
@@ -35,9 +37,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kHeader =
-    "TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,BODY,"
-    "COMMENT_CREATED_AT,AUTHOR_ID,NAME,EMAIL\n";
+using tixport::test::kExportHeader;
+using tixport::test::read_file;
+using tixport::test::temp_dir;
 
 constexpr std::uint64_t kPinnedBytes = 736071;
 constexpr std::uint64_t kPinnedCsvHash = 0x763362D0D6FDE40CULL;
@@ -47,34 +49,6 @@ enum col : std::size_t {
   kTicketCreatedAt, kRequesterId, kCommentPartId, kConversationId, kCommentPublic, kBody,
   kCommentCreatedAt, kAuthorId, kName, kEmail, kColumns,
 };
-
-/// A fresh directory under the system temp dir, removed at the end.
-class temp_dir {
- public:
-  temp_dir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("tixport_gen_test_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;  // best effort: a leftover temp dir must not fail a test
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct record {
   std::vector<std::string> fields;
@@ -307,7 +281,7 @@ TEST_CASE("the bytes for a seed are pinned (any compiler, any machine)", "[sampl
   const auto st = generate(dir, 2'000, 1, 2);
   const std::string csv = read_file(dir / "chat.csv");
   const std::string users = read_file(dir / "chat_users.csv");
-  INFO("first bytes: " << csv.substr(kHeader.size(), 160));
+  INFO("first bytes: " << csv.substr(kExportHeader.size(), 160));
   CHECK(st.bytes == kPinnedBytes);
   CHECK(fnv1a(csv) == kPinnedCsvHash);
   CHECK(fnv1a(users) == kPinnedUsersHash);
@@ -331,7 +305,7 @@ TEST_CASE("rows are exactly as asked, across block boundaries", "[sample_generat
     REQUIRE(records.size() == rows + 1);
     CHECK(st.rows == rows);
     CHECK(st.bytes == text.size());
-    CHECK(text.substr(0, kHeader.size()) == kHeader);
+    CHECK(text.substr(0, kExportHeader.size()) == kExportHeader);
     CHECK(text.back() == '\n');
     CHECK(st.conversations >= 1);
     CHECK(st.conversations <= rows);
@@ -341,10 +315,10 @@ TEST_CASE("rows are exactly as asked, across block boundaries", "[sample_generat
 TEST_CASE("rows = 0 writes the header only", "[sample_generator]") {
   temp_dir dir;
   const auto st = generate(dir, 0, 5, 0);
-  CHECK(read_file(dir / "chat.csv") == kHeader);
+  CHECK(read_file(dir / "chat.csv") == kExportHeader);
   CHECK(read_file(dir / "chat_users.csv") == "id,email\n");
   CHECK(st.rows == 0);
-  CHECK(st.bytes == kHeader.size());
+  CHECK(st.bytes == kExportHeader.size());
   CHECK(st.conversations == 0);
   CHECK(st.chat_users == 0);
   CHECK(st.index_users == 0);
@@ -438,7 +412,7 @@ TEST_CASE("an existing output is replaced only when complete", "[sample_generato
     std::ofstream(dir / "chat_users.csv") << "old";
   }
   generate(dir, 10, 1, 1);
-  CHECK(read_file(dir / "chat.csv").substr(0, kHeader.size()) == kHeader);
+  CHECK(read_file(dir / "chat.csv").substr(0, kExportHeader.size()) == kExportHeader);
   CHECK(read_file(dir / "chat_users.csv").substr(0, 9) == "id,email\n");
   // Only the two outputs: no temporary file left over.
   CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 2);

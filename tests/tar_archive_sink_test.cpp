@@ -35,7 +35,7 @@
 #include "tixport/common/errors.hpp"
 #include "tixport/common/interrupt_guard.hpp"
 
-#include "test_support.hpp"
+#include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 // Qualified: <archive.h> declares a global C function archive_format(struct archive*).
@@ -44,62 +44,22 @@ using tixport::archive_options;
 using tixport::exit_code;
 using tixport::fatal_error;
 using tixport::tar_archive_sink;
+using tixport::test::read_file;
+using tixport::test::run_command;
 using tixport::test::run_in_child;
+using tixport::test::sh_quote;
+using tixport::test::temp_dir;
+using tixport::test::write_file;
 
 namespace {
 
 constexpr std::int64_t kMtime = 1700000000;  // 2023-11-14 22:13:20 UTC
-
-/// A fresh directory under the system temp dir, removed with everything in it.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::random_device entropy;
-    path = fs::temp_directory_path() / ("tixport_sink_test_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(entropy()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ignored;  // best effort: a failed cleanup must not fail the test
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ignored);
-    fs::remove_all(path, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
 
 std::vector<std::string> dir_names(const fs::path& dir) {
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
-}
-
-struct command_result {
-  int status = -1;     ///< exit status of the shell command
-  std::string output;  ///< its stdout
-};
-
-command_result run_command(const std::string& command) {
-  command_result result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[65536];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
 }
 
 /// prefix + n + suffix, appended piecewise: GCC 12 warns falsely (-Wrestrict) on "t" + std::string.
@@ -109,8 +69,6 @@ std::string numbered_name(std::string_view prefix, long long n, std::string_view
   name += suffix;
   return name;
 }
-
-std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
 
 /// One entry as libarchive's reader sees it.
 struct read_entry {
@@ -302,16 +260,16 @@ TEST_CASE("archive_format_from_name maps suffixes, case-insensitively", "[tar_ar
 
 TEST_CASE("tar: entries read back with libarchive and GNU tar", "[tar_archive_sink]") {
   temp_dir dir;
-  const fs::path out = write_sample(dir.path / "out.tar", format::tar);
+  const fs::path out = write_sample(dir.path() / "out.tar", format::tar);
   check_sample_entries(out);
-  CHECK(dir_names(dir.path) == std::vector<std::string>{"out.tar"});
+  CHECK(dir_names(dir.path()) == std::vector<std::string>{"out.tar"});
 
-  const command_result listing = run_command("TZ=UTC tar -tvf " + quoted(out));
-  CHECK(listing.status == 0);
-  CHECK(listing.output == kSampleListing);
-  const command_result content = run_command("tar -xOf " + quoted(out) + " backup_tickets_300.json");
-  CHECK(content.status == 0);
-  CHECK(content.output == sample_entries()[2].second);
+  const tixport::test::command_result listing = run_command("TZ=UTC tar -tvf " + sh_quote(out), dir.path());
+  CHECK(listing.exit_code == 0);
+  CHECK(listing.out == kSampleListing);
+  const tixport::test::command_result content = run_command("tar -xOf " + sh_quote(out) + " backup_tickets_300.json", dir.path());
+  CHECK(content.exit_code == 0);
+  CHECK(content.out == sample_entries()[2].second);
 
   // Raw ustar header of the first entry: fields exactly as documented.
   const std::string bytes = read_file(out);
@@ -330,16 +288,16 @@ TEST_CASE("tar: entries read back with libarchive and GNU tar", "[tar_archive_si
 
 TEST_CASE("tar.gz: gzip stream holds the same tar bytes, no timestamp", "[tar_archive_sink]") {
   temp_dir dir;
-  const fs::path plain = write_sample(dir.path / "out.tar", format::tar);
-  const fs::path out = write_sample(dir.path / "out.tar.gz", format::tar_gz);
+  const fs::path plain = write_sample(dir.path() / "out.tar", format::tar);
+  const fs::path out = write_sample(dir.path() / "out.tar.gz", format::tar_gz);
   check_sample_entries(out);
 
-  const command_result unzipped = run_command("gzip -dc " + quoted(out));
-  CHECK(unzipped.status == 0);
-  CHECK(unzipped.output == read_file(plain));  // also: no trailing garbage after the gzip member
-  const command_result listing = run_command("TZ=UTC tar -tvzf " + quoted(out));
-  CHECK(listing.status == 0);
-  CHECK(listing.output == kSampleListing);
+  const tixport::test::command_result unzipped = run_command("gzip -dc " + sh_quote(out), dir.path());
+  CHECK(unzipped.exit_code == 0);
+  CHECK(unzipped.out == read_file(plain));  // also: no trailing garbage after the gzip member
+  const tixport::test::command_result listing = run_command("TZ=UTC tar -tvzf " + sh_quote(out), dir.path());
+  CHECK(listing.exit_code == 0);
+  CHECK(listing.out == kSampleListing);
 
   const std::string bytes = read_file(out);
   REQUIRE(bytes.size() > 10);
@@ -351,8 +309,8 @@ TEST_CASE("tar.gz: gzip stream holds the same tar bytes, no timestamp", "[tar_ar
 TEST_CASE("tar.gz: one gzip member, fixed header, trailer with the tar stream's CRC-32 and size",
           "[tar_archive_sink]") {
   temp_dir dir;
-  const std::string plain = read_file(write_sample(dir.path / "out.tar", format::tar));
-  const fs::path out = write_sample(dir.path / "out.tar.gz", format::tar_gz);
+  const std::string plain = read_file(write_sample(dir.path() / "out.tar", format::tar));
+  const fs::path out = write_sample(dir.path() / "out.tar.gz", format::tar_gz);
   const std::string bytes = read_file(out);
   REQUIRE(bytes.size() > 18);
   // ID1 ID2, CM 8, FLG 0 (no name), MTIME 0, XFL 0 (level 6), OS 3 (Unix).
@@ -364,7 +322,7 @@ TEST_CASE("tar.gz: one gzip member, fixed header, trailer with the tar stream's 
   const gunzipped decoded = gunzip_one_member(bytes);
   CHECK(decoded.members_ok);
   CHECK(decoded.data == plain);
-  CHECK(run_command("gzip -t " + quoted(out)).status == 0);
+  CHECK(run_command("gzip -t " + sh_quote(out), dir.path()).exit_code == 0);
 }
 
 TEST_CASE("tar.gz: the level sets XFL and the size, never the content", "[tar_archive_sink]") {
@@ -381,7 +339,7 @@ TEST_CASE("tar.gz: the level sets XFL and the size, never the content", "[tar_ar
     options.format = format::tar_gz;
     options.gzip_level = c.level;
     options.threads = 2;
-    const fs::path out = dir.path / numbered_name("l", c.level, ".tar.gz");
+    const fs::path out = dir.path() / numbered_name("l", c.level, ".tar.gz");
     tar_archive_sink sink(out, options);
     sink.add_entry("a.json", data);
     sizes.push_back(sink.finish());
@@ -403,14 +361,14 @@ TEST_CASE("gzip levels outside 1..9 are usage errors", "[tar_archive_sink]") {
     options.format = format::tar_gz;
     options.gzip_level = level;
     try {
-      tar_archive_sink sink(dir.path / "out.tar.gz", options);
+      tar_archive_sink sink(dir.path() / "out.tar.gz", options);
       FAIL("no exception");
     } catch (const fatal_error& error) {
       CHECK(error.code() == exit_code::input_error);
       CHECK(std::string(error.what()) == "output: options: gzip level " + std::to_string(level) + " outside 1..9");
     }
   }
-  CHECK(fs::is_empty(dir.path));
+  CHECK(fs::is_empty(dir.path()));
 }
 
 TEST_CASE("tar.gz and tar.zst: 1, 2 and 8 threads give the same bytes, which gzip, zstd, tar and libarchive read",
@@ -425,7 +383,7 @@ TEST_CASE("tar.gz and tar.zst: 1, 2 and 8 threads give the same bytes, which gzi
       {"backup_tickets_400.json", varied_json(800'123, 23)},
       {"backup_tickets_500.json", "{}"},
   };
-  const fs::path plain = dir.path / "plain.tar";
+  const fs::path plain = dir.path() / "plain.tar";
   {
     tar_archive_sink sink(plain, archive_options{format::tar, kMtime, 1, 3, 6});
     for (const auto& [name, data] : entries) sink.add_entry(name, data);
@@ -444,7 +402,7 @@ TEST_CASE("tar.gz and tar.zst: 1, 2 and 8 threads give the same bytes, which gzi
     INFO(c.suffix);
     std::vector<std::string> outputs;
     for (const unsigned threads : {1U, 2U, 8U}) {
-      const fs::path out = dir.path / numbered_name("t", threads, c.suffix);
+      const fs::path out = dir.path() / numbered_name("t", threads, c.suffix);
       archive_options options;
       options.format = *tixport::archive_format_from_name(out.string());
       options.mtime = kMtime;
@@ -458,21 +416,21 @@ TEST_CASE("tar.gz and tar.zst: 1, 2 and 8 threads give the same bytes, which gzi
     }
     CHECK(outputs[0] == outputs[1]);
     CHECK(outputs[0] == outputs[2]);
-    const fs::path archive_path = dir.path / numbered_name("t", 8, c.suffix);
-    const command_result decompressed = run_command(c.decompress + quoted(archive_path));
-    CHECK(decompressed.status == 0);
-    CHECK(decompressed.output == plain_bytes);
-    CHECK(run_command(c.test + quoted(archive_path)).status == 0);
+    const fs::path archive_path = dir.path() / numbered_name("t", 8, c.suffix);
+    const tixport::test::command_result decompressed = run_command(c.decompress + sh_quote(archive_path), dir.path());
+    CHECK(decompressed.exit_code == 0);
+    CHECK(decompressed.out == plain_bytes);
+    CHECK(run_command(c.test + sh_quote(archive_path), dir.path()).exit_code == 0);
     if (std::string_view(c.suffix) == ".tar.gz") {
       const gunzipped decoded = gunzip_one_member(outputs[0]);
       CHECK(decoded.members_ok);
       CHECK(decoded.data == plain_bytes);
     }
     // GNU tar extracts the same files; libarchive reads the same entries.
-    const fs::path extracted = dir.path / (std::string("extracted") + c.suffix);
+    const fs::path extracted = dir.path() / (std::string("extracted") + c.suffix);
     fs::create_directory(extracted);
-    CHECK(run_command(std::string("tar ") + c.tar_flag + " -xf " + quoted(archive_path) + " -C " + quoted(extracted))
-              .status == 0);
+    CHECK(run_command(std::string("tar ") + c.tar_flag + " -xf " + sh_quote(archive_path) + " -C " + sh_quote(extracted), dir.path())
+              .exit_code == 0);
     const std::vector<read_entry> read = read_archive(archive_path);
     REQUIRE(read.size() == entries.size());
     for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -501,7 +459,7 @@ TEST_CASE("tar.gz: tar streams that end before, on or just past a 128 KiB block 
     const std::string data = c.random ? random_bytes(c.data_bytes, c.data_bytes) : varied_json(c.data_bytes, 5);
     std::vector<std::string> outputs;
     for (const unsigned threads : {1U, 3U}) {
-      const fs::path out = dir.path / numbered_name("b", threads, ".tar.gz");
+      const fs::path out = dir.path() / numbered_name("b", threads, ".tar.gz");
       archive_options options;
       options.format = format::tar_gz;
       options.mtime = kMtime;
@@ -523,17 +481,17 @@ TEST_CASE("tar.gz: tar streams that end before, on or just past a 128 KiB block 
 
 TEST_CASE("tar.zst: zstd frame with checksum holds the same tar bytes", "[tar_archive_sink]") {
   temp_dir dir;
-  const fs::path plain = write_sample(dir.path / "out.tar", format::tar);
-  const fs::path out = write_sample(dir.path / "out.tar.zst", format::tar_zst);
+  const fs::path plain = write_sample(dir.path() / "out.tar", format::tar);
+  const fs::path out = write_sample(dir.path() / "out.tar.zst", format::tar_zst);
   check_sample_entries(out);
 
-  const command_result unzipped = run_command("zstd -q -dc " + quoted(out));
-  CHECK(unzipped.status == 0);
-  CHECK(unzipped.output == read_file(plain));
-  CHECK(run_command("zstd -q -t " + quoted(out)).status == 0);
-  const command_result listing = run_command("TZ=UTC tar --zstd -tvf " + quoted(out));
-  CHECK(listing.status == 0);
-  CHECK(listing.output == kSampleListing);
+  const tixport::test::command_result unzipped = run_command("zstd -q -dc " + sh_quote(out), dir.path());
+  CHECK(unzipped.exit_code == 0);
+  CHECK(unzipped.out == read_file(plain));
+  CHECK(run_command("zstd -q -t " + sh_quote(out), dir.path()).exit_code == 0);
+  const tixport::test::command_result listing = run_command("TZ=UTC tar --zstd -tvf " + sh_quote(out), dir.path());
+  CHECK(listing.exit_code == 0);
+  CHECK(listing.out == kSampleListing);
 
   const std::string bytes = read_file(out);
   REQUIRE(bytes.size() > 5);
@@ -543,11 +501,11 @@ TEST_CASE("tar.zst: zstd frame with checksum holds the same tar bytes", "[tar_ar
 
 TEST_CASE("uncompressed_bytes counts the tar stream in every format", "[tar_archive_sink]") {
   temp_dir dir;
-  const std::uint64_t tar_size = fs::file_size(write_sample(dir.path / "a.tar", format::tar));
+  const std::uint64_t tar_size = fs::file_size(write_sample(dir.path() / "a.tar", format::tar));
   for (const auto kind : {format::tar, format::tar_gz, format::tar_zst}) {
     archive_options options;
     options.format = kind;
-    tar_archive_sink sink(dir.path / "b.tar.any", options);
+    tar_archive_sink sink(dir.path() / "b.tar.any", options);
     CHECK(sink.uncompressed_bytes() == 0);
     for (const auto& [name, data] : sample_entries()) sink.add_entry(name, data);
     sink.finish();
@@ -560,16 +518,16 @@ TEST_CASE("an archive without entries is valid in every format", "[tar_archive_s
   temp_dir dir;
   for (const char* name : {"empty.tar", "empty.tar.gz", "empty.tar.zst"}) {
     INFO(name);
-    const fs::path out = dir.path / name;
+    const fs::path out = dir.path() / name;
     archive_options options;
     options.format = *tixport::archive_format_from_name(name);
     tar_archive_sink sink(out, options);
     sink.finish();
     CHECK(sink.uncompressed_bytes() == 1024);
     CHECK(read_archive(out).empty());
-    const command_result listing = run_command("tar -tf " + quoted(out));
-    CHECK(listing.status == 0);
-    CHECK(listing.output.empty());
+    const tixport::test::command_result listing = run_command("tar -tf " + sh_quote(out), dir.path());
+    CHECK(listing.exit_code == 0);
+    CHECK(listing.out.empty());
   }
 }
 
@@ -581,14 +539,14 @@ TEST_CASE("long names and mtimes outside ustar's range use minimal, reproducible
     INFO("mtime " << mtime);
     std::vector<std::string> outputs;
     for (const char* name : {"a.tar", "b.tar"}) {
-      tar_archive_sink sink(dir.path / name, archive_options{format::tar, mtime, 1, 3, 6});
+      tar_archive_sink sink(dir.path() / name, archive_options{format::tar, mtime, 1, 3, 6});
       sink.add_entry("short.json", "{}");
       sink.add_entry(long_name, "x");
       sink.finish();
-      outputs.push_back(read_file(dir.path / name));
+      outputs.push_back(read_file(dir.path() / name));
     }
     CHECK(outputs[0] == outputs[1]);
-    const std::vector<read_entry> entries = read_archive(dir.path / "a.tar");
+    const std::vector<read_entry> entries = read_archive(dir.path() / "a.tar");
     REQUIRE(entries.size() == 2);
     CHECK(entries[0].name == "short.json");
     CHECK(entries[1].name == long_name);
@@ -614,11 +572,11 @@ TEST_CASE("long names and mtimes outside ustar's range use minimal, reproducible
 
 TEST_CASE("the temporary file sits beside the output until finish", "[tar_archive_sink]") {
   temp_dir dir;
-  const fs::path out = dir.path / "out.tar.zst";
+  const fs::path out = dir.path() / "out.tar.zst";
   archive_options options;
   tar_archive_sink sink(out, options);
   const fs::path temp = sink.temp_path();
-  CHECK(temp.parent_path() == dir.path);
+  CHECK(temp.parent_path() == dir.path());
   const std::string prefix = ".out.tar.zst.tmp." + std::to_string(::getpid()) + ".";
   const std::string temp_name = temp.filename().string();
   REQUIRE(temp_name.size() == prefix.size() + 8);
@@ -633,7 +591,7 @@ TEST_CASE("the temporary file sits beside the output until finish", "[tar_archiv
   sink.add_entry("backup_tickets_100.json", "{}");
   sink.finish();
   CHECK_FALSE(fs::exists(temp));
-  CHECK(dir_names(dir.path) == std::vector<std::string>{"out.tar.zst"});
+  CHECK(dir_names(dir.path()) == std::vector<std::string>{"out.tar.zst"});
 }
 
 TEST_CASE("destroying an unfinished sink leaves an existing output byte-identical", "[tar_archive_sink]") {
@@ -641,7 +599,7 @@ TEST_CASE("destroying an unfinished sink leaves an existing output byte-identica
   const std::string old_content = "the previous archive\n";
   for (const char* name : {"out.tar", "out.tar.gz", "out.tar.zst"}) {
     INFO(name);
-    const fs::path out = dir.path / name;
+    const fs::path out = dir.path() / name;
     write_file(out, old_content);
     fs::path temp;
     {
@@ -655,23 +613,23 @@ TEST_CASE("destroying an unfinished sink leaves an existing output byte-identica
     CHECK_FALSE(fs::exists(temp));
     CHECK(read_file(out) == old_content);
     fs::remove(out);
-    CHECK(fs::is_empty(dir.path));
+    CHECK(fs::is_empty(dir.path()));
   }
 }
 
 TEST_CASE("finish replaces an existing output", "[tar_archive_sink]") {
   temp_dir dir;
-  const fs::path out = dir.path / "out.tar";
+  const fs::path out = dir.path() / "out.tar";
   write_file(out, "old");
   write_sample(out, format::tar);
   check_sample_entries(out);
-  CHECK(dir_names(dir.path) == std::vector<std::string>{"out.tar"});
+  CHECK(dir_names(dir.path()) == std::vector<std::string>{"out.tar"});
 }
 
 TEST_CASE("a missing or unwritable directory is an output error without a temp file", "[tar_archive_sink]") {
   temp_dir dir;
   SECTION("missing directory") {
-    const fs::path missing = dir.path / "no" / "such";
+    const fs::path missing = dir.path() / "no" / "such";
     try {
       tar_archive_sink sink(missing / "out.tar.zst", archive_options{});
       FAIL("no exception");
@@ -679,10 +637,10 @@ TEST_CASE("a missing or unwritable directory is an output error without a temp f
       CHECK(error.code() == exit_code::output_error);
       CHECK(std::string(error.what()) == "output: create: " + missing.string() + ": No such file or directory");
     }
-    CHECK(fs::is_empty(dir.path));
+    CHECK(fs::is_empty(dir.path()));
   }
   SECTION("read-only directory") {
-    const fs::path locked = dir.path / "locked";
+    const fs::path locked = dir.path() / "locked";
     fs::create_directory(locked);
     fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
                                 fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
@@ -713,7 +671,7 @@ TEST_CASE("a file size limit makes writes fail with output_error and removes the
     const char* name = name_threads.first;
     const unsigned threads = name_threads.second;
     INFO(name << " threads " << threads);
-    const fs::path out = dir.path / name;
+    const fs::path out = dir.path() / name;
     const int status = run_in_child([&] {
       // Ignored SIGXFSZ turns the limit into write() failing with EFBIG, like a full disk's ENOSPC.
       std::signal(SIGXFSZ, SIG_IGN);
@@ -737,13 +695,13 @@ TEST_CASE("a file size limit makes writes fail with output_error and removes the
       return fs::exists(temp) ? 14 : 0;
     });
     CHECK(status == 0);
-    CHECK(fs::is_empty(dir.path));
+    CHECK(fs::is_empty(dir.path()));
   }
 }
 
 TEST_CASE("a failed sink keeps failing with the same error", "[tar_archive_sink]") {
   temp_dir dir;
-  const fs::path out = dir.path / "out.tar";
+  const fs::path out = dir.path() / "out.tar";
   const int status = run_in_child([&] {
     std::signal(SIGXFSZ, SIG_IGN);
     const rlimit limit{4096, 4096};
@@ -764,12 +722,12 @@ TEST_CASE("a failed sink keeps failing with the same error", "[tar_archive_sink]
     }
   });
   CHECK(status == 0);
-  CHECK(fs::is_empty(dir.path));
+  CHECK(fs::is_empty(dir.path()));
 }
 
 TEST_CASE("entry names must be plain file names", "[tar_archive_sink]") {
   temp_dir dir;
-  tar_archive_sink sink(dir.path / "out.tar", archive_options{});
+  tar_archive_sink sink(dir.path() / "out.tar", archive_options{});
   CHECK_THROWS_AS(sink.add_entry("", "x"), std::invalid_argument);
   CHECK_THROWS_AS(sink.add_entry("dir/a.json", "x"), std::invalid_argument);
   CHECK_THROWS_AS(sink.add_entry("./a.json", "x"), std::invalid_argument);
@@ -786,7 +744,7 @@ TEST_CASE("compression levels outside the codec's range are usage errors", "[tar
   archive_options zstd_options;
   zstd_options.zstd_level = 99;
   try {
-    tar_archive_sink sink(dir.path / "out.tar.zst", zstd_options);
+    tar_archive_sink sink(dir.path() / "out.tar.zst", zstd_options);
     FAIL("no exception");
   } catch (const fatal_error& error) {
     CHECK(error.code() == exit_code::input_error);
@@ -795,8 +753,8 @@ TEST_CASE("compression levels outside the codec's range are usage errors", "[tar
   archive_options gzip_options;
   gzip_options.format = format::tar_gz;
   gzip_options.gzip_level = 10;
-  CHECK_THROWS_AS(tar_archive_sink(dir.path / "out.tar.gz", gzip_options), fatal_error);
-  CHECK(fs::is_empty(dir.path));
+  CHECK_THROWS_AS(tar_archive_sink(dir.path() / "out.tar.gz", gzip_options), fatal_error);
+  CHECK(fs::is_empty(dir.path()));
 }
 
 TEST_CASE("levels change the compressed bytes, not the content", "[tar_archive_sink]") {
@@ -806,7 +764,7 @@ TEST_CASE("levels change the compressed bytes, not the content", "[tar_archive_s
   for (const int level : {1, 19}) {
     archive_options options;
     options.zstd_level = level;
-    const fs::path out = dir.path / numbered_name("l", level, ".tar.zst");
+    const fs::path out = dir.path() / numbered_name("l", level, ".tar.zst");
     tar_archive_sink sink(out, options);
     sink.add_entry("a.json", data);
     sizes.push_back(sink.finish());
@@ -820,7 +778,7 @@ TEST_CASE("levels change the compressed bytes, not the content", "[tar_archive_s
 TEST_CASE("an interrupt stops the sink at the next entry and keeps the old output",
           "[tar_archive_sink][interrupt_guard]") {
   temp_dir dir;
-  const fs::path out = dir.path / "out.tar.zst";
+  const fs::path out = dir.path() / "out.tar.zst";
   write_file(out, "previous");
   const int status = run_in_child([&] {
     tixport::interrupt_guard guard;
@@ -841,12 +799,12 @@ TEST_CASE("an interrupt stops the sink at the next entry and keeps the old outpu
   });
   CHECK(status == 130);
   CHECK(read_file(out) == "previous");
-  CHECK(dir_names(dir.path) == std::vector<std::string>{"out.tar.zst"});
+  CHECK(dir_names(dir.path()) == std::vector<std::string>{"out.tar.zst"});
 }
 
 TEST_CASE("a second signal removes the temp file and exits with 130", "[tar_archive_sink][interrupt_guard]") {
   temp_dir dir;
-  const fs::path out = dir.path / "out.tar.gz";
+  const fs::path out = dir.path() / "out.tar.gz";
   write_file(out, "previous");
   const int status = run_in_child([&] {
     tixport::interrupt_guard guard;
@@ -860,12 +818,12 @@ TEST_CASE("a second signal removes the temp file and exits with 130", "[tar_arch
   });
   CHECK(status == 130);
   CHECK(read_file(out) == "previous");
-  CHECK(dir_names(dir.path) == std::vector<std::string>{"out.tar.gz"});
+  CHECK(dir_names(dir.path()) == std::vector<std::string>{"out.tar.gz"});
 }
 
 TEST_CASE("an interrupt before finish keeps the old output", "[tar_archive_sink][interrupt_guard]") {
   temp_dir dir;
-  const fs::path out = dir.path / "out.tar";
+  const fs::path out = dir.path() / "out.tar";
   write_file(out, "previous");
   const int status = run_in_child([&] {
     tixport::interrupt_guard guard;
@@ -881,7 +839,7 @@ TEST_CASE("an interrupt before finish keeps the old output", "[tar_archive_sink]
   });
   CHECK(status == 0);
   CHECK(read_file(out) == "previous");
-  CHECK(dir_names(dir.path) == std::vector<std::string>{"out.tar"});
+  CHECK(dir_names(dir.path()) == std::vector<std::string>{"out.tar"});
 }
 
 TEST_CASE("the bytes do not depend on the thread count (small input)", "[tar_archive_sink][parallel]") {
@@ -891,7 +849,7 @@ TEST_CASE("the bytes do not depend on the thread count (small input)", "[tar_arc
     INFO(suffix);
     std::vector<std::string> outputs;
     for (const unsigned threads : {1U, 4U}) {
-      const fs::path out = dir.path / numbered_name("t", threads, suffix);
+      const fs::path out = dir.path() / numbered_name("t", threads, suffix);
       archive_options options;
       options.format = *tixport::archive_format_from_name(out.string());
       options.mtime = kMtime;
@@ -915,7 +873,7 @@ TEST_CASE("the bytes are identical for 1, 2 and 8 threads on 30 MB", "[tar_archi
     INFO(suffix);
     std::vector<std::string> outputs;
     for (const unsigned threads : {1U, 2U, 8U}) {
-      const fs::path out = dir.path / numbered_name("t", threads, suffix);
+      const fs::path out = dir.path() / numbered_name("t", threads, suffix);
       archive_options options;
       options.format = *tixport::archive_format_from_name(out.string());
       options.mtime = kMtime;
@@ -932,14 +890,14 @@ TEST_CASE("the bytes are identical for 1, 2 and 8 threads on 30 MB", "[tar_archi
     CHECK(outputs[0] == outputs[2]);
   }
   // Several zstd jobs and ~230 gzip blocks: the system tools give back the plain tar.
-  const std::string plain = read_file(dir.path / "t1.tar");
-  const command_result gunzipped_tar = run_command("gzip -dc " + quoted(dir.path / "t8.tar.gz"));
-  CHECK(gunzipped_tar.status == 0);
-  CHECK(gunzipped_tar.output == plain);
-  const command_result unzstd_tar = run_command("zstd -q -dc " + quoted(dir.path / "t8.tar.zst"));
-  CHECK(unzstd_tar.status == 0);
-  CHECK(unzstd_tar.output == plain);
-  const std::vector<read_entry> entries = read_archive(dir.path / "t8.tar.zst");
+  const std::string plain = read_file(dir.path() / "t1.tar");
+  const tixport::test::command_result gunzipped_tar = run_command("gzip -dc " + sh_quote(dir.path() / "t8.tar.gz"), dir.path());
+  CHECK(gunzipped_tar.exit_code == 0);
+  CHECK(gunzipped_tar.out == plain);
+  const tixport::test::command_result unzstd_tar = run_command("zstd -q -dc " + sh_quote(dir.path() / "t8.tar.zst"), dir.path());
+  CHECK(unzstd_tar.exit_code == 0);
+  CHECK(unzstd_tar.out == plain);
+  const std::vector<read_entry> entries = read_archive(dir.path() / "t8.tar.zst");
   REQUIRE(entries.size() == batches.size());
   CHECK(entries[299].name == "backup_tickets_30000.json");
   CHECK(entries[299].data == batches[299]);

@@ -1,6 +1,6 @@
 // File: test_index_server.cpp
 //
-// The in-process HTTP/1.1 test server declared in tests/test_index_server.hpp: Boost.Beast
+// The in-process HTTP/1.1 test server declared in tests/support/test_index_server.hpp: Boost.Beast
 // over C++20 coroutines on its own io_context thread, with the faults of index_server_config.
 // Compiled once into tixport_tests (and tixport_bench) instead of in every test that uses it.
 //
@@ -8,7 +8,7 @@
 //   options.users_url = server.url();
 #include <utility>  // first: Boost 1.74's Asio coroutine headers use std::exchange without it
 
-#include "../test_index_server.hpp"
+#include "test_index_server.hpp"
 
 #include <openssl/ec.h>
 #include <openssl/evp.h>

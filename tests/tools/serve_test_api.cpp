@@ -10,7 +10,7 @@
 //   tixport fetch-users --users-url http://127.0.0.1:8080/api/v2/users.json --output got.csv
 #include <CLI/CLI.hpp>
 
-#include "../test_index_server.hpp"
+#include "../support/test_index_server.hpp"
 #include "tixport/common/errors.hpp"
 #include "tixport/run/json_batch_encoder.hpp"
 #include "tixport/index/user_index_csv.hpp"

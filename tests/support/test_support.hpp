@@ -1,10 +1,21 @@
 // File: test_support.hpp
 //
-// Small helpers shared by the tests: a temporary directory that removes itself,
-// file I/O, reading an archive's entries back with libarchive, running the built
-// CLI with its exit code and output captured, and running a body in a forked child
-// (for cases that change process-wide state: signal handlers, limits, user ids).
+// What the tests share, in one include: a temporary directory that removes itself
+// (temp_dir.hpp), the export's header line (export_csv.hpp), running a command or the
+// built CLI with its exit code and output captured (cli_runner.hpp); here: file I/O,
+// reading an archive's entries back with libarchive, and running a body in a forked
+// child (for cases that change process-wide state: signal handlers, limits, user ids).
+// The Beast test server is test_index_server.hpp, included on its own (it needs the
+// support library compiled from tests/support/*.cpp).
+//
+//   #include "support/test_support.hpp"
+//   tixport::test::temp_dir dir;
+//   tixport::test::write_file(dir / "chat.csv", tixport::test::export_csv(rows));
 #pragma once
+
+#include "cli_runner.hpp"
+#include "export_csv.hpp"
+#include "temp_dir.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -16,7 +27,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -26,35 +36,14 @@
 
 namespace tixport::test {
 
-/// A fresh directory under the system temp dir, removed on destruction.
-class temp_dir {
- public:
-  temp_dir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("tixport-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ignored;  // best effort: a test failure must not turn into a throw here
-    std::filesystem::permissions(path_, std::filesystem::perms::owner_all, std::filesystem::perm_options::add, ignored);
-    std::filesystem::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-  [[nodiscard]] std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
-
+/// Write `bytes` to `path`, replacing it.
 inline void write_file(const std::filesystem::path& path, std::string_view bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
+/// The bytes of `path` (empty if it cannot be read).
 inline std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream ss;
@@ -103,44 +92,6 @@ inline std::vector<archive_entry_data> read_archive(const std::filesystem::path&
   archive_read_free(a);
   if (!ok) throw std::runtime_error("read_archive: " + err);
   return out;
-}
-
-/// Result of running a command.
-struct command_result {
-  int exit_code = -1;
-  std::string out;   ///< stdout
-  std::string err;   ///< stderr
-};
-
-/// Run `command` with /bin/sh, capturing stdout and stderr into files under `dir`.
-inline command_result run_command(const std::string& command, const std::filesystem::path& dir) {
-  const auto out_path = dir / "cmd.stdout";
-  const auto err_path = dir / "cmd.stderr";
-  // The group makes the redirections apply to a whole pipeline, not its last command.
-  const std::string full = "{ " + command + " ; } >" + out_path.string() + " 2>" + err_path.string() + " </dev/null";
-  const int status = std::system(full.c_str());
-  command_result r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  r.out = read_file(out_path);
-  r.err = read_file(err_path);
-  std::filesystem::remove(out_path);
-  std::filesystem::remove(err_path);
-  return r;
-}
-
-/// Run the built tixport CLI with `args` (already shell-quoted as needed).
-inline command_result run_tixport(const std::string& args, const std::filesystem::path& dir) {
-  return run_command(std::string("'") + TIXPORT_CLI_PATH + "' " + args, dir);
-}
-
-/// Quote `s` for /bin/sh.
-inline std::string sh_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
-  }
-  return out + "'";
 }
 
 /// Run `body` in a forked child and return its exit status (-signal if killed).
