@@ -21,6 +21,8 @@
 //   std::string bytes = serialize_ledger(next);   // checksum included
 #pragma once
 
+#include "tixport/common/string_hash.hpp"
+
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -206,12 +208,8 @@ class ledger_lookup {
   [[nodiscard]] const run_ledger& ledger() const noexcept { return ledger_; }
 
  private:
-  struct view_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
   const run_ledger& ledger_;
-  std::unordered_map<std::string_view, std::uint32_t, view_hash, std::equal_to<>> by_key_;
+  std::unordered_map<std::string_view, std::uint32_t, transparent_string_hash, std::equal_to<>> by_key_;
   std::unordered_set<std::int64_t> user_ids_;
 };
 

@@ -8,18 +8,13 @@
 // are located by offset (SPEC-sized exports are larger than the memory we allow).
 #pragma once
 
+#include "tixport/common/string_hash.hpp"
+
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <string_view>
 
 namespace tixport {
-
-/// Hash for std::string keys that also finds by std::string_view (no temporary string per lookup).
-struct transparent_string_hash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
 
 /// A valid comment row (SPEC 2.3).
 struct comment_candidate {
