@@ -201,6 +201,7 @@ std::string printable(std::string_view text, std::size_t max_bytes = kExcerptByt
 
 std::string quoted(std::string_view text) { return '"' + printable(text) + '"'; }
 
+// Deliberately not field_parsers.hpp's trim_ws: the verifier checks the writer's trimming independently.
 bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 std::string_view trim(std::string_view s) noexcept {

@@ -30,7 +30,7 @@ constexpr std::size_t kBinaryMinControls = 4;      // ...when there are at least
 // A header field as shown in a message: trimmed, quoted, control and non-ASCII bytes of a
 // binary file escaped (valid UTF-8 names are shown as they are), long names cut.
 std::string show_column(std::string_view field) {
-  field = csv_internal::trim(field);
+  field = trim_ws(field);
   const bool utf8 = is_valid_utf8(field);
   std::string out = "\"";
   std::size_t shown = 0;
@@ -92,9 +92,9 @@ std::string content_hint(std::string_view data) {
 
 // True when `name` (trimmed, any case) is one of `required`.
 bool is_required_name(std::string_view name, std::span<const std::string_view> required) {
-  name = csv_internal::trim(name);
+  name = trim_ws(name);
   return std::any_of(required.begin(), required.end(), [&](std::string_view wanted) {
-    return csv_internal::iequals_ascii(name, csv_internal::trim(wanted));
+    return csv_internal::iequals_ascii(name, trim_ws(wanted));
   });
 }
 
@@ -144,10 +144,10 @@ std::vector<std::size_t> resolve_columns(const csv_header& header, std::span<con
   std::vector<std::string_view> missing;
   std::vector<std::string> problems;  // "missing columns ...", "repeated column ..."
   for (const std::string_view name : required) {
-    const std::string_view wanted = csv_internal::trim(name);
+    const std::string_view wanted = trim_ws(name);
     std::vector<std::size_t> at;
     for (std::size_t i = 0; i < header.fields.size(); ++i) {
-      if (csv_internal::iequals_ascii(csv_internal::trim(header.fields[i]), wanted)) at.push_back(i);
+      if (csv_internal::iequals_ascii(trim_ws(header.fields[i]), wanted)) at.push_back(i);
     }
     if (at.empty()) missing.push_back(wanted);
     if (at.size() > 1) {

@@ -4,6 +4,7 @@
 // the boundary-only scan the benchmark measures, one field of one record re-read (the
 // batch serializer's bodies that held ""), and the header record.
 #include "csv/csv_scan_internal.hpp"
+#include "common/thread_scratch_internal.hpp"
 
 namespace tixport {
 namespace csv_internal {
@@ -49,8 +50,7 @@ void read_record_field(std::string_view data, std::uint64_t record_start, std::s
   one_field_sink sink{field, out};
   // Called for every body that held "" (about 40% in real exports): reuse the buffer.
   thread_local std::string scratch;
-  constexpr std::size_t kKeepBytes = 16u << 20;  // a huge field must not stay pinned to a thread
-  if (scratch.capacity() > kKeepBytes) std::string().swap(scratch);
+  release_if_huge(scratch);  // a huge field must not stay pinned to a thread
   scratch.clear();
   parse_record_exact(data.data(), data.size(), {record_start, 0}, sink, scratch);
 }

@@ -401,14 +401,6 @@ position parse_records(const char* data, std::uint64_t size, position start, std
   return at;
 }
 
-constexpr bool is_trim_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-inline std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && is_trim_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_trim_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 inline bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
