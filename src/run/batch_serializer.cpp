@@ -7,6 +7,7 @@
 
 #include "csv/csv_reader_internal.hpp"
 #include "common/parallel_loops_internal.hpp"
+#include "common/thread_scratch_internal.hpp"
 #include "common/tsan_annotations_internal.hpp"
 
 #include <oneapi/tbb/blocked_range.h>
@@ -39,20 +40,25 @@ void reread_field(std::string_view data, std::uint64_t offset, std::size_t field
   csv_internal::read_record_field(data, offset, field, out);
 }
 
+namespace {
+
+// A comment's BODY bytes as the parse saw them: a view into the input when in place,
+// else re-read from its record into `raw` (the view is then into `raw`).
+std::string_view comment_body(const body_source& source, const comment_candidate& c, std::string& raw) {
+  if (c.body_in_place) return source.file_bytes.substr(c.body_offset, c.body_size);
+  reread_field(source.file_bytes, c.offset, source.body_field, raw);
+  return raw;
+}
+
+}  // namespace
+
 void count_body_repairs(const body_source& source, std::span<const comment_candidate> comments, reject_log& log) {
   tsan::combinable<reject_log> logs;
   parallel_for_ranges(0, comments.size(), 4096, [&](std::size_t begin, std::size_t end) {
     std::string raw;
     for (std::size_t i = begin; i != end; ++i) {
       const comment_candidate& c = comments[i];
-      std::string_view body;
-      if (c.body_in_place) {
-        body = source.file_bytes.substr(c.body_offset, c.body_size);
-      } else {
-        reread_field(source.file_bytes, c.offset, source.body_field, raw);
-        body = raw;
-      }
-      if (!is_valid_utf8(body)) logs.local().add(row_issue::utf8_repaired_field, c.line);
+      if (!is_valid_utf8(comment_body(source, c, raw))) logs.local().add(row_issue::utf8_repaired_field, c.line);
     }
   });
   logs.combine_each([&](const reject_log& local) { log.merge(local); });
@@ -66,13 +72,7 @@ std::uint64_t ticket_fingerprint(const ticket_candidate& t, std::string& scratch
 
 std::uint64_t comment_fingerprint(const body_source& source, const comment_candidate& c, std::string& raw,
                                   std::string& scratch) {
-  std::string_view body;
-  if (c.body_in_place) {
-    body = source.file_bytes.substr(c.body_offset, c.body_size);
-  } else {
-    reread_field(source.file_bytes, c.offset, source.body_field, raw);
-    body = raw;
-  }
+  const std::string_view body = comment_body(source, c, raw);
   scratch.clear();
   if (!is_valid_utf8(body)) {
     // Repaired behind the JSON object's place in scratch: encode after the repaired body.
@@ -108,10 +108,9 @@ struct encode_scratch {
 
   void reset() {
     // A huge body (hundreds of MB) must not stay pinned to a worker thread.
-    constexpr std::size_t kKeepBytes = 16u << 20;
-    if (arena.capacity() > kKeepBytes) std::string().swap(arena);
-    if (raw.capacity() > kKeepBytes) std::string().swap(raw);
-    if (object.capacity() > kKeepBytes) std::string().swap(object);
+    release_if_huge(arena);
+    release_if_huge(raw);
+    release_if_huge(object);
     tickets.clear();
     comments.clear();
     users.clear();
@@ -119,6 +118,26 @@ struct encode_scratch {
     copied.clear();
   }
 };
+
+// Fingerprints of `objects` into out[first...] (nothing when `out` is empty): hashed in
+// place from `json` where `spans` says each object's compact bytes are, else encoded
+// again into `scratch`.
+template <class Record, void (*Encode)(const Record&, std::string&)>
+void fingerprint_objects(const std::vector<Record>& objects,
+                         const std::vector<std::pair<std::size_t, std::size_t>>* spans, std::string_view json,
+                         std::string& scratch, std::span<std::uint64_t> out, std::size_t first) {
+  if (out.empty()) return;
+  for (std::size_t i = 0; i < objects.size(); ++i) {
+    if (spans != nullptr) {
+      const auto [begin, end] = (*spans)[i];
+      out[first + i] = fingerprint_bytes(json.substr(begin, end - begin));
+      continue;
+    }
+    scratch.clear();
+    Encode(objects[i], scratch);
+    out[first + i] = fingerprint_bytes(scratch);
+  }
+}
 
 // One batch travelling through the pipeline.
 struct encoded_batch {
@@ -191,13 +210,7 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
       for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
       std::vector<comment_record>& comment_out = scratch.comments;
       for (const comment_candidate& x : c) {
-        std::string_view body;
-        if (x.body_in_place) {
-          body = source.file_bytes.substr(x.body_offset, x.body_size);
-        } else {
-          reread_field(source.file_bytes, x.offset, source.body_field, scratch.raw);
-          body = scratch.raw;
-        }
+        std::string_view body = comment_body(source, x, scratch.raw);
         const bool valid = is_valid_utf8(body);
         if (!x.body_in_place || !valid) {
           // A copy (re-read for "", or repaired): into the arena; its view is
@@ -226,31 +239,12 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
                    in_place ? &scratch.spans : nullptr);
       // Each object's compact JSON, as the ledger fingerprints it (SPEC 4.1).
       const std::size_t first = (batch->k - 1) * b;
-      const auto hash_span = [&](std::pair<std::size_t, std::size_t> span) {
-        return fingerprint_bytes(std::string_view(batch->json).substr(span.first, span.second - span.first));
-      };
-      if (!fingerprints.tickets.empty()) {
-        for (std::size_t i = 0; i < ticket_out.size(); ++i) {
-          if (in_place) {
-            fingerprints.tickets[first + i] = hash_span(scratch.spans.tickets[i]);
-            continue;
-          }
-          scratch.object.clear();
-          encode_ticket_object(ticket_out[i], scratch.object);
-          fingerprints.tickets[first + i] = fingerprint_bytes(scratch.object);
-        }
-      }
-      if (!fingerprints.comments.empty()) {
-        for (std::size_t i = 0; i < comment_out.size(); ++i) {
-          if (in_place) {
-            fingerprints.comments[first + i] = hash_span(scratch.spans.comments[i]);
-            continue;
-          }
-          scratch.object.clear();
-          encode_comment_object(comment_out[i], scratch.object);
-          fingerprints.comments[first + i] = fingerprint_bytes(scratch.object);
-        }
-      }
+      const auto json = std::string_view(batch->json);
+      fingerprint_objects<ticket_record, encode_ticket_object>(
+          ticket_out, in_place ? &scratch.spans.tickets : nullptr, json, scratch.object, fingerprints.tickets, first);
+      fingerprint_objects<comment_record, encode_comment_object>(
+          comment_out, in_place ? &scratch.spans.comments : nullptr, json, scratch.object, fingerprints.comments,
+          first);
     } catch (...) {
       keep_failure();
     }
