@@ -27,19 +27,16 @@
 //   generate_stats s = generate_sample(o);
 #include "tixport/generate/sample_generator.hpp"
 
+#include "tixport/common/atomic_output.hpp"
 #include "tixport/common/errors.hpp"
 #include "tixport/common/interrupt_guard.hpp"
 #include "tixport/common/parallelism.hpp"
 
 #include <oneapi/tbb/info.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -50,7 +47,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -1270,82 +1266,6 @@ std::string build_index(const generator_plan& plan, std::uint64_t& entries) {
   return out;
 }
 
-// ---------------------------------------------------------------------------
-// Files: write beside the target, rename into place when complete.
-// ---------------------------------------------------------------------------
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
-
-class temp_output {
- public:
-  explicit temp_output(fs::path target) : target_(std::move(target)) {
-    static std::atomic<std::uint64_t> counter{0};
-    const fs::path dir = target_.has_parent_path() ? target_.parent_path() : fs::path(".");
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      // Built by appends: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string.
-      std::string name(".");
-      name.append(target_.filename().string()).append(".tmp."sv);
-      append_uint(name, static_cast<std::uint64_t>(::getpid()));
-      name.push_back('.');
-      append_uint(name, counter.fetch_add(1));
-      temp_ = dir / name;
-      fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ >= 0) return;
-      if (errno != EEXIST) break;
-    }
-    throw fatal_error(exit_code::output_error,
-                      "generate: open: " + temp_.string() + ": " + errno_text(errno));
-  }
-  temp_output(const temp_output&) = delete;
-  temp_output& operator=(const temp_output&) = delete;
-  ~temp_output() {
-    // Not committed: an error is on its way out; removing the partial file is all we can do.
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temp_.c_str());
-  }
-
-  void write(std::string_view data) {
-    while (!data.empty()) {
-      const ::ssize_t n = ::write(fd_, data.data(), data.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw fatal_error(exit_code::output_error,
-                          "generate: write: " + target_.string() + ": " + errno_text(errno));
-      }
-      data.remove_prefix(static_cast<std::size_t>(n));
-      bytes_ += static_cast<std::uint64_t>(n);
-    }
-  }
-
-  /// Close (reporting late write errors such as a full disk on NFS).
-  void close() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    if (rc != 0) {
-      throw fatal_error(exit_code::output_error,
-                        "generate: close: " + target_.string() + ": " + errno_text(errno));
-    }
-  }
-
-  void commit() {
-    if (fd_ >= 0) close();
-    if (::rename(temp_.c_str(), target_.c_str()) != 0) {
-      throw fatal_error(exit_code::output_error,
-                        "generate: rename: " + target_.string() + ": " + errno_text(errno));
-    }
-    committed_ = true;
-  }
-
-  std::uint64_t bytes() const noexcept { return bytes_; }
-  const fs::path& temp_path() const noexcept { return temp_; }
-
- private:
-  fs::path target_;
-  fs::path temp_;
-  int fd_ = -1;
-  bool committed_ = false;
-  std::uint64_t bytes_ = 0;
-};
-
 /// Generate the plan's blocks on `workers` threads and hand them to `write`
 /// on the calling thread in block order, with at most 2 x workers + 1 blocks
 /// in flight (~6 MB each), so memory stays bounded whatever the row count.
@@ -1488,8 +1408,10 @@ generate_stats generate_sample(const generate_options& options) {
   generate_stats stats;
   stats.conversations = sz.conversations;
 
-  temp_output index_file(options.users_output);
-  temp_output export_file(options.output);
+  // Written beside their targets, renamed into place when complete; a second SIGINT/SIGTERM
+  // under main's interrupt_guard removes the temporary files.
+  atomic_output_file index_file(options.users_output, "generate");
+  atomic_output_file export_file(options.output, "generate");
   {
     std::uint64_t entries = 0;
     const std::string index_text = sz.rows == 0 ? std::string(kIndexHeader) : build_index(plan, entries);
@@ -1497,16 +1419,6 @@ generate_stats generate_sample(const generate_options& options) {
     stats.index_users = entries;
   }
   export_file.write(kHeader);
-  // A second SIGINT/SIGTERM under main's interrupt_guard exits at once: let it
-  // remove the big temporary file (it takes one path; the index's is small).
-  struct temp_registration {
-    explicit temp_registration(const fs::path& p) : handle(register_temp_file(p)) {}
-    ~temp_registration() { unregister_temp_file(handle); }
-    int handle;
-    temp_registration(const temp_registration&) = delete;
-    temp_registration& operator=(const temp_registration&) = delete;
-  } registration(export_file.temp_path());
-
   std::vector<bool> authored(sz.users, false);
   const unsigned workers = resolve_threads(options.threads);
   run_ordered_blocks(plan, workers, [&](block_result& r) {
@@ -1519,10 +1431,10 @@ generate_stats generate_sample(const generate_options& options) {
     for (const std::uint32_t u : r.authors) authored[u] = true;
   });
   stats.chat_users = static_cast<std::uint64_t>(std::count(authored.begin(), authored.end(), true));
-  stats.bytes = export_file.bytes();
+  stats.bytes = export_file.bytes_written();
 
-  index_file.close();
-  export_file.close();
+  index_file.complete();
+  export_file.complete();
   index_file.commit();
   export_file.commit();
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
