@@ -412,17 +412,17 @@ TEST_CASE("a full disk under the ledger: exit 3, neither the archive nor the led
   generate_export(dir, 5000);
   const fs::path small = dir / "small";
   fs::create_directory(small);
-  const auto probe = run_command("unshare -m sh -c " + sh_quote("mount -t tmpfs -o size=64k tmpfs " + sh_quote(small)),
+  const auto probe = run_command("unshare -m sh -c " + sh_quote("mount -t tmpfs -o size=16k tmpfs " + sh_quote(small)),
                                  dir.path());
   if (probe.exit_code != 0) {
     WARN("skipped: no private tmpfs here (unshare -m + mount need CAP_SYS_ADMIN): " << probe.err);
     return;
   }
-  // The archive's directory has room; the ledger's (5,000 rows: ~100 KB) does not.
+  // The archive's directory has room; the ledger's (5,000 rows: ~40 KB) does not.
   const fs::path out = dir / "out.tar.zst";
   const fs::path ledger = small / "migration.ledger";
   write_file(out, kPrevious);
-  const std::string script = "mount -t tmpfs -o size=64k tmpfs " + sh_quote(small) + " && printf %s old-ledger > " +
+  const std::string script = "mount -t tmpfs -o size=16k tmpfs " + sh_quote(small) + " && printf %s old-ledger > " +
                              sh_quote(ledger) + " && " + cli() + " " + run_line(dir, out, "--ledger " + sh_quote(ledger)) +
                              "; rc=$?; cat " + sh_quote(ledger) + " > " + sh_quote(dir / "after") + "; ls -A " +
                              sh_quote(small) + " > " + sh_quote(dir / "listing") + "; exit $rc";

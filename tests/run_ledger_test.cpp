@@ -147,7 +147,7 @@ TEST_CASE("every truncation and every flipped bit of a ledger is refused", "[run
   CHECK(ledger_error("").find("empty file") != std::string::npos);
 }
 
-TEST_CASE("version 2 stores objects by column: any ids, runs and flags read back; ~9 bytes an object",
+TEST_CASE("version 2 stores objects by column: any ids, runs and flags read back, ~9 bytes an object",
           "[run_ledger]") {
   std::mt19937_64 rng(7);
   for (int round = 0; round < 40; ++round) {
