@@ -386,9 +386,10 @@ namespace {
 /// (with a warning) where no private tmpfs can be mounted.
 std::optional<tixport::test::command_result> run_on_full_tmpfs(const temp_dir& dir, const fs::path& small,
                                                                const fs::path& kept, const std::string& previous,
-                                                               const std::string& tixport_args) {
+                                                               const std::string& tixport_args,
+                                                               const std::string& size = "64k") {
   fs::create_directory(small);
-  const std::string mount = "mount -t tmpfs -o size=64k tmpfs " + sh_quote(small);
+  const std::string mount = "mount -t tmpfs -o size=" + size + " tmpfs " + sh_quote(small);
   const auto probe = run_command("unshare -m sh -c " + sh_quote(mount), dir.path());
   if (probe.exit_code != 0) {
     WARN("skipped: no private tmpfs here (unshare -m + mount need CAP_SYS_ADMIN): " << probe.err);
@@ -423,12 +424,12 @@ TEST_CASE("a full disk under the ledger: exit 3, neither the archive nor the led
           "[cli_faults]") {
   temp_dir dir;
   generate_export(dir, 5000);
-  // The archive's directory has room; the ledger's (5,000 rows: ~100 KB) does not.
+  // The archive's directory has room; the ledger's (5,000 rows: ~40 KB) does not.
   const fs::path small = dir / "small";
   const fs::path out = dir / "out.tar.zst";
   const fs::path ledger = small / "migration.ledger";
   write_file(out, kPrevious);
-  const auto r = run_on_full_tmpfs(dir, small, ledger, "old-ledger", run_line(dir, out, "--ledger " + sh_quote(ledger)));
+  const auto r = run_on_full_tmpfs(dir, small, ledger, "old-ledger", run_line(dir, out, "--ledger " + sh_quote(ledger)), "16k");
   if (!r) return;
   INFO(r->err);
   CHECK(r->exit_code == 3);

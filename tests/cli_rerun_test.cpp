@@ -199,7 +199,7 @@ TEST_CASE("a bad --since ledger is an input error that names it, and nothing is 
       {"truncated", good.substr(0, good.size() - 10), "truncated"},
       {"header only", good.substr(0, 20), "truncated"},
       {"corrupted", corrupted, "corrupted: checksum mismatch"},
-      {"other version", version, "ledger format version 9; this tixport reads version 1"},
+      {"other version", version, "ledger format version 9; this tixport reads versions 1 to 2"},
       {"not a ledger", "id,email\n1,a@b.c\n", "not a tixport ledger"},
       {"empty", "", "empty file"},
   };
@@ -222,6 +222,65 @@ TEST_CASE("a bad --since ledger is an input error that names it, and nothing is 
   CHECK(missing.err.find("no such file") != std::string::npos);
   // No temporary file left behind anywhere.
   for (const auto& e : fs::directory_iterator(f.dir.path())) CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+}
+
+TEST_CASE("a version 1 ledger of the previous release continues: a delta against it, the next ledger version 2",
+          "[cli_rerun]") {
+  // tests/data/ledger_v1_*: run 2 of a chain, written by the release before ledger format 2.
+  tixport::test::temp_dir dir;
+  const fs::path data = TIXPORT_TEST_DATA_DIR;
+  const fs::path old_ledger = dir / "v1.ledger";
+  fs::copy_file(data / "ledger_v1_run2.ledger", old_ledger);
+  REQUIRE(run_tixport("generate --append-to " + sh_quote(data / "ledger_v1_export.csv") +
+                          " --rows 20 --seed 5 --output " + sh_quote(dir / "refresh.csv"),
+                      dir.path())
+              .exit_code == 0);
+  const auto delta = [&](const std::string& name, const std::string& extra) {
+    return run_tixport("run --no-progress --input " + sh_quote(dir / "refresh.csv") + " --users-file " +
+                           sh_quote(data / "ledger_v1_users.csv") + " --output " + sh_quote(dir / (name + ".tar")) +
+                           " --since " + sh_quote(old_ledger) + " --ledger " + sh_quote(dir / (name + ".ledger")) +
+                           extra,
+                       dir.path());
+  };
+  const auto appended = delta("appended", "");
+  REQUIRE(appended.exit_code == 0);
+  CHECK(appended.err.find("appended path") != std::string::npos);
+  const auto compared = delta("compared", " --full-compare");
+  REQUIRE(compared.exit_code == 0);
+  // Both paths agree on a version 1 ledger as on any: the same archive, the same next ledger.
+  CHECK(read_file(dir / "appended.tar") == read_file(dir / "compared.tar"));
+  CHECK(read_file(dir / "appended.ledger") == read_file(dir / "compared.ledger"));
+  CHECK(read_file(old_ledger) == read_file(data / "ledger_v1_run2.ledger"));
+
+  const tixport::run_ledger old = tixport::load_ledger(old_ledger);
+  const tixport::run_ledger next = tixport::load_ledger(dir / "appended.ledger");
+  CHECK(old.format == 1);
+  CHECK(read_file(dir / "appended.ledger")[8] == 2);
+  CHECK(next.format == 2);
+  CHECK(next.run == 3);
+  CHECK(next.previous_checksum == old.checksum);
+  CHECK(next.comments.size() > old.comments.size());
+  // Every object the old ledger holds is in the next one, as it was imported.
+  for (const auto* lists : {&old.tickets, &old.comments}) {
+    const auto& in_next = lists == &old.tickets ? next.tickets : next.comments;
+    for (const tixport::ledger_object& o : *lists) {
+      const tixport::ledger_object* n = tixport::ledger_lookup::find(in_next, o.id);
+      REQUIRE(n != nullptr);
+      CHECK(n->fingerprint == o.fingerprint);
+      CHECK(n->run == o.run);
+    }
+  }
+  CHECK(run_tixport("ledger show " + sh_quote(old_ledger), dir.path()).out.find("format          version 1") !=
+        std::string::npos);
+  CHECK(run_tixport("ledger show " + sh_quote(dir / "appended.ledger"), dir.path())
+            .out.find("format          version 2") != std::string::npos);
+  // And the version 2 ledger continues in turn: the same export again gives an empty delta.
+  const auto again = run_tixport("run --no-progress --input " + sh_quote(dir / "refresh.csv") + " --users-file " +
+                                     sh_quote(data / "ledger_v1_users.csv") + " --output " +
+                                     sh_quote(dir / "again.tar") + " --since " + sh_quote(dir / "appended.ledger"),
+                                 dir.path());
+  REQUIRE(again.exit_code == 0);
+  CHECK(archive_json(dir / "again.tar").find("\"id\":") == std::string::npos);
 }
 
 TEST_CASE("the output plan refuses an output that is an input or another output, before writing", "[cli_rerun]") {

@@ -1,7 +1,8 @@
 // File: run_ledger_test.cpp
 //
 // The ledger file (round trip, determinism, every truncation and every bit
-// flip refused), export fingerprints (the appended-prefix check, extending a
+// flip refused, the version 2 columns' own checks, a version 1 file still
+// read), export fingerprints (the appended-prefix check, extending a
 // fingerprint equals hashing the whole), and the delta partition.
 #include <catch2/catch.hpp>
 
@@ -9,7 +10,13 @@
 #include "tixport/ledger/ledger_delta.hpp"
 #include "tixport/ledger/run_ledger.hpp"
 
+#include <xxhash.h>
+
+#include <cstring>
+#include <fstream>
+#include <limits>
 #include <random>
+#include <sstream>
 
 namespace {
 
@@ -74,6 +81,21 @@ bool same(const run_ledger& a, const run_ledger& b) {
   return eq_obj(a.tickets, b.tickets) && eq_obj(a.comments, b.comments);
 }
 
+std::string fixture(const std::string& name) {
+  std::ifstream in(std::string(TIXPORT_TEST_DATA_DIR) + "/" + name, std::ios::binary);
+  REQUIRE(in);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+/// The checksum trailer made right again after an edit: only the semantic checks can refuse it.
+std::string resealed(std::string bytes) {
+  const std::uint64_t checksum = XXH3_64bits(bytes.data(), bytes.size() - 8);
+  std::memcpy(bytes.data() + bytes.size() - 8, &checksum, 8);
+  return bytes;
+}
+
 std::string ledger_error(std::string_view bytes) {
   try {
     parse_ledger(bytes, "L");
@@ -90,7 +112,10 @@ TEST_CASE("a ledger reads back as written, and the same ledger gives the same by
   run_ledger l = sample_ledger();
   const std::string bytes = serialize_ledger(l);
   CHECK(bytes.size() % 8 == 0);
+  CHECK(bytes[8] == kLedgerVersion);
+  CHECK(l.format == 2);
   const run_ledger back = parse_ledger(bytes, "L");
+  CHECK(back.format == 2);
   CHECK(same(l, back));
   CHECK(back.checksum == l.checksum);
   run_ledger again = back;
@@ -120,6 +145,110 @@ TEST_CASE("every truncation and every flipped bit of a ledger is refused", "[run
   }
   CHECK(ledger_error(bytes + "x").find("after the ledger's end") != std::string::npos);
   CHECK(ledger_error("").find("empty file") != std::string::npos);
+}
+
+TEST_CASE("version 2 stores objects by column: any ids, runs and flags read back, ~9 bytes an object",
+          "[run_ledger]") {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 40; ++round) {
+    INFO("round " << round);
+    run_ledger l;
+    l.run = 1 + static_cast<std::uint32_t>(rng() % 5);
+    std::int64_t id = round % 3 == 0 ? std::numeric_limits<std::int64_t>::min() : static_cast<std::int64_t>(rng() % 1000) - 500;
+    const std::size_t n = round == 0 ? 1 : static_cast<std::size_t>(rng() % 3000);
+    for (std::size_t i = 0; i < n; ++i) {
+      ledger_object o{id, rng(), static_cast<std::uint32_t>(rng() % 3 == 0 ? rng() : 1 + rng() % 2),
+                      static_cast<std::uint32_t>(rng() % 4 == 0 ? rng() : rng() % 2)};
+      if (rng() % 50 == 0) o.run = std::numeric_limits<std::uint32_t>::max();
+      l.comments.push_back(o);
+      // Mostly dense ids, now and then a jump of any size the remaining room allows.
+      const std::uint64_t room = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) -
+                                 static_cast<std::uint64_t>(id);
+      if (room == 0) break;
+      const std::uint64_t step = rng() % 8 == 0 ? 1 + rng() % room : 1 + rng() % 3;
+      id = static_cast<std::int64_t>(static_cast<std::uint64_t>(id) + std::min(step, room));
+    }
+    l.tickets.assign(l.comments.begin(), l.comments.begin() + static_cast<std::ptrdiff_t>(l.comments.size() / 3));
+    const std::string bytes = serialize_ledger(l);
+    CHECK(bytes.size() % 8 == 0);
+    const run_ledger back = parse_ledger(bytes, "L");
+    CHECK(same(l, back));
+    run_ledger again = back;
+    CHECK(serialize_ledger(again) == bytes);
+  }
+  // An export numbered densely, one run, all in the last export: fingerprint + ~1 byte.
+  run_ledger dense;
+  dense.run = 1;
+  for (std::int64_t i = 0; i < 100000; ++i) dense.comments.push_back({5000000000 + i, rng(), 1, kInLastExport});
+  const std::string bytes = serialize_ledger(dense);
+  CHECK(bytes.size() < 100000 * 9 + 512);
+  CHECK(same(parse_ledger(bytes, "L"), dense));
+}
+
+TEST_CASE("version 2 columns are checked after the checksum: order, runs, padding", "[run_ledger]") {
+  // No users, identity or export blocks: the tickets section starts right after the 176-byte
+  // header, fingerprints (2 x 8), then the id column {zigzag(10), 10} padded, then the runs.
+  run_ledger l;
+  l.run = 1;
+  l.tickets = {{10, 0xAA, 1, kInLastExport}, {20, 0xBB, 1, kInLastExport}};
+  const std::string good = serialize_ledger(l);
+  constexpr std::size_t kIds = 176 + 16;
+  constexpr std::size_t kRuns = kIds + 8;
+  REQUIRE(static_cast<unsigned char>(good[kIds]) == 20);
+  REQUIRE(static_cast<unsigned char>(good[kIds + 1]) == 10);
+  REQUIRE(static_cast<unsigned char>(good[kRuns + 2]) == 2);  // run 1, flags 1, count 2
+  CHECK(ledger_error(good).empty());
+  std::string edited = good;
+  edited[kIds + 1] = 0;  // ticket 20 becomes 10 again
+  CHECK(ledger_error(resealed(edited)).find("corrupted: tickets not in id order") != std::string::npos);
+  edited = good;
+  edited[kIds + 1] = static_cast<char>(0x80);  // a varint that runs into the padding
+  CHECK(ledger_error(resealed(edited)).find("corrupted: tickets: malformed id column") != std::string::npos);
+  edited = good;
+  edited[kRuns + 2] = 3;  // three objects in a run of a section of two
+  CHECK(ledger_error(resealed(edited)).find("corrupted: tickets: malformed run column") != std::string::npos);
+  edited = good;
+  edited[kRuns + 2] = 0;  // an empty run
+  CHECK(ledger_error(resealed(edited)).find("corrupted: tickets: malformed run column") != std::string::npos);
+  edited = good;
+  edited[kIds + 5] = 1;  // padding
+  CHECK(ledger_error(resealed(edited)).find("corrupted: tickets: padding not zero") != std::string::npos);
+  edited = good;
+  edited[8] = 3;
+  CHECK(ledger_error(edited) == "ledger: L: ledger format version 3; this tixport reads versions 1 to 2");
+}
+
+TEST_CASE("a version 1 ledger (written by the previous release) still reads, and is written again as version 2",
+          "[run_ledger]") {
+  // tests/data/ledger_v1_run2.ledger: run 2 of a chain over ledger_v1_export.csv (whose first
+  // 19994 bytes were run 1), made by the release before version 2; _dump.csv is that release's
+  // `ledger dump --what users, identity, tickets, comments` of it.
+  const std::string v1 = fixture("ledger_v1_run2.ledger");
+  REQUIRE(v1[8] == 1);
+  run_ledger l = parse_ledger(v1, "v1");
+  CHECK(l.format == 1);
+  CHECK(l.run == 2);
+  CHECK(l.source.size == fixture("ledger_v1_export.csv").size());
+  std::string dump;
+  for (const ledger_table t : {ledger_table::users, ledger_table::identity, ledger_table::tickets, ledger_table::comments}) {
+    dump += ledger_csv(l, t);
+  }
+  CHECK(dump == fixture("ledger_v1_run2_dump.csv"));
+  const std::uint64_t v1_checksum = l.checksum;
+  const std::string v2 = serialize_ledger(l);
+  CHECK(v2[8] == 2);
+  CHECK(v2.size() < v1.size());
+  CHECK(l.checksum != v1_checksum);
+  const run_ledger back = parse_ledger(v2, "v2");
+  CHECK(same(l, back));
+  // The version 1 reader refuses what it always did: every truncation, every flipped bit.
+  for (std::size_t n = 0; n < v1.size(); n += 7) CHECK_FALSE(ledger_error(v1.substr(0, n)).empty());
+  for (std::size_t i = 0; i < v1.size(); ++i) {
+    std::string flipped = v1;
+    flipped[i] = static_cast<char>(flipped[i] ^ (1 << (i % 8)));
+    INFO("byte " << i);
+    CHECK_FALSE(ledger_error(flipped).empty());
+  }
 }
 
 TEST_CASE("the appended-prefix check and extending a fingerprint", "[run_ledger]") {
