@@ -118,6 +118,18 @@ class acquire_on_exit {
   const void* sync_;
 };
 
+/// Releases `sync` when it goes out of scope, also when an exception leaves it.
+class release_on_exit {
+ public:
+  explicit release_on_exit(const void* sync) noexcept : sync_(sync) {}
+  release_on_exit(const release_on_exit&) = delete;
+  release_on_exit& operator=(const release_on_exit&) = delete;
+  ~release_on_exit() { release(sync_); }
+
+ private:
+  const void* sync_;
+};
+
 namespace detail {
 /// First base of body_fn: member initialisation after it is not checked.
 struct unchecked_init {
