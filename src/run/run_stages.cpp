@@ -232,8 +232,7 @@ write_result write_archive(const run_context& context, resolve_result& resolved,
   // The archive's end and fsync run beside the ledger's build and write: two fsyncs at once.
   result.archive_done =
       std::async(std::launch::async, [archive_sink = outcome.archive.get()] { return archive_sink->complete(); });
-  result.seconds = seconds_since(result.started);
-  return result;
+  return result;  // its seconds are taken when run_migration has waited for archive_done
 }
 
 write_result check_archive(const run_context& context, resolve_result& resolved) {
