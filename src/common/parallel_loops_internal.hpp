@@ -16,6 +16,7 @@
 #include <oneapi/tbb/parallel_sort.h>
 
 #include <cstddef>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -36,13 +37,20 @@ void parallel_for_ranges(std::size_t begin, std::size_t end, std::size_t grain, 
                             }));
 }
 
-/// oneTBB's parallel_sort of the whole vector (not stable: `less` must order
+/// oneTBB's parallel_sort of the whole span (not stable: `less` must order
 /// every pair it may see apart, or the result depends on the schedule).
 template <typename T, typename Less>
+void parallel_sort_span(std::span<T> v, Less less) {
+  if (v.size() < 2) return;  // nothing to order, and data() may be null: no sync address
+  tsan::release(v.data());
+  const tsan::acquire_on_exit sorted(v.data());
+  oneapi::tbb::parallel_sort(v.begin(), v.end(), tsan::compare(v.data(), std::move(less)));
+}
+
+/// The same for a whole vector.
+template <typename T, typename Less>
 void parallel_sort_vector(std::vector<T>& v, Less less) {
-  tsan::release(&v);
-  const tsan::acquire_on_exit sorted(&v);
-  oneapi::tbb::parallel_sort(v.begin(), v.end(), tsan::compare(&v, std::move(less)));
+  parallel_sort_span(std::span<T>(v), std::move(less));
 }
 
 /// oneTBB's parallel_pipeline of three stages over pointer tokens, at most `tokens` in flight:

@@ -178,35 +178,19 @@ counted_lines changed_lines(std::span<const ledger_changed> changed, object_kind
 
 namespace {
 
-/// Old objects with this export's flags, merged in id order with the objects written now.
-template <typename Candidate>
-std::vector<ledger_object> merge_objects(std::span<const ledger_object> old, const object_delta* delta,
-                                         std::span<const Candidate> written, std::span<const std::uint64_t> fps,
-                                         std::uint32_t run) {
-  std::vector<ledger_object> added(written.size());
-  for (std::size_t i = 0; i < written.size(); ++i) added[i] = {written[i].id, fps[i], run, kInLastExport};
-  const auto by_id = [](const ledger_object& x, const ledger_object& y) { return x.id < y.id; };
+/// What this run wrote of one kind, sorted by id in place.
+std::span<const written_object> sorted_by_id(std::span<written_object> written) {
+  const auto by_id = [](const written_object& x, const written_object& y) { return x.id < y.id; };
   // Exports often number their objects in file order already: then no sort at all.
-  if (!std::is_sorted(added.begin(), added.end(), by_id)) {
-    parallel_sort_vector(added, by_id);
-  }
-  std::vector<ledger_object> out;
-  out.reserve(old.size() + added.size());
-  std::size_t a = 0;
-  for (std::size_t j = 0; j < old.size(); ++j) {
-    while (a < added.size() && added[a].id < old[j].id) out.push_back(added[a++]);
-    ledger_object o = old[j];
-    o.flags = delta != nullptr && delta->in_export[j] != 0 ? kInLastExport : 0;
-    out.push_back(o);
-  }
-  while (a < added.size()) out.push_back(added[a++]);
-  return out;
+  if (!std::is_sorted(written.begin(), written.end(), by_id)) parallel_sort_span(written, by_id);
+  return written;
 }
 
 }  // namespace
 
-run_ledger build_next_ledger(const ledger_update& u) {
-  run_ledger next;
+next_ledger build_next_ledger(const ledger_update& u) {
+  next_ledger result;
+  run_ledger& next = result.ledger;
   const run_ledger* old = u.previous;
   next.run = old != nullptr ? old->run + 1 : 1;  // parse_ledger refuses a run number that could wrap
   next.previous_checksum = old != nullptr ? old->checksum : 0;
@@ -244,13 +228,17 @@ run_ledger build_next_ledger(const ledger_update& u) {
   }
   while (o < old_identity.size()) next.identity.push_back(old_identity[o++]);
 
-  const std::uint32_t run = next.run;
-  next.tickets = merge_objects<ticket_candidate>(old != nullptr ? std::span<const ledger_object>(old->tickets)
-                                                                : std::span<const ledger_object>(),
-                                                 u.ticket_delta, u.tickets, u.ticket_fingerprints, run);
-  next.comments = merge_objects<comment_candidate>(old != nullptr ? std::span<const ledger_object>(old->comments)
-                                                                  : std::span<const ledger_object>(),
-                                                   u.comment_delta, u.comments, u.comment_fingerprints, run);
+  const auto merged = [&](std::vector<ledger_object> run_ledger::*list, const object_delta* delta,
+                          std::span<const written_object> added) {
+    merged_objects m;
+    if (old != nullptr) m.old = old->*list;
+    m.old_in_export = delta != nullptr ? &delta->in_export : nullptr;
+    m.added = added;
+    m.run = next.run;
+    return m;
+  };
+  result.tickets = merged(&run_ledger::tickets, u.ticket_delta, sorted_by_id(u.tickets));
+  result.comments = merged(&run_ledger::comments, u.comment_delta, sorted_by_id(u.comments));
 
   // Unmapped references of this export's objects. The full compare parsed every row: its list
   // is complete. The appended path parsed only the new rows: the old part's entries come from
@@ -279,7 +267,7 @@ run_ledger build_next_ledger(const ledger_update& u) {
   }
   next.changed.assign(u.changed.begin(), u.changed.end());
   next.source.had_problems = u.export_problems;
-  return next;
+  return result;
 }
 
 }  // namespace tixport

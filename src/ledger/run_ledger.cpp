@@ -20,6 +20,7 @@
 #include "tixport/common/atomic_output.hpp"
 #include "tixport/csv/csv_reader.hpp"
 #include "tixport/common/errors.hpp"
+#include "tixport/common/mapped_file.hpp"
 
 #include "common/parallel_loops_internal.hpp"
 
@@ -180,31 +181,46 @@ struct object_section {
 
 /// The id column's first value: the first id (zigzag, ids may be negative in principle);
 /// then each id minus the one before it (>= 1, the ids being strictly ascending).
-std::uint64_t id_code(std::span<const ledger_object> objects, std::size_t i) noexcept {
-  if (i == 0) return zigzag(objects[0].id);
-  return static_cast<std::uint64_t>(objects[i].id) - static_cast<std::uint64_t>(objects[i - 1].id);
-}
-
-/// The run column of `objects`: LEB128 (run, flags, count) for each stretch of equal run and
-/// flags, stretches as long as they go.
-std::string encode_runs(std::span<const ledger_object> objects) {
-  std::string out;
-  for (std::size_t i = 0; i < objects.size();) {
-    std::size_t j = i + 1;
-    while (j < objects.size() && objects[j].run == objects[i].run && objects[j].flags == objects[i].flags) ++j;
-    append_varint(out, objects[i].run);
-    append_varint(out, objects[i].flags);
-    append_varint(out, j - i);
-    i = j;
+class id_coder {
+ public:
+  std::uint64_t next(std::int64_t id) noexcept {
+    const std::uint64_t code = first_ ? zigzag(id) : static_cast<std::uint64_t>(id) - static_cast<std::uint64_t>(previous_);
+    first_ = false;
+    previous_ = id;
+    return code;
   }
-  return out;
-}
 
-/// Sizes of the version 2 section of `objects`; `runs` is its run column.
-object_section section_of(std::span<const ledger_object> objects, const std::string& runs) noexcept {
+ private:
+  bool first_ = true;
+  std::int64_t previous_ = 0;
+};
+
+/// Sizes of the version 2 section of `objects` and its run column: LEB128 (run, flags, count)
+/// for each stretch of equal run and flags, stretches as long as they go. One pass.
+object_section section_of(const merged_objects& objects, std::string& runs) {
   object_section s;
   s.count = objects.size();
-  for (std::size_t i = 0; i < objects.size(); ++i) s.id_bytes += varint_bytes(id_code(objects, i));
+  id_coder ids;
+  std::uint32_t run = 0;
+  std::uint32_t flags = 0;
+  std::uint64_t stretch = 0;
+  const auto close_stretch = [&] {
+    append_varint(runs, run);
+    append_varint(runs, flags);
+    append_varint(runs, stretch);
+  };
+  objects.for_each([&](const ledger_object& o) {
+    s.id_bytes += varint_bytes(ids.next(o.id));
+    if (stretch != 0 && o.run == run && o.flags == flags) {
+      ++stretch;
+      return;
+    }
+    if (stretch != 0) close_stretch();
+    run = o.run;
+    flags = o.flags;
+    stretch = 1;
+  });
+  if (stretch != 0) close_stretch();
   s.run_bytes = runs.size();
   return s;
 }
@@ -356,21 +372,31 @@ class piece_emitter {
 
 /// Emit a version 2 object section: fingerprints, id column, run column, each padded to 8.
 template <typename Sink>
-void emit_objects(std::span<const ledger_object> objects, const object_section& s, const std::string& runs,
+void emit_objects(const merged_objects& objects, const object_section& s, const std::string& runs,
                   piece_emitter<Sink>& out) {
-  for (std::size_t i = 0; i < objects.size(); i += kObjectsPerStep) {
-    const std::size_t n = std::min(kObjectsPerStep, objects.size() - i);
-    char* p = out.room(n * kFingerprintBytes);
-    for (std::size_t k = 0; k < n; ++k) std::memcpy(p + k * kFingerprintBytes, &objects[i + k].fingerprint, kFingerprintBytes);
-    out.advance(n * kFingerprintBytes);
-  }
-  for (std::size_t i = 0; i < objects.size(); i += kObjectsPerStep) {
-    const std::size_t n = std::min(kObjectsPerStep, objects.size() - i);
-    char* const begin = out.room(n * kMaxVarintBytes);
-    char* p = begin;
-    for (std::size_t k = i; k < i + n; ++k) p = put_varint(p, id_code(objects, k));
-    out.advance(static_cast<std::size_t>(p - begin));
-  }
+  char* p = nullptr;
+  std::size_t in_step = 0;
+  objects.for_each([&](const ledger_object& o) {
+    if (in_step == 0) p = out.room(kObjectsPerStep * kFingerprintBytes);
+    std::memcpy(p + in_step * kFingerprintBytes, &o.fingerprint, kFingerprintBytes);
+    if (++in_step == kObjectsPerStep) {
+      out.advance(kObjectsPerStep * kFingerprintBytes);
+      in_step = 0;
+    }
+  });
+  out.advance(in_step * kFingerprintBytes);
+  id_coder ids;
+  char* begin = nullptr;
+  in_step = 0;
+  objects.for_each([&](const ledger_object& o) {
+    if (in_step == 0) p = begin = out.room(kObjectsPerStep * kMaxVarintBytes);
+    p = put_varint(p, ids.next(o.id));
+    if (++in_step == kObjectsPerStep) {
+      out.advance(static_cast<std::size_t>(p - begin));
+      in_step = 0;
+    }
+  });
+  if (in_step != 0) out.advance(static_cast<std::size_t>(p - begin));
   out.pad(s.id_bytes);
   out.emit(runs);
   out.pad(s.run_bytes);
@@ -379,13 +405,14 @@ void emit_objects(std::span<const ledger_object> objects, const object_section& 
 /// Hand the ledger's file bytes (version 2) to `sink` piece by piece, in file order, and set its
 /// checksum: the object columns are encoded a piece at a time, never into a whole-file buffer.
 template <typename Sink>
-void emit_ledger(run_ledger& ledger, Sink sink) {
+void emit_ledger(run_ledger& ledger, const merged_objects& ticket_objects, const merged_objects& comment_objects,
+                 Sink sink) {
   std::uint64_t key_bytes = 0;
   for (const ledger_user& u : ledger.users) key_bytes += u.email_key.size();
-  const std::string ticket_runs = encode_runs(ledger.tickets);
-  const std::string comment_runs = encode_runs(ledger.comments);
-  const object_section tickets = section_of(ledger.tickets, ticket_runs);
-  const object_section comments = section_of(ledger.comments, comment_runs);
+  std::string ticket_runs;
+  std::string comment_runs;
+  const object_section tickets = section_of(ticket_objects, ticket_runs);
+  const object_section comments = section_of(comment_objects, comment_runs);
   const layout l = layout::of(kLedgerVersion, ledger.users.size(), key_bytes, ledger.identity.size(), tickets,
                               comments, ledger.dangling.size(), ledger.changed.size(),
                               ledger.source.block_hashes.size());
@@ -406,8 +433,8 @@ void emit_ledger(run_ledger& ledger, Sink sink) {
   put<std::uint64_t>(head, kUserCountAt, ledger.users.size());
   put<std::uint64_t>(head, kKeyBytesAt, key_bytes);
   put<std::uint64_t>(head, kIdentityCountAt, ledger.identity.size());
-  put<std::uint64_t>(head, kTicketCountAt, ledger.tickets.size());
-  put<std::uint64_t>(head, kCommentCountAt, ledger.comments.size());
+  put<std::uint64_t>(head, kTicketCountAt, tickets.count);
+  put<std::uint64_t>(head, kCommentCountAt, comments.count);
   put<std::uint64_t>(head, kDanglingCountAt, ledger.dangling.size());
   put<std::uint64_t>(head, kBlockCountAt, ledger.source.block_hashes.size());
   put<std::uint64_t>(head, kTotalBytesAt, l.total);
@@ -463,8 +490,8 @@ void emit_ledger(run_ledger& ledger, Sink sink) {
   XXH3_64bits_reset(state);
   piece_emitter<Sink> out(sink, *state);
   out.emit(head);
-  emit_objects(ledger.tickets, tickets, ticket_runs, out);
-  emit_objects(ledger.comments, comments, comment_runs, out);
+  emit_objects(ticket_objects, tickets, ticket_runs, out);
+  emit_objects(comment_objects, comments, comment_runs, out);
   out.emit(std::string_view(tail).substr(0, tail.size() - kChecksumBytes));
   ledger.checksum = XXH3_64bits_digest(state);
   ledger.format = kLedgerVersion;
@@ -475,13 +502,22 @@ void emit_ledger(run_ledger& ledger, Sink sink) {
 }  // namespace
 
 std::string serialize_ledger(run_ledger& ledger) {
+  merged_objects tickets;
+  tickets.old = ledger.tickets;
+  merged_objects comments;
+  comments.old = ledger.comments;
+  return serialize_ledger(ledger, tickets, comments);
+}
+
+std::string serialize_ledger(run_ledger& ledger, const merged_objects& tickets, const merged_objects& comments) {
   std::string out;
-  emit_ledger(ledger, [&](std::string_view piece) { out += piece; });
+  emit_ledger(ledger, tickets, comments, [&](std::string_view piece) { out += piece; });
   return out;
 }
 
-void write_ledger(run_ledger& ledger, atomic_output_file& out) {
-  emit_ledger(ledger, [&](std::string_view piece) { out.write(piece); });
+void write_ledger(run_ledger& ledger, const merged_objects& tickets, const merged_objects& comments,
+                  atomic_output_file& out) {
+  emit_ledger(ledger, tickets, comments, [&](std::string_view piece) { out.write(piece); });
 }
 
 run_ledger parse_ledger(std::string_view in, const std::string& name) {
@@ -641,28 +677,22 @@ run_ledger parse_ledger(std::string_view in, const std::string& name) {
 }
 
 run_ledger load_ledger(const std::filesystem::path& path) {
-  // One read() into a buffer of the file's size: a 2.5M-row ledger is tens of MB.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) bad(path.string(), errno == ENOENT ? "no such file" : "cannot be read: " + errno_text(errno));
+  // Mapped, not read into a buffer: a 2.5M-row ledger is tens of MB, and a buffer would be that
+  // many fresh pages zeroed and copied into before the decoding even starts.
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    bad(path.string(), "not a regular file");
+  if (::stat(path.c_str(), &st) != 0) {
+    bad(path.string(), errno == ENOENT ? "no such file" : "cannot be read: " + errno_text(errno));
   }
-  std::unique_ptr<char[]> bytes(new char[static_cast<std::size_t>(st.st_size) + 1]);
-  std::size_t done = 0;
-  while (done < static_cast<std::size_t>(st.st_size)) {
-    const ssize_t n = ::read(fd, bytes.get() + done, static_cast<std::size_t>(st.st_size) - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : 0;
-      ::close(fd);
-      bad(path.string(), err != 0 ? "read error: " + errno_text(err) : "changed while being read");
-    }
-    done += static_cast<std::size_t>(n);
+  if (!S_ISREG(st.st_mode)) bad(path.string(), "not a regular file");
+  mapped_file file;
+  try {
+    file = mapped_file::open(path);
+  } catch (const fatal_error& e) {
+    bad(path.string(), std::string("cannot be read: ") + e.what());
   }
-  ::close(fd);
-  return parse_ledger(std::string_view(bytes.get(), done), path.string());
+  run_ledger ledger = parse_ledger(file.bytes(), path.string());
+  if (file.changed_since_open()) bad(path.string(), "changed while being read");
+  return ledger;
 }
 
 // ---- export fingerprints ----------------------------------------------------

@@ -125,17 +125,19 @@ struct encode_scratch {
 template <class Record, void (*Encode)(const Record&, std::string&)>
 void fingerprint_objects(const std::vector<Record>& objects,
                          const std::vector<std::pair<std::size_t, std::size_t>>* spans, std::string_view json,
-                         std::string& scratch, std::span<std::uint64_t> out, std::size_t first) {
+                         std::string& scratch, std::span<written_object> out, std::size_t first) {
   if (out.empty()) return;
   for (std::size_t i = 0; i < objects.size(); ++i) {
+    written_object& w = out[first + i];
+    w.id = objects[i].id;
     if (spans != nullptr) {
       const auto [begin, end] = (*spans)[i];
-      out[first + i] = fingerprint_bytes(json.substr(begin, end - begin));
+      w.fingerprint = fingerprint_bytes(json.substr(begin, end - begin));
       continue;
     }
     scratch.clear();
     Encode(objects[i], scratch);
-    out[first + i] = fingerprint_bytes(scratch);
+    w.fingerprint = fingerprint_bytes(scratch);
   }
 }
 

@@ -66,9 +66,14 @@ run_outcome run_migration(const run_options& options) {
   // ledger while the export's blocks are hashed, the index while the export is parsed. If the
   // run stops early, the index load is cancelled so that leaving does not wait for a slow
   // fetch (a future from std::async joins in its destructor).
-  std::future<run_ledger> ledger_load;
+  std::future<loaded_ledger> ledger_load;
   if (options.since) {
-    ledger_load = std::async(std::launch::async, [path = *options.since] { return load_ledger(path); });
+    ledger_load = std::async(std::launch::async, [path = *options.since] {
+      const auto start = std::chrono::steady_clock::now();
+      loaded_ledger loaded{load_ledger(path)};
+      loaded.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      return loaded;
+    });
   }
   std::future<user_index> index_load = std::async(std::launch::async, options.load_index);
   struct cancel_on_exit {

@@ -46,7 +46,9 @@ prefix_result check_prefix(const run_context& context) {
   // The ledger has been loading on its own thread while the export's full blocks are hashed.
   const auto start = clock_type::now();
   const std::vector<std::uint64_t> full_blocks = hash_full_blocks(context.data, /*release_pages=*/true);
-  result.previous = context.ledger_load->get();
+  loaded_ledger loaded = context.ledger_load->get();
+  result.previous = std::move(loaded.ledger);
+  result.load_seconds = loaded.seconds;
   const prefix_match match = match_appended_prefix(result.previous->source, context.data, true, full_blocks);
   result.bytes_hashed = match.bytes_hashed;
   result.prefix_bytes = match.matching_bytes;
@@ -215,13 +217,15 @@ write_result write_archive(const run_context& context, resolve_result& resolved,
   batches.progress = [&](std::uint64_t done, std::uint64_t total) {
     context.progress.update("writing batches", done, total, progress_unit::items);
   };
+  object_fingerprints fingerprints;
   if (context.ledger_wanted) {
-    result.ticket_fingerprints.resize(resolved.tickets.size());
-    result.comment_fingerprints.resize(resolved.comments.size());
+    result.ticket_objects = std::make_unique_for_overwrite<written_object[]>(resolved.tickets.size());
+    result.comment_objects = std::make_unique_for_overwrite<written_object[]>(resolved.comments.size());
+    fingerprints.tickets = {result.ticket_objects.get(), resolved.tickets.size()};
+    fingerprints.comments = {result.comment_objects.get(), resolved.comments.size()};
   }
   result.written = write_batches(context.bodies(), resolved.tickets, resolved.comments, resolved.users.users, batches,
-                                 *outcome.archive, resolved.log,
-                                 object_fingerprints{result.ticket_fingerprints, result.comment_fingerprints});
+                                 *outcome.archive, resolved.log, fingerprints);
   result.batches = result.written.batches;
   // A file rewritten in place while mapped raises no SIGBUS, but what was read may mix
   // old and new bytes: never publish an archive made from that.
@@ -247,7 +251,7 @@ write_result check_archive(const run_context& context, resolve_result& resolved)
 }
 
 ledger_result write_next_ledger(const run_context& context, const prefix_result& prefix, export_hash_result& hash,
-                                const resolve_result& resolved, const write_result& written, run_outcome& outcome) {
+                                const resolve_result& resolved, write_result& written, run_outcome& outcome) {
   // The old ledger plus what this archive wrote (SPEC 4.1, 4.2).
   const auto start = clock_type::now();
   const std::optional<run_ledger>& previous = prefix.previous;
@@ -257,10 +261,8 @@ ledger_result write_next_ledger(const run_context& context, const prefix_result&
   update.largest_id = resolved.users.largest_id;
   update.users = resolved.users.users;
   update.decided = resolved.users.decided;
-  update.tickets = resolved.tickets;
-  update.ticket_fingerprints = written.ticket_fingerprints;
-  update.comments = resolved.comments;
-  update.comment_fingerprints = written.comment_fingerprints;
+  update.tickets = {written.ticket_objects.get(), resolved.tickets.size()};
+  update.comments = {written.comment_objects.get(), resolved.comments.size()};
   update.ticket_delta = previous ? &resolved.ticket_delta : nullptr;
   update.comment_delta = previous ? &resolved.comment_delta : nullptr;
   update.dangling = resolved.unmapped;
@@ -268,11 +270,11 @@ ledger_result write_next_ledger(const run_context& context, const prefix_result&
   update.appended = prefix.appended();
   update.identity = &resolved.users.identity;
   update.export_problems = resolved.rerun.old_part_problems || export_had_problems(resolved.log);
-  run_ledger next = build_next_ledger(update);
+  next_ledger next = build_next_ledger(update);
   outcome.ledger = std::make_unique<atomic_output_file>(*context.options.ledger, "ledger");
-  write_ledger(next, *outcome.ledger);
+  write_ledger(next.ledger, next.tickets, next.comments, *outcome.ledger);
   outcome.ledger->complete();
-  return {next.run, seconds_since(start)};
+  return {next.ledger.run, seconds_since(start)};
 }
 
 rejects_result write_rejects(const run_context& context, const prefix_result& prefix, const resolve_result& resolved,
@@ -304,7 +306,10 @@ rejects_result write_rejects(const run_context& context, const prefix_result& pr
 // ---- the report, from the results --------------------------------------------------------
 
 void prefix_result::add_to(run_report& report, std::uint64_t file_bytes) const {
-  if (path != rerun_path::none) report.stages.push_back({"ledger_read_and_prefix_check", seconds});
+  if (path != rerun_path::none) {
+    report.stages.push_back({"ledger_load", load_seconds});  // beside the first part of the next stage
+    report.stages.push_back({"ledger_read_and_prefix_check", seconds});
+  }
   report.rerun.path = std::string(rerun_path_name(path));
   report.rerun.bytes_hashed += bytes_hashed;
   report.rerun.prefix_bytes = prefix_bytes;

@@ -35,6 +35,12 @@
 
 namespace tixport::run_stages {
 
+/// The --since ledger, read on its own thread, and the seconds that took.
+struct loaded_ledger {
+  run_ledger ledger;
+  double seconds = 0;
+};
+
 /// What every stage may read: the options and the opened export. Built before the graph.
 struct run_context {
   const run_options& options;
@@ -45,7 +51,7 @@ struct run_context {
   export_columns columns;
   bool ledger_wanted = false;   ///< --ledger, and not a dry run
   progress_meter& progress;
-  std::future<run_ledger>* ledger_load = nullptr;   ///< --since: loading on its own thread
+  std::future<loaded_ledger>* ledger_load = nullptr;  ///< --since: loading on its own thread
   std::future<user_index>* index_load = nullptr;    ///< loading on its own thread
 
   [[nodiscard]] body_source bodies() const { return {data, header.fields.size(), columns.body}; }
@@ -58,6 +64,7 @@ struct prefix_result {
   csv_header parse_header;            ///< where the parse starts (after the old bytes when appended)
   std::uint64_t bytes_hashed = 0;
   std::uint64_t prefix_bytes = 0;
+  double load_seconds = 0;            ///< reading and checking the --since ledger (on its own thread)
   double seconds = 0;
   [[nodiscard]] bool appended() const noexcept { return path == rerun_path::appended; }
   void add_to(run_report& report, std::uint64_t file_bytes) const;
@@ -106,8 +113,10 @@ struct resolve_result {
 struct write_result {
   serialize_stats written;
   std::uint64_t batches = 0;
-  std::vector<std::uint64_t> ticket_fingerprints;
-  std::vector<std::uint64_t> comment_fingerprints;
+  /// With --ledger: each written ticket's and comment's id and fingerprint, in output order.
+  /// Left uninitialized until the serializer fills them (see written_object).
+  std::unique_ptr<written_object[]> ticket_objects;
+  std::unique_ptr<written_object[]> comment_objects;
   std::future<std::uint64_t> archive_done;   ///< the archive's end and fsync, on its own thread
   const char* stage = "write";               ///< "check" in a dry run
   std::chrono::steady_clock::time_point started;
@@ -138,7 +147,7 @@ write_result write_archive(const run_context& context, resolve_result& resolved,
 /// A dry run's end: count what the archive would hold.
 write_result check_archive(const run_context& context, resolve_result& resolved);
 ledger_result write_next_ledger(const run_context& context, const prefix_result& prefix, export_hash_result& hash,
-                                const resolve_result& resolved, const write_result& written, run_outcome& outcome);
+                                const resolve_result& resolved, write_result& written, run_outcome& outcome);
 rejects_result write_rejects(const run_context& context, const prefix_result& prefix, const resolve_result& resolved,
                              run_outcome& outcome);
 

@@ -11,7 +11,8 @@
 //
 //   object_delta td = partition_against_ledger(ticket_ids, old.tickets, appended);
 //   // ... remap with td.written, write the batches with fingerprints ...
-//   run_ledger next = build_next_ledger(update);
+//   next_ledger next = build_next_ledger(update);
+//   write_ledger(next.ledger, next.tickets, next.comments, out);
 #pragma once
 
 #include "tixport/run/batch_serializer.hpp"
@@ -97,10 +98,8 @@ struct ledger_update {
   std::optional<std::int64_t> largest_id;           ///< resolved_users::largest_id
   std::span<const resolved_user> users;             ///< users written
   std::span<const decided_identity> decided;        ///< identity entries decided by this run
-  std::span<const ticket_candidate> tickets;        ///< tickets written
-  std::span<const std::uint64_t> ticket_fingerprints;
-  std::span<const comment_candidate> comments;      ///< comments written
-  std::span<const std::uint64_t> comment_fingerprints;
+  std::span<written_object> tickets;                ///< tickets written (any order; sorted by id in place)
+  std::span<written_object> comments;               ///< comments written (any order; sorted by id in place)
   const object_delta* ticket_delta = nullptr;       ///< with previous: in_export flags, compare lines
   const object_delta* comment_delta = nullptr;
   std::span<const ledger_dangling> dangling;        ///< unmapped references of this run's parsed objects
@@ -110,9 +109,20 @@ struct ledger_update {
   bool export_problems = false;                     ///< this export (all of it) had --strict problems
 };
 
+/// The next ledger, ready to be written: everything in memory but its tickets and comments,
+/// which are the previous ledger's merged with this run's as they are encoded. It points into
+/// the previous ledger, the update's delta and its written objects, which must outlive it.
+struct next_ledger {
+  run_ledger ledger;        ///< its tickets and comments are left empty
+  merged_objects tickets;   ///< the ledger's tickets: old (this export's flags) + written now
+  merged_objects comments;  ///< the ledger's comments: old (this export's flags) + written now
+};
+
 /// The previous ledger plus what this run wrote, as SPEC 4.2 says: run number and lineage,
 /// users, identity, objects (kInLastExport = in this export), unmapped references (lines moved
-/// to this export's), largest id, export fingerprint.
-run_ledger build_next_ledger(const ledger_update& update);
+/// to this export's), largest id, export fingerprint. Sorts update.tickets and update.comments
+/// by id, in place. Write it with
+/// write_ledger(next.ledger, next.tickets, next.comments, out).
+next_ledger build_next_ledger(const ledger_update& update);
 
 }  // namespace tixport

@@ -54,11 +54,11 @@ struct serialize_stats {
   std::uint64_t json_bytes = 0;  ///< bytes of all batch files
 };
 
-/// Where write_batches puts each written object's fingerprint (XXH3-64 of its compact JSON
-/// object, as the ledger keeps it): index i for tickets[i] / comments[i]. Empty spans: none.
+/// Where write_batches puts each written object's id and fingerprint (XXH3-64 of its compact
+/// JSON object, as the ledger keeps it): index i for tickets[i] / comments[i]. Empty spans: none.
 struct object_fingerprints {
-  std::span<std::uint64_t> tickets;
-  std::span<std::uint64_t> comments;
+  std::span<written_object> tickets;
+  std::span<written_object> comments;
 };
 
 /// Number of batches K = max(ceil(T/B), ceil(C/B), ceil(U/B)).

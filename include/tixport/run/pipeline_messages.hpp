@@ -33,6 +33,14 @@ struct comment_candidate {
 // Millions of these are kept, copied and filtered: keep them at one cache line.
 static_assert(sizeof(comment_candidate) == 64);
 
+/// A ticket or comment the serializer wrote, as the next ledger records it. No default member
+/// initializers: the serializer fills millions of these straight into fresh memory, in
+/// parallel, and zeroing them first would touch every page twice.
+struct written_object {
+  std::int64_t id;            ///< CONVERSATION_ID or COMMENT_PART_ID
+  std::uint64_t fingerprint;  ///< XXH3-64 of its compact JSON object
+};
+
 /// A valid ticket row (SPEC 2.4).
 struct ticket_candidate {
   std::uint64_t offset;        ///< byte offset of the record
