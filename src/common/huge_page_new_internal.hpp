@@ -1,0 +1,30 @@
+// File: huge_page_new_internal.hpp
+//
+// Transparent huge pages for large C++ allocations: see huge_page_new.cpp for why.
+#pragma once
+
+#include <cstddef>
+
+// Sanitizers bring their own operator new; tixport's replacement is left out of those builds.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TIXPORT_HUGE_PAGE_NEW 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TIXPORT_HUGE_PAGE_NEW 0
+#endif
+#endif
+#ifndef TIXPORT_HUGE_PAGE_NEW
+#define TIXPORT_HUGE_PAGE_NEW 1
+#endif
+
+namespace tixport {
+
+/// Blocks from operator new of at least this size are advised for huge pages: from 4 MiB on,
+/// a block always holds a whole 2 MiB-aligned huge page.
+inline constexpr std::size_t kHugePageNewMinBytes = std::size_t{4} << 20;
+
+/// madvise(MADV_HUGEPAGE) on the 2 MiB-aligned pages inside [data, data + bytes). Advice only:
+/// where the kernel has no THP the call fails and nothing changes.
+void advise_huge_pages(void* data, std::size_t bytes) noexcept;
+
+}  // namespace tixport
