@@ -593,6 +593,10 @@ struct tar_archive_sink::impl {
     // No zero padding after the last record: a padded .gz/.zst has trailing garbage,
     // and two 512-byte end blocks are all a tar reader needs.
     if (archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK) fail(archive_reason());
+    // Unblocked: libarchive hands each header, entry and padding straight to on_write instead
+    // of copying the whole tar through its 10 KiB block buffer first. That copy was on the
+    // write stage's serial path (perf/SCALING.md); the bytes are the same.
+    if (archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK) fail(archive_reason());
     if (archive_write_open2(a, this, nullptr, &impl::on_write, nullptr, nullptr) != ARCHIVE_OK) {
       fail(archive_reason());
     }
