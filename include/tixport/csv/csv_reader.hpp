@@ -46,6 +46,8 @@
 // chunks exist at a time.
 #pragma once
 
+#include "tixport/common/uninitialized_allocator.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -76,7 +78,9 @@ struct malformed_record {
 struct csv_chunk {
   std::uint64_t chunk_seq = 0;                ///< 0-based chunk index in file order (every index is delivered once)
   std::uint32_t num_fields = 0;               ///< the header's field count
-  std::vector<std::string_view> fields;       ///< record r = fields[r*num_fields, (r+1)*num_fields)
+  /// record r = fields[r*num_fields, (r+1)*num_fields); the parser's buffer too, hence the
+  /// allocator: growing it must not zero megabytes that are overwritten at once.
+  std::vector<std::string_view, uninitialized_allocator<std::string_view>> fields;
   std::vector<std::uint64_t> record_offsets;  ///< byte offset of each well-formed record's start (file order key)
   std::vector<std::uint64_t> record_lines;    ///< physical line of each well-formed record's start
   std::vector<malformed_record> malformed;    ///< records whose field count != num_fields, in order
