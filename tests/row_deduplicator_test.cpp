@@ -127,9 +127,9 @@ reference serial_reference(const std::vector<row>& rows) {
 }
 
 template <typename T>
-std::vector<std::uint64_t> offsets_of(const std::vector<T>& v) {
+std::vector<std::uint64_t> offsets_of(const T& v) {
   std::vector<std::uint64_t> out;
-  for (const T& x : v) out.push_back(x.offset);
+  for (const auto& x : v) out.push_back(x.offset);
   return out;
 }
 
@@ -159,7 +159,7 @@ TEST_CASE("row_deduplicator: parallel absorb in any order equals a serial pass (
     const reference ref = serial_reference(rows);
     INFO("round " << round << ", " << n << " rows, " << chunks.size() << " chunks, " << threads << " threads");
 
-    const std::vector<comment_candidate> comments = dedup.take_comments();
+    const tixport::comment_candidates comments = dedup.take_comments();
     CHECK(offsets_of(comments) == ref.comment_offsets);
     CHECK(offsets_of(dedup.take_tickets()) == ref.ticket_offsets);
     CHECK(offsets_of(dedup.take_users()) == ref.user_offsets);
@@ -192,7 +192,7 @@ TEST_CASE("row_deduplicator: an invalid or later row never replaces the first va
   early.comments.push_back(comment_candidate{200, 4, 42, 1, 1, 0, 0, 0, true, true});  // same id, same chunk
   dedup.absorb(std::move(late));  // the later chunk arrives first
   dedup.absorb(std::move(early));
-  const std::vector<comment_candidate> comments = dedup.take_comments();
+  const tixport::comment_candidates comments = dedup.take_comments();
   REQUIRE(comments.size() == 2);
   CHECK(comments[0].offset == 100);
   CHECK(comments[0].id == 42);

@@ -119,7 +119,7 @@ void row_deduplicator::absorb(classified_chunk&& chunk) {
   totals_.user_candidate_rows += chunk.user_candidate_rows;
 }
 
-std::vector<comment_candidate> row_deduplicator::take_comments() {
+comment_candidates row_deduplicator::take_comments() {
   // Chunks are in file order and each chunk's candidates too, so keeping the
   // candidates nothing superseded, chunk by chunk, gives the winners already sorted.
   comments_->clear();
@@ -142,17 +142,19 @@ std::vector<comment_candidate> row_deduplicator::take_comments() {
   });
   logs.combine_each([&](const reject_log& local) { log_.merge(local); });
 
-  // One serial copy into reserved (untouched) memory, each chunk freed once copied: the
-  // resident total stays near one copy of the winners, where a parallel copy into a
-  // value-initialised vector would hold two at its peak.
-  std::size_t total = 0;
-  for (const std::vector<comment_candidate>& v : chunks) total += v.size();
-  std::vector<comment_candidate> out;
-  out.reserve(total);
-  for (std::vector<comment_candidate>& v : chunks) {
-    out.insert(out.end(), v.begin(), v.end());
-    std::vector<comment_candidate>().swap(v);
-  }
+  // One copy, in parallel, chunk c to [first[c], first[c + 1]), each chunk freed once copied.
+  // `out` is sized without being written (comment_candidates' allocator), so its pages
+  // become resident only as the copies reach them: the resident total stays near one copy
+  // of the winners, as it did when this copy was serial.
+  std::vector<std::size_t> first(chunks.size() + 1, 0);
+  for (std::size_t c = 0; c < chunks.size(); ++c) first[c + 1] = first[c] + chunks[c].size();
+  comment_candidates out(first.back());
+  parallel_for_ranges(0, chunks.size(), 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t c = begin; c != end; ++c) {
+      std::copy(chunks[c].begin(), chunks[c].end(), out.begin() + static_cast<std::ptrdiff_t>(first[c]));
+      std::vector<comment_candidate>().swap(chunks[c]);
+    }
+  });
   chunks.clear();
   return out;
 }

@@ -26,8 +26,8 @@ double seconds_since(clock_type::time_point start) {
 }
 
 /// Keep the objects whose mask entry is 1, in order, in place.
-template <typename T>
-void keep_written(std::vector<T>& objects, const std::vector<std::uint8_t>& written) {
+template <typename Vector>
+void keep_written(Vector& objects, const std::vector<std::uint8_t>& written) {
   std::size_t out = 0;
   for (std::size_t i = 0; i < objects.size(); ++i) {
     if (written[i] != 0) objects[out++] = objects[i];

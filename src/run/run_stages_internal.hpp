@@ -98,7 +98,7 @@ struct resolve_result {
   reject_log log;                     ///< every counted issue so far (write adds UTF-8 repairs)
   row_totals totals;
   std::vector<ticket_candidate> tickets;     ///< to write
-  std::vector<comment_candidate> comments;   ///< to write
+  comment_candidates comments;               ///< to write
   resolved_users users;
   object_delta ticket_delta;
   object_delta comment_delta;

@@ -116,7 +116,7 @@ resolved_users resolve_users(std::vector<user_candidate>&& users,
   return out;
 }
 
-void remap_references(std::vector<comment_candidate>& comments, std::vector<ticket_candidate>& tickets,
+void remap_references(std::span<comment_candidate> comments, std::vector<ticket_candidate>& tickets,
                       const std::unordered_map<std::int64_t, std::int64_t>& identity, reject_log& log,
                       const remap_scope& scope) {
   std::vector<std::int64_t> ticket_ids;

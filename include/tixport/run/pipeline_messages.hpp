@@ -9,10 +9,12 @@
 #pragma once
 
 #include "tixport/common/string_hash.hpp"
+#include "tixport/common/uninitialized_allocator.hpp"
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tixport {
 
@@ -32,6 +34,11 @@ struct comment_candidate {
 };
 // Millions of these are kept, copied and filtered: keep them at one cache line.
 static_assert(sizeof(comment_candidate) == 64);
+
+/// The winners of the deduplication, file order. Sized first and then filled in parallel, so
+/// resize() must not write every element first (that would also make the whole buffer
+/// resident at once, beside the chunks it is filled from).
+using comment_candidates = std::vector<comment_candidate, uninitialized_allocator<comment_candidate>>;
 
 /// A ticket or comment the serializer wrote, as the next ledger records it. No default member
 /// initializers: the serializer fills millions of these straight into fresh memory, in

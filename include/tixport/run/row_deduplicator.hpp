@@ -47,7 +47,7 @@ class row_deduplicator {
 
   /// Winners sorted by offset. Call once, after every absorb() (take_comments also logs the
   /// duplicate comments, so read log() after it).
-  std::vector<comment_candidate> take_comments();
+  comment_candidates take_comments();
   std::vector<ticket_candidate> take_tickets();
   std::vector<user_candidate> take_users();
   /// Chat id -> its first candidate row (email key, conflict flag), in no particular order.

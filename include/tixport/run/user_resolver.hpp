@@ -76,7 +76,7 @@ struct remap_scope {
 /// every object's unmapped reference, written or not, is listed, sorted by (kind, object id),
 /// when scope.dangling is set (what the next ledger keeps).
 /// Parallel; the counts do not depend on threads.
-void remap_references(std::vector<comment_candidate>& comments, std::vector<ticket_candidate>& tickets,
+void remap_references(std::span<comment_candidate> comments, std::vector<ticket_candidate>& tickets,
                       const std::unordered_map<std::int64_t, std::int64_t>& identity, reject_log& log,
                       const remap_scope& scope = {});
 
