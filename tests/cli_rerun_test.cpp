@@ -366,3 +366,42 @@ TEST_CASE("an output that cannot be written leaves every existing output as it w
   CHECK(read_file(f.dir / "out.ledger") == "old ledger");
   for (const auto& e : fs::directory_iterator(f.dir.path())) CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
 }
+
+TEST_CASE("on the appended path, warnings speak of the rows parsed and name the old part's problems",
+          "[cli_rerun]") {
+  fixture f;
+  // The trial export has a malformed record (line 5): a --strict problem of the part the
+  // ledger will cover.
+  write_file(f.trial, std::string(kExportHeader) + std::string(kTrialRows) + "only,three,fields\n");
+  REQUIRE(f.tix(sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " --output " + sh_quote(f.dir / "a.tar") +
+                " --ledger " + sh_quote(f.dir / "l"))
+              .exit_code == 0);
+
+  SECTION("--strict fails for the old part's problems and says where they are") {
+    write_file(f.refresh, read_file(f.trial) + std::string(kNewRows));
+    const auto appended = f.tix(sh_quote(f.refresh) + " --users-file " + sh_quote(f.index) + " --output " +
+                                sh_quote(f.dir / "b.tar") + " --since " + sh_quote(f.dir / "l") + " --strict");
+    CHECK(appended.exit_code == 1);
+    CHECK(appended.err.find("--strict: exit 1 because of problems in the first ") != std::string::npos);
+    CHECK(appended.err.find("--full-compare counts and lists them") != std::string::npos);
+    const auto compared = f.tix(sh_quote(f.refresh) + " --users-file " + sh_quote(f.index) + " --output " +
+                                sh_quote(f.dir / "c.tar") + " --since " + sh_quote(f.dir / "l") +
+                                " --strict --full-compare");
+    CHECK(compared.exit_code == 1);
+    CHECK(compared.err.find("--strict: exit 1 because of malformed_record 1 (line 5)") != std::string::npos);
+    CHECK(read_file(f.dir / "b.tar") == read_file(f.dir / "c.tar"));
+  }
+
+  SECTION("appended rows that are all invalid are called the rows after the ledger's part, not the export") {
+    write_file(f.refresh, read_file(f.trial) + "bad,x,y,z,true,b,bad,q,,\n");
+    const auto appended = f.tix(sh_quote(f.refresh) + " --users-file " + sh_quote(f.index) + " --output " +
+                                sh_quote(f.dir / "b.tar") + " --since " + sh_quote(f.dir / "l"));
+    CHECK(appended.exit_code == 0);
+    CHECK(appended.err.find("none of the 1 rows after the part of the export the ledger covers") != std::string::npos);
+    CHECK(appended.err.find("none of the export's") == std::string::npos);
+    const auto compared = f.tix(sh_quote(f.refresh) + " --users-file " + sh_quote(f.index) + " --output " +
+                                sh_quote(f.dir / "c.tar") + " --since " + sh_quote(f.dir / "l") + " --full-compare");
+    CHECK(compared.exit_code == 0);
+    CHECK(compared.err.find("none of the") == std::string::npos);  // the old rows are valid
+  }
+}

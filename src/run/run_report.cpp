@@ -151,16 +151,30 @@ std::optional<std::string> index_warning(const user_index_stats& stats, std::str
 std::vector<std::string> report_warnings(const run_report& r) {
   std::vector<std::string> out;
   if (auto warning = index_warning(r.index, r.index_source)) out.push_back(std::move(*warning));
+  // On the appended path the rows counted are only those after the ledger's export (SPEC 4.3):
+  // the ledger stands for the rest, so the warning must not speak of the whole export.
+  const bool appended = r.rerun.path == "appended";
   if (r.rows > 0 && r.valid_comment_rows == 0 && r.valid_ticket_rows == 0) {
-    std::string text = "none of the export's " + std::to_string(r.rows) +
-                       " rows is a valid comment or ticket row: the archive holds no ticket and no comment";
+    std::string text = appended ? "none of the " + std::to_string(r.rows) +
+                                      " rows after the part of the export the ledger covers is a valid comment or "
+                                      "ticket row: this archive holds no new ticket and no new comment from them"
+                                : "none of the export's " + std::to_string(r.rows) +
+                                      " rows is a valid comment or ticket row: the archive holds no ticket and no "
+                                      "comment";
     const std::string why = counts_with_lines(r.issues, rejects_row);
     if (!why.empty()) text += "; rejected by: " + why;
     out.push_back(std::move(text));
   }
   if (r.exit_code == static_cast<int>(exit_code::strict_failed)) {
-    out.push_back("--strict: exit 1 because of " +
-                  counts_with_lines(r.issues, [](row_issue issue) { return row_issue_fails_strict(issue); }));
+    std::string why = counts_with_lines(r.issues, [](row_issue issue) { return row_issue_fails_strict(issue); });
+    if (r.rerun.old_part_problems) {
+      // Those rows were not parsed again: say where the problems are and how to list them.
+      if (!why.empty()) why += "; and ";
+      why += "problems in the first " + std::to_string(r.rerun.prefix_bytes) +
+             " bytes of the export, which the ledger covers and this run did not parse again (counted by an "
+             "earlier run; --full-compare counts and lists them)";
+    }
+    out.push_back("--strict: exit 1 because of " + why);
   }
   return out;
 }
