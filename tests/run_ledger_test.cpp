@@ -218,6 +218,16 @@ TEST_CASE("version 2 columns are checked after the checksum: order, runs, paddin
   CHECK(ledger_error(edited) == "ledger: L: ledger format version 3; this tixport reads versions 1 to 2");
 }
 
+TEST_CASE("a ledger that holds one email key twice is refused", "[run_ledger]") {
+  run_ledger l;
+  l.run = 1;
+  l.max_id_seen = 20;
+  l.users = {{10, "ann@x.org", user_origin::matched, 1}, {20, "bob@x.org", user_origin::new_id, 1}};
+  CHECK(ledger_error(serialize_ledger(l)).empty());
+  l.users[1].email_key = "ann@x.org";
+  CHECK(ledger_error(serialize_ledger(l)).find("corrupted: user 1 repeats an email key") != std::string::npos);
+}
+
 TEST_CASE("a version 1 ledger (written by the previous release) still reads, and is written again as version 2",
           "[run_ledger]") {
   // tests/data/ledger_v1_run2.ledger: run 2 of a chain over ledger_v1_export.csv (whose first

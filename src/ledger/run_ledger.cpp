@@ -41,6 +41,7 @@
 #include <memory>
 #include <new>
 #include <type_traits>
+#include <unordered_set>
 
 namespace tixport {
 
@@ -608,6 +609,17 @@ run_ledger parse_ledger(std::string_view in, const std::string& name) {
     }
     u.origin = static_cast<user_origin>(origin);
     u.email_key.assign(in.substr(l.keys + key_at, key_len));
+  }
+  {
+    // Users are unique by email key (SPEC 2.1): a ledger with one key twice would give a
+    // rerun two ids to choose from.
+    std::unordered_set<std::string_view> keys;
+    keys.reserve(n_users);
+    for (std::size_t i = 0; i < n_users; ++i) {
+      if (!keys.insert(ledger.users[i].email_key).second) {
+        bad(name, "corrupted: user " + std::to_string(i) + " repeats an email key");
+      }
+    }
   }
   ledger.identity.resize(n_identity);
   for (std::size_t i = 0; i < n_identity; ++i) {
