@@ -405,3 +405,39 @@ TEST_CASE("on the appended path, warnings speak of the rows parsed and name the 
     CHECK(compared.err.find("none of the") == std::string::npos);  // the old rows are valid
   }
 }
+
+TEST_CASE("run warns when --ledger replaces an earlier ledger without --since, and when the --since ledger is "
+          "of another export",
+          "[cli_rerun]") {
+  fixture f;
+  const std::string trial_run = sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " --output " +
+                                sh_quote(f.dir / "a.tar") + " --ledger " + sh_quote(f.dir / "l");
+  const auto first = f.tix(trial_run);
+  REQUIRE(first.exit_code == 0);
+  CHECK(first.err.find("--ledger replaced") == std::string::npos);  // nothing there to replace
+
+  SECTION("a second run 1 over the ledger says what it replaced, and how to continue instead") {
+    const auto again = f.tix(trial_run + " --report " + sh_quote(f.dir / "r.json"));
+    CHECK(again.exit_code == 0);
+    CHECK(again.err.find("--ledger replaced " + (f.dir / "l").string() + ", the ledger of run 1, without --since") !=
+          std::string::npos);
+    CHECK(read_file(f.dir / "r.json").find("the ledger of run 1, without --since") != std::string::npos);
+    // With --since naming it, nothing to warn about.
+    const auto delta = f.tix(sh_quote(f.refresh) + " --users-file " + sh_quote(f.index) + " --output " +
+                             sh_quote(f.dir / "b.tar") + " --since " + sh_quote(f.dir / "l") + " --ledger " +
+                             sh_quote(f.dir / "l"));
+    CHECK(delta.exit_code == 0);
+    CHECK(delta.err.find("--ledger replaced") == std::string::npos);
+    CHECK(delta.err.find("is it the ledger of this export") == std::string::npos);
+  }
+
+  SECTION("an export that lacks most of what the ledger holds gets a warning, and the run goes on") {
+    const fs::path other = f.dir / "other.csv";
+    write_file(other, std::string(kExportHeader) +
+                          "2022-05-01 00:00:00,40,900,9000,true,unrelated,2022-05-01 00:00:00,40,Dee,dee@y.org\n");
+    const auto r = f.tix(sh_quote(other) + " --users-file " + sh_quote(f.index) + " --output " +
+                         sh_quote(f.dir / "o.tar") + " --since " + sh_quote(f.dir / "l"));
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.find("this export lacks 5 of the 5 tickets and comments the --since ledger") != std::string::npos);
+  }
+}

@@ -688,6 +688,21 @@ run_ledger parse_ledger(std::string_view in, const std::string& name) {
   return ledger;
 }
 
+std::optional<std::uint32_t> ledger_run_of(const std::filesystem::path& path) noexcept {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return std::nullopt;
+  char head[kRunAt + 4];
+  std::size_t got = 0;
+  while (got < sizeof head) {
+    const ssize_t n = ::read(fd, head + got, sizeof head - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (got < sizeof head || std::memcmp(head, kMagic, sizeof kMagic) != 0) return std::nullopt;
+  return get<std::uint32_t>(std::string_view(head, sizeof head), kRunAt);
+}
+
 run_ledger load_ledger(const std::filesystem::path& path) {
   // Mapped, not read into a buffer: a 2.5M-row ledger is tens of MB, and a buffer would be that
   // many fresh pages zeroed and copied into before the decoding even starts.

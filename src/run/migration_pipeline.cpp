@@ -66,6 +66,10 @@ run_outcome run_migration(const run_options& options) {
   // ledger while the export's blocks are hashed, the index while the export is parsed. If the
   // run stops early, the index load is cancelled so that leaving does not wait for a slow
   // fetch (a future from std::async joins in its destructor).
+  // Read before anything is written: a --ledger without --since that names an earlier run's
+  // ledger replaces it and starts a new lineage (a warning; rerunning a first run is legitimate).
+  const std::uint32_t replaced_ledger_run =
+      options.ledger && !options.since && !options.dry_run ? ledger_run_of(*options.ledger).value_or(0) : 0;
   std::future<loaded_ledger> ledger_load;
   if (options.since) {
     ledger_load = std::async(std::launch::async, [path = *options.since] {
@@ -166,6 +170,7 @@ run_outcome run_migration(const run_options& options) {
   report.dry_run = options.dry_run;
   report.input_bytes = data.size();
   if (options.since) report.rerun.since = options.since->string();
+  report.rerun.replaced_ledger_run = replaced_ledger_run;
   if (context.ledger_wanted) report.rerun.ledger = options.ledger->string();
   prefix.add_to(report, data.size());
   parse.add_to(report);

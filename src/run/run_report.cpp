@@ -165,6 +165,24 @@ std::vector<std::string> report_warnings(const run_report& r) {
     if (!why.empty()) text += "; rejected by: " + why;
     out.push_back(std::move(text));
   }
+  if (r.rerun.replaced_ledger_run != 0) {
+    out.push_back("--ledger replaced " + r.rerun.ledger + ", the ledger of run " +
+                  std::to_string(r.rerun.replaced_ledger_run) +
+                  ", without --since: this archive holds everything again and the new ledger starts over at run 1; "
+                  "to continue from a ledger, name it with --since (it may be the --ledger file too)");
+  }
+  if (!r.rerun.since.empty()) {
+    // An export that lacks most of what the ledger holds is rarely a refresh of its export:
+    // more often the ledger of another migration.
+    const std::uint64_t missing = r.rerun.missing_tickets + r.rerun.missing_comments;
+    const std::uint64_t held = r.rerun.skipped_tickets + r.rerun.skipped_comments + r.rerun.changed_tickets.count +
+                               r.rerun.changed_comments.count + missing;
+    if (held != 0 && missing * 2 > held) {
+      out.push_back("this export lacks " + std::to_string(missing) + " of the " + std::to_string(held) +
+                    " tickets and comments the --since ledger " + r.rerun.since +
+                    " holds (counted in missing_since_ledger): is it the ledger of this export's earlier runs?");
+    }
+  }
   if (r.exit_code == static_cast<int>(exit_code::strict_failed)) {
     std::string why = counts_with_lines(r.issues, [](row_issue issue) { return row_issue_fails_strict(issue); });
     if (r.rerun.old_part_problems) {

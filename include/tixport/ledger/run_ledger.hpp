@@ -173,6 +173,11 @@ struct merged_objects {
 /// for a missing, unreadable, truncated, corrupted, foreign or other-version file.
 run_ledger load_ledger(const std::filesystem::path& path);
 
+/// The run number in the header of `path` when it begins like a tixport ledger; nullopt when it
+/// does not, cannot be read or does not exist. Reads the header only and never throws: for the
+/// warning that `run --ledger` (without --since) replaces an earlier run's ledger.
+std::optional<std::uint32_t> ledger_run_of(const std::filesystem::path& path) noexcept;
+
 /// Parse ledger bytes (`name` for messages). Throws like load_ledger.
 run_ledger parse_ledger(std::string_view bytes, const std::string& name);
 

@@ -48,6 +48,7 @@ struct rerun_report {
   std::uint64_t missing_comments = 0;
   std::uint64_t ledger_index_conflicts = 0;  ///< ledger users the index gives another id
   bool old_part_problems = false;       ///< appended path: the old part had --strict export problems
+  std::uint32_t replaced_ledger_run = 0;  ///< run of the ledger --ledger replaced without --since (0: none)
 };
 
 /// Everything a `run` reports.
