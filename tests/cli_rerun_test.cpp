@@ -441,3 +441,27 @@ TEST_CASE("run warns when --ledger replaces an earlier ledger without --since, a
     CHECK(r.err.find("this export lacks 5 of the 5 tickets and comments the --since ledger") != std::string::npos);
   }
 }
+
+TEST_CASE("a --ledger or --output that is a symlink is written through: the link stays, its file is replaced whole",
+          "[cli_rerun]") {
+  fixture f;
+  fs::create_directories(f.dir / "kept");
+  REQUIRE(f.tix(sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " --output " +
+                sh_quote(f.dir / "kept" / "a.tar") + " --ledger " + sh_quote(f.dir / "kept" / "run1.ledger"))
+              .exit_code == 0);
+  fs::create_symlink("kept/run1.ledger", f.dir / "latest.ledger");  // relative, like `ln -s`
+  fs::create_symlink(f.dir / "kept" / "delta.tar", f.dir / "delta.tar");  // dangling until written
+  const auto r = f.tix(sh_quote(f.refresh) + " --users-file " + sh_quote(f.index) + " --output " +
+                       sh_quote(f.dir / "delta.tar") + " --since " + sh_quote(f.dir / "latest.ledger") +
+                       " --ledger " + sh_quote(f.dir / "latest.ledger"));
+  REQUIRE(r.exit_code == 0);
+  CHECK(fs::is_symlink(f.dir / "latest.ledger"));
+  CHECK(fs::is_symlink(f.dir / "delta.tar"));
+  CHECK(fs::is_regular_file(f.dir / "kept" / "delta.tar"));
+  const auto show = run_tixport("ledger show " + sh_quote(f.dir / "kept" / "run1.ledger"), f.dir.path());
+  CHECK(show.exit_code == 0);
+  CHECK(show.out.find("run 2") != std::string::npos);  // the link's file now holds the next run
+  for (const auto& entry : fs::directory_iterator(f.dir / "kept")) {
+    CHECK(entry.path().filename().string().find(".tmp.") == std::string::npos);  // no temp left
+  }
+}

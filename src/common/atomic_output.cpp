@@ -39,12 +39,27 @@ void sync_directory(const fs::path& target) noexcept {
   ::close(dir_fd);
 }
 
+/// `path` with every symlink of its last component followed (a relative link is relative to
+/// its directory). A dangling link gives the path it names: the file is created there, as a
+/// write through the link would. Loops stop after 40 links and keep the path reached.
+fs::path follow_symlinks(fs::path path) {
+  constexpr int kMaxLinks = 40;  // Linux's MAXSYMLINKS
+  for (int hop = 0; hop < kMaxLinks; ++hop) {
+    std::error_code error;
+    if (!fs::is_symlink(fs::symlink_status(path, error)) || error) break;
+    const fs::path link = fs::read_symlink(path, error);
+    if (error) break;
+    path = link.is_absolute() ? link : path.parent_path() / link;
+  }
+  return path;
+}
+
 }  // namespace
 
 std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 atomic_output_file::atomic_output_file(fs::path target, std::string what)
-    : target_(std::move(target)), what_(std::move(what)) {
+    : target_(std::move(target)), destination_(follow_symlinks(target_)), what_(std::move(what)) {
   std::random_device entropy;
   std::uniform_int_distribution<std::uint32_t> pick;
   for (int attempt = 0; attempt < kTempNameAttempts; ++attempt) {
@@ -52,9 +67,9 @@ atomic_output_file::atomic_output_file(fs::path target, std::string what)
     std::snprintf(suffix, sizeof suffix, ".tmp.%ld.%08x", static_cast<long>(::getpid()), pick(entropy));
     // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "." + std::string.
     std::string temp_name(1, '.');
-    temp_name += target_.filename().string();
+    temp_name += destination_.filename().string();
     temp_name += suffix;
-    temp_ = target_.parent_path() / temp_name;
+    temp_ = destination_.parent_path() / temp_name;
     // Registered before it exists: a second signal right after open() must find it.
     // Absolute, so the handler's unlink does not depend on the working directory.
     std::error_code cwd_error;
@@ -66,12 +81,12 @@ atomic_output_file::atomic_output_file(fs::path target, std::string what)
     unregister_temp_file(std::exchange(guard_handle_, -1));
     if (err != EEXIST) {
       temp_.clear();
-      throw fatal_error(exit_code::output_error, what_ + ": create: " + directory_text(target_) + ": " + errno_text(err));
+      throw fatal_error(exit_code::output_error, what_ + ": create: " + directory_text(destination_) + ": " + errno_text(err));
     }
   }
   temp_.clear();
   throw fatal_error(exit_code::output_error,
-                    what_ + ": create: " + directory_text(target_) + ": no unused temporary file name");
+                    what_ + ": create: " + directory_text(destination_) + ": no unused temporary file name");
 }
 
 atomic_output_file::~atomic_output_file() {
@@ -109,10 +124,10 @@ void atomic_output_file::commit(bool check_interrupt) {
   complete();
   // Last chance to keep the old file: after the rename it is replaced.
   if (check_interrupt) throw_if_interrupted();
-  if (::rename(temp_.c_str(), target_.c_str()) != 0) fail("rename", errno_text(errno));
+  if (::rename(temp_.c_str(), destination_.c_str()) != 0) fail("rename", errno_text(errno));
   committed_ = true;
   unregister_temp_file(std::exchange(guard_handle_, -1));
-  sync_directory(target_);
+  sync_directory(destination_);
 }
 
 void atomic_output_file::abandon() noexcept {

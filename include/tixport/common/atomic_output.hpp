@@ -28,11 +28,14 @@
 namespace tixport {
 
 /// One output written atomically: temp file beside the target, renamed only by commit().
+/// A target that is a symlink is written through: the temp file goes beside the file the link
+/// (chain) points to and is renamed onto it, so the link stays and its file is replaced whole.
 /// An uncommitted file's temp is removed by the destructor (and by a second SIGINT/SIGTERM).
 /// Errors throw fatal_error(output_error, "<what>: <step>: <target>: <reason>").
 class atomic_output_file {
  public:
-  /// Create `.<name>.tmp.<pid>.<random>` beside `target` (O_EXCL, mode 0644).
+  /// Create `.<name>.tmp.<pid>.<random>` beside `target`, or beside the file a symlink
+  /// `target` points to (O_EXCL, mode 0644).
   atomic_output_file(std::filesystem::path target, std::string what);
   ~atomic_output_file();
   atomic_output_file(const atomic_output_file&) = delete;
@@ -59,7 +62,8 @@ class atomic_output_file {
   [[noreturn]] void fail(std::string_view step, const std::string& reason) const;
 
  private:
-  std::filesystem::path target_;
+  std::filesystem::path target_;       ///< as given: named in messages
+  std::filesystem::path destination_;  ///< target_ with its symlinks followed: renamed onto
   std::string what_;
   std::filesystem::path temp_;
   int fd_ = -1;
