@@ -465,3 +465,62 @@ TEST_CASE("a --ledger or --output that is a symlink is written through: the link
     CHECK(entry.path().filename().string().find(".tmp.") == std::string::npos);  // no temp left
   }
 }
+
+TEST_CASE("a symlink output is checked where it leads: FIFOs, loops, chains and untrusted links are refused",
+          "[cli_rerun]") {
+  fixture f;
+  const auto run_to = [&](const std::string& outputs) {
+    return f.tix(sh_quote(f.trial) + " --users-file " + sh_quote(f.index) + " " + outputs);
+  };
+  SECTION("a link to a FIFO: refused before anything is written, the FIFO stays") {
+    REQUIRE(::mkfifo((f.dir / "fifo").c_str(), 0644) == 0);
+    fs::create_symlink("fifo", f.dir / "out.tar");
+    const auto r = run_to("--output " + sh_quote(f.dir / "out.tar"));
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("(a symlink to ") != std::string::npos);
+    CHECK(r.err.find("not a regular file") != std::string::npos);
+    CHECK(fs::is_fifo(f.dir / "fifo"));
+  }
+  SECTION("a chain of dangling links is the file it ends at, for the same-file check") {
+    fs::create_symlink("m.ledger", f.dir / "l.ledger");
+    fs::create_symlink("shared.csv", f.dir / "m.ledger");
+    const auto r = run_to("--output " + sh_quote(f.dir / "a.tar") + " --ledger " + sh_quote(f.dir / "l.ledger") +
+                          " --rejects " + sh_quote(f.dir / "shared.csv"));
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("is the same file as --ledger") != std::string::npos);
+    CHECK_FALSE(fs::exists(f.dir / "shared.csv"));
+  }
+  SECTION("a link loop") {
+    fs::create_symlink("b.tar", f.dir / "a.tar");
+    fs::create_symlink("a.tar", f.dir / "b.tar");
+    const auto r = run_to("--output " + sh_quote(f.dir / "a.tar"));
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("too many levels of symbolic links") != std::string::npos);
+  }
+  SECTION("a dangling link into a missing directory: refused up front, naming the directory it needs") {
+    fs::create_symlink("missing/x.ledger", f.dir / "l.ledger");
+    const auto r = run_to("--output " + sh_quote(f.dir / "a.tar") + " --ledger " + sh_quote(f.dir / "l.ledger"));
+    CHECK(r.exit_code == 3);
+    CHECK(r.err.find("directory " + (f.dir / "missing").string() + " does not exist") != std::string::npos);
+    CHECK_FALSE(fs::exists(f.dir / "a.tar"));
+  }
+  SECTION("a link another user planted in a sticky shared directory is not followed (fs.protected_symlinks)") {
+    fs::create_directories(f.dir / "shared");
+    fs::permissions(f.dir / "shared", fs::perms::all | fs::perms::sticky_bit);
+    write_file(f.dir / "precious.tar", "keep me");
+    fs::create_symlink(f.dir / "precious.tar", f.dir / "shared" / "out.tar");
+    if (::geteuid() == 0) {
+      REQUIRE(::lchown((f.dir / "shared" / "out.tar").c_str(), 65534, 65534) == 0);  // nobody's link
+      const auto r = run_to("--output " + sh_quote(f.dir / "shared" / "out.tar"));
+      CHECK(r.exit_code == 2);
+      CHECK(r.err.find("owned by another user: not followed") != std::string::npos);
+      CHECK(read_file(f.dir / "precious.tar") == "keep me");
+    } else {
+      // Not root: the link is ours, so it is trusted and followed.
+      const auto r = run_to("--output " + sh_quote(f.dir / "shared" / "out.tar"));
+      CHECK(r.exit_code == 0);
+      CHECK(fs::is_symlink(f.dir / "shared" / "out.tar"));
+      CHECK(read_file(f.dir / "precious.tar") != "keep me");
+    }
+  }
+}

@@ -39,19 +39,40 @@ void sync_directory(const fs::path& target) noexcept {
   ::close(dir_fd);
 }
 
-/// `path` with every symlink of its last component followed (a relative link is relative to
-/// its directory). A dangling link gives the path it names: the file is created there, as a
-/// write through the link would. Loops stop after 40 links and keep the path reached.
-fs::path follow_symlinks(fs::path path) {
-  constexpr int kMaxLinks = 40;  // Linux's MAXSYMLINKS
+constexpr int kMaxLinks = 40;  // Linux's MAXSYMLINKS
+
+/// A symlink the kernel would not follow for us (fs.protected_symlinks): in a sticky,
+/// world-writable directory (/tmp), owned neither by us nor by the directory's owner. Following
+/// it by hand would let anyone plant `/tmp/out.tar -> ~/precious` and have it replaced.
+bool untrusted_link(const fs::path& link) {
+  struct stat l {};
+  struct stat d {};
+  const fs::path dir = link.parent_path().empty() ? fs::path(".") : link.parent_path();
+  if (::lstat(link.c_str(), &l) != 0 || ::stat(dir.c_str(), &d) != 0) return false;
+  const bool shared_sticky = (d.st_mode & S_ISVTX) != 0 && (d.st_mode & S_IWOTH) != 0;
+  return shared_sticky && l.st_uid != ::geteuid() && l.st_uid != d.st_uid;
+}
+
+/// Where writing `path` by rename lands: `path` with every symlink of its last component
+/// followed (a relative link is relative to its directory; a dangling link gives the path it
+/// names, created there as a write through the link would be). `refusal` says why a link must
+/// not be followed (a loop, or an untrusted link); the plan refuses such an output.
+struct followed_path {
+  fs::path path;
+  std::string refusal;
+};
+followed_path follow_symlinks(fs::path path) {
   for (int hop = 0; hop < kMaxLinks; ++hop) {
     std::error_code error;
-    if (!fs::is_symlink(fs::symlink_status(path, error)) || error) break;
+    if (!fs::is_symlink(fs::symlink_status(path, error)) || error) return {path, {}};
+    if (untrusted_link(path)) {
+      return {path, "a symlink in a shared sticky directory, owned by another user: not followed"};
+    }
     const fs::path link = fs::read_symlink(path, error);
-    if (error) break;
+    if (error) return {path, "cannot read the symlink: " + error.message()};
     path = link.is_absolute() ? link : path.parent_path() / link;
   }
-  return path;
+  return {path, "too many levels of symbolic links"};
 }
 
 }  // namespace
@@ -59,7 +80,15 @@ fs::path follow_symlinks(fs::path path) {
 std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 atomic_output_file::atomic_output_file(fs::path target, std::string what)
-    : target_(std::move(target)), destination_(follow_symlinks(target_)), what_(std::move(what)) {
+    : target_(std::move(target)), what_(std::move(what)) {
+  // The output plan refuses these first; an output written without a plan is refused here.
+  followed_path followed = follow_symlinks(target_);
+  if (!followed.refusal.empty()) fail("create", followed.refusal);
+  struct stat st {};
+  if (::lstat(followed.path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    fail("create", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file (it would be replaced by a rename)");
+  }
+  destination_ = std::move(followed.path);
   std::random_device entropy;
   std::uniform_int_distribution<std::uint32_t> pick;
   for (int attempt = 0; attempt < kTempNameAttempts; ++attempt) {
@@ -159,14 +188,8 @@ struct file_identity {
 std::optional<file_identity> identify(const fs::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) return file_identity{st.st_dev, st.st_ino, {}};
-  // A dangling symlink: the file that writing would create is where the link points.
-  std::error_code ec;
-  fs::path target = path;
-  if (fs::is_symlink(path, ec)) {
-    target = fs::read_symlink(path, ec);
-    if (ec) return std::nullopt;
-    if (target.is_relative()) target = path.parent_path() / target;
-  }
+  // A dangling symlink (or chain): the file that writing would create is where it ends.
+  const fs::path target = follow_symlinks(path).path;
   const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   if (::stat(dir.c_str(), &st) != 0) return std::nullopt;
   return file_identity{st.st_dev, st.st_ino, target.filename().string()};
@@ -200,25 +223,33 @@ void output_plan::check() const {
       out_ids.emplace_back();
       continue;
     }
-    // Renamed into place: renaming over a device node or a FIFO would replace the node itself.
-    if (::lstat(out.path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
-      throw fatal_error(exit_code::input_error, out.option + " " + out.path.string() +
+    // Renamed into place, onto the file a symlink names (atomic_output_file follows links):
+    // every check below is of that file and its directory, as the rename will see them.
+    const followed_path followed = follow_symlinks(out.path);
+    const fs::path& dest = followed.path;
+    const std::string named = out.path.string() + (dest == out.path ? "" : " (a symlink to " + dest.string() + ")");
+    if (!followed.refusal.empty()) {
+      throw fatal_error(exit_code::input_error, out.option + " " + out.path.string() + ": " + followed.refusal);
+    }
+    // Renaming over a device node or a FIFO would replace the node itself.
+    if (::lstat(dest.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+      throw fatal_error(exit_code::input_error, out.option + " " + named +
                                                     ": not a regular file (this output is written to a temporary "
                                                     "file and renamed into place)");
     }
-    if (::stat(out.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-      throw fatal_error(exit_code::output_error, out.option + ": " + out.path.string() + ": is a directory");
+    if (::stat(dest.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      throw fatal_error(exit_code::output_error, out.option + ": " + named + ": is a directory");
     }
-    const fs::path dir = out.path.parent_path().empty() ? fs::path(".") : out.path.parent_path();
+    const fs::path dir = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      throw fatal_error(exit_code::output_error, out.option + ": " + out.path.string() + ": directory " +
-                                                     dir.string() + " does not exist");
+      throw fatal_error(exit_code::output_error, out.option + ": " + named + ": directory " + dir.string() +
+                                                     " does not exist");
     }
     if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-      throw fatal_error(exit_code::output_error, out.option + ": " + out.path.string() + ": directory " +
-                                                     dir.string() + " is not writable: " + errno_text(errno));
+      throw fatal_error(exit_code::output_error, out.option + ": " + named + ": directory " + dir.string() +
+                                                     " is not writable: " + errno_text(errno));
     }
-    out_ids.push_back(identify(out.path));
+    out_ids.push_back(identify(dest));
   }
   for (std::size_t i = 0; i < outputs_.size(); ++i) {
     if (!out_ids[i]) continue;

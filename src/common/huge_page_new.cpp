@@ -11,11 +11,13 @@
 // (perf/RESULTS.md, "Huge pages for large blocks"). With the advice, one fault maps 2 MiB.
 // Kernels in THP mode "never" ignore the advice; "always" already does this.
 //
-// Only this executable's C++ allocations are affected (libarchive's and zstd's buffers come
-// from malloc directly). Left out of sanitizer builds: ASan and TSan replace operator new
-// themselves.
+// Every C++ allocation of the process goes through it (the executable exports operator new,
+// so libtbb, simdjson and libstdc++ use it too); libarchive's and zstd's buffers come from
+// malloc directly and are not advised. Left out of sanitizer builds, which replace operator
+// new themselves, and off Linux (no MADV_HUGEPAGE).
 #include "common/huge_page_new_internal.hpp"
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
@@ -25,12 +27,21 @@
 namespace tixport {
 
 void advise_huge_pages(void* data, std::size_t bytes) noexcept {
+#if defined(MADV_HUGEPAGE)
   constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
   const auto first = reinterpret_cast<std::uintptr_t>(data);
   const auto begin = (first + kHuge - 1) & ~(kHuge - 1);
   const auto end = (first + bytes) & ~(kHuge - 1);
-  // Advice only: a kernel without THP answers EINVAL, and the block works as before.
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  if (end <= begin) return;
+  // Advice only: a kernel without THP answers EINVAL, and the block works as before. errno is
+  // kept, since operator new must not change it.
+  const int saved = errno;
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  errno = saved;
+#else
+  (void)data;
+  (void)bytes;
+#endif
 }
 
 }  // namespace tixport

@@ -5,13 +5,18 @@
 
 #include <cstddef>
 
-// Sanitizers bring their own operator new; tixport's replacement is left out of those builds.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// Sanitizers bring their own operator new; tixport's replacement is left out of those builds,
+// and off Linux, where there is no transparent-huge-page advice to give.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_HWADDRESS__)
 #define TIXPORT_HUGE_PAGE_NEW 0
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer) || \
+    __has_feature(hwaddress_sanitizer)
 #define TIXPORT_HUGE_PAGE_NEW 0
 #endif
+#endif
+#if !defined(TIXPORT_HUGE_PAGE_NEW) && !defined(__linux__)
+#define TIXPORT_HUGE_PAGE_NEW 0
 #endif
 #ifndef TIXPORT_HUGE_PAGE_NEW
 #define TIXPORT_HUGE_PAGE_NEW 1

@@ -689,8 +689,13 @@ run_ledger parse_ledger(std::string_view in, const std::string& name) {
 }
 
 std::optional<std::uint32_t> ledger_run_of(const std::filesystem::path& path) noexcept {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return std::nullopt;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return std::nullopt;
+  }
   char head[kRunAt + 4];
   std::size_t got = 0;
   while (got < sizeof head) {
@@ -711,6 +716,7 @@ run_ledger load_ledger(const std::filesystem::path& path) {
     bad(path.string(), errno == ENOENT ? "no such file" : "cannot be read: " + errno_text(errno));
   }
   if (!S_ISREG(st.st_mode)) bad(path.string(), "not a regular file");
+  if (::access(path.c_str(), R_OK) != 0) bad(path.string(), "cannot be read: " + errno_text(errno));
   mapped_file file;
   try {
     file = mapped_file::open(path);

@@ -175,8 +175,8 @@ std::vector<std::string> report_warnings(const run_report& r) {
     // An export that lacks most of what the ledger holds is rarely a refresh of its export:
     // more often the ledger of another migration.
     const std::uint64_t missing = r.rerun.missing_tickets + r.rerun.missing_comments;
-    const std::uint64_t held = r.rerun.skipped_tickets + r.rerun.skipped_comments + r.rerun.changed_tickets.count +
-                               r.rerun.changed_comments.count + missing;
+    // Skipped counts every ledger object found again, the changed ones included.
+    const std::uint64_t held = r.rerun.skipped_tickets + r.rerun.skipped_comments + missing;
     if (held != 0 && missing * 2 > held) {
       out.push_back("this export lacks " + std::to_string(missing) + " of the " + std::to_string(held) +
                     " tickets and comments the --since ledger " + r.rerun.since +
