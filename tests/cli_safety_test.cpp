@@ -239,3 +239,23 @@ TEST_CASE("fetch-users says how many index entries it skipped and why (SPEC 1.2)
     CHECK(warnings[0].find("kept none of its 2 entries (skipped: 1 invalid id, 1 invalid email") != std::string::npos);
   }
 }
+
+TEST_CASE("fresh user ids that would pass the int64 maximum stop the run with exit 2 and nothing written",
+          "[cli]") {
+  temp_dir dir;
+  // The largest id seen is int64 max - 1 (a requester); three users share AUTHOR_ID 5, so
+  // the second takes max and the third has no fresh id left.
+  write_file(dir / "chat.csv", std::string(kExportHeader) +
+                                   "2021-01-01 00:00:00,9223372036854775806,1,100,true,a,2021-01-01 00:00:00,5,A,a@x.org\n"
+                                   "2021-01-01 00:00:00,7,2,100,true,b,2021-01-01 00:00:00,5,B,b@x.org\n"
+                                   "2021-01-01 00:00:00,7,3,100,true,c,2021-01-01 00:00:00,5,C,c@x.org\n");
+  write_file(dir / "users.csv", "id,email\n");
+  const auto r = run_tixport("run --no-progress --input " + sh_quote(dir / "chat.csv") + " --users-file " +
+                                 sh_quote(dir / "users.csv") + " --output " + sh_quote(dir / "out.tar"),
+                             dir.path());
+  CHECK(r.exit_code == 2);
+  INFO(r.err);
+  CHECK(r.err.find("no fresh user id left: fresh ids have reached the int64 maximum (9223372036854775807)") !=
+        std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "out.tar"));
+}

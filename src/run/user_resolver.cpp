@@ -68,7 +68,8 @@ resolved_users resolve_users(std::vector<user_candidate>&& users,
       if (next_fresh == std::numeric_limits<std::int64_t>::max()) {
         throw fatal_error(exit_code::input_error,
                           "users: line " + std::to_string(u.line) +
-                              ": no fresh user id left: the largest id seen is the int64 maximum");
+                              ": no fresh user id left: fresh ids have reached the int64 maximum (" +
+                              std::to_string(next_fresh) + ")");
       }
       id = ++next_fresh;
       origin = user_origin::fresh;
