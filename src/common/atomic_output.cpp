@@ -29,11 +29,13 @@ std::string directory_text(const fs::path& target) {
   return dir.empty() ? std::string(".") : dir.string();
 }
 
+/// The directory holding `path` ("." for a bare name).
+fs::path directory_of(const fs::path& path) { return path.parent_path().empty() ? fs::path(".") : path.parent_path(); }
+
 /// Make a rename durable. Best effort: the file is already complete and in place, and
 /// reporting an error now would claim a failure that left it replaced.
 void sync_directory(const fs::path& target) noexcept {
-  const fs::path dir = target.parent_path();
-  const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int dir_fd = ::open(directory_of(target).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) return;
   static_cast<void>(::fsync(dir_fd));
   ::close(dir_fd);
@@ -47,7 +49,7 @@ constexpr int kMaxLinks = 40;  // Linux's MAXSYMLINKS
 bool untrusted_link(const fs::path& link) {
   struct stat l {};
   struct stat d {};
-  const fs::path dir = link.parent_path().empty() ? fs::path(".") : link.parent_path();
+  const fs::path dir = directory_of(link);
   if (::lstat(link.c_str(), &l) != 0 || ::stat(dir.c_str(), &d) != 0) return false;
   const bool shared_sticky = (d.st_mode & S_ISVTX) != 0 && (d.st_mode & S_IWOTH) != 0;
   return shared_sticky && l.st_uid != ::geteuid() && l.st_uid != d.st_uid;
@@ -190,7 +192,7 @@ std::optional<file_identity> identify(const fs::path& path) {
   if (::stat(path.c_str(), &st) == 0) return file_identity{st.st_dev, st.st_ino, {}};
   // A dangling symlink (or chain): the file that writing would create is where it ends.
   const fs::path target = follow_symlinks(path).path;
-  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  const fs::path dir = directory_of(target);
   if (::stat(dir.c_str(), &st) != 0) return std::nullopt;
   return file_identity{st.st_dev, st.st_ino, target.filename().string()};
 }
@@ -240,7 +242,7 @@ void output_plan::check() const {
     if (::stat(dest.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
       throw fatal_error(exit_code::output_error, out.option + ": " + named + ": is a directory");
     }
-    const fs::path dir = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
+    const fs::path dir = directory_of(dest);
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       throw fatal_error(exit_code::output_error, out.option + ": " + named + ": directory " + dir.string() +
                                                      " does not exist");

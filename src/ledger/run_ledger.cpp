@@ -371,33 +371,35 @@ class piece_emitter {
   std::size_t used_ = 0;
 };
 
-/// Emit a version 2 object section: fingerprints, id column, run column, each padded to 8.
-template <typename Sink>
-void emit_objects(const merged_objects& objects, const object_section& s, const std::string& runs,
-                  piece_emitter<Sink>& out) {
+/// Emit one column of `objects`, kObjectsPerStep objects a piece: `put(p, object)` writes at
+/// most `max_bytes` at p and returns the end of what it wrote.
+template <typename Sink, typename Put>
+void emit_column(const merged_objects& objects, std::size_t max_bytes, piece_emitter<Sink>& out, Put put) {
+  char* begin = nullptr;
   char* p = nullptr;
   std::size_t in_step = 0;
   objects.for_each([&](const ledger_object& o) {
-    if (in_step == 0) p = out.room(kObjectsPerStep * kFingerprintBytes);
-    std::memcpy(p + in_step * kFingerprintBytes, &o.fingerprint, kFingerprintBytes);
-    if (++in_step == kObjectsPerStep) {
-      out.advance(kObjectsPerStep * kFingerprintBytes);
-      in_step = 0;
-    }
-  });
-  out.advance(in_step * kFingerprintBytes);
-  id_coder ids;
-  char* begin = nullptr;
-  in_step = 0;
-  objects.for_each([&](const ledger_object& o) {
-    if (in_step == 0) p = begin = out.room(kObjectsPerStep * kMaxVarintBytes);
-    p = put_varint(p, ids.next(o.id));
+    if (in_step == 0) p = begin = out.room(kObjectsPerStep * max_bytes);
+    p = put(p, o);
     if (++in_step == kObjectsPerStep) {
       out.advance(static_cast<std::size_t>(p - begin));
       in_step = 0;
     }
   });
   if (in_step != 0) out.advance(static_cast<std::size_t>(p - begin));
+}
+
+/// Emit a version 2 object section: fingerprints, id column, run column, each padded to 8.
+template <typename Sink>
+void emit_objects(const merged_objects& objects, const object_section& s, const std::string& runs,
+                  piece_emitter<Sink>& out) {
+  emit_column(objects, kFingerprintBytes, out, [](char* p, const ledger_object& o) {
+    std::memcpy(p, &o.fingerprint, kFingerprintBytes);
+    return p + kFingerprintBytes;
+  });
+  id_coder ids;
+  emit_column(objects, kMaxVarintBytes, out,
+              [&ids](char* p, const ledger_object& o) { return put_varint(p, ids.next(o.id)); });
   out.pad(s.id_bytes);
   out.emit(runs);
   out.pad(s.run_bytes);

@@ -73,9 +73,9 @@ run_outcome run_migration(const run_options& options) {
   std::future<loaded_ledger> ledger_load;
   if (options.since) {
     ledger_load = std::async(std::launch::async, [path = *options.since] {
-      const auto start = std::chrono::steady_clock::now();
+      const auto start = clock_type::now();
       loaded_ledger loaded{load_ledger(path)};
-      loaded.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      loaded.seconds = seconds_since(start);
       return loaded;
     });
   }

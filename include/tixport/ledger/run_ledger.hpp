@@ -158,14 +158,17 @@ struct merged_objects {
   /// Call f(const ledger_object&) for each object, in id order.
   template <typename F>
   void for_each(F&& f) const {
+    const auto added_object = [&](const written_object& w) {
+      return ledger_object{w.id, w.fingerprint, run, kInLastExport};
+    };
     std::size_t a = 0;
     for (std::size_t j = 0; j < old.size(); ++j) {
-      for (; a < added.size() && added[a].id < old[j].id; ++a) f(ledger_object{added[a].id, added[a].fingerprint, run, kInLastExport});
+      for (; a < added.size() && added[a].id < old[j].id; ++a) f(added_object(added[a]));
       ledger_object o = old[j];
       if (old_in_export != nullptr) o.flags = (*old_in_export)[j] != 0 ? kInLastExport : 0;
       f(o);
     }
-    for (; a < added.size(); ++a) f(ledger_object{added[a].id, added[a].fingerprint, run, kInLastExport});
+    for (; a < added.size(); ++a) f(added_object(added[a]));
   }
 };
 
