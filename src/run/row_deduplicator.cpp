@@ -50,7 +50,7 @@ std::vector<Candidate> drain_sorted(Map& map) {
 
 }  // namespace
 
-struct row_deduplicator::comment_shards : detail::sharded_first_map<comment_candidate> {};
+struct row_deduplicator::comment_shards : detail::sharded_first_map {};
 
 row_deduplicator::row_deduplicator(std::uint64_t expected_rows)
     : comments_(std::make_unique<comment_shards>()),
@@ -62,25 +62,41 @@ row_deduplicator::~row_deduplicator() = default;
 
 void row_deduplicator::absorb(classified_chunk&& chunk) {
   reject_log dup_log;
-  // Comments wait in their chunk's slot (the vector's buffer never moves again);
-  // the shared map marks every candidate that an earlier one supersedes.
-  std::span<comment_candidate> comments;
   {
     std::lock_guard lock(mutex_);
     if (comments_by_chunk_.size() <= chunk.chunk_seq) {
       comments_by_chunk_.resize(chunk.chunk_seq + 1);
       absorbed_.resize(chunk.chunk_seq + 1, false);
     }
-    // The map points into this vector's buffer from now on: replacing it would leave
-    // dangling pointers, so a chunk number comes once (the CSV reader guarantees it).
+    // The shared map records which chunk holds each id: a chunk number counts once (the CSV
+    // reader guarantees it).
     if (absorbed_[chunk.chunk_seq]) {
       throw std::logic_error("row_deduplicator: chunk " + std::to_string(chunk.chunk_seq) + " absorbed twice");
     }
     absorbed_[chunk.chunk_seq] = true;
-    comments_by_chunk_[chunk.chunk_seq] = std::move(chunk.comments);
-    comments = comments_by_chunk_[chunk.chunk_seq];
   }
-  comments_->insert_all(comments);
+  // The rows an earlier row holds the id of are dropped now; the others wait, in an
+  // exact-size vector, for take_comments (which drops the few a later-absorbed earlier
+  // chunk took the id from).
+  const std::vector<comment_candidate>& rows = chunk.comments;
+  thread_local std::vector<std::uint8_t> lost;
+  lost.assign(rows.size(), 0);
+  comments_->insert_all(chunk.chunk_seq, rows.size(), [&](std::size_t i) { return rows[i].id; }, lost);
+  const auto kept = static_cast<std::size_t>(std::count(lost.begin(), lost.end(), std::uint8_t{0}));
+  std::vector<comment_candidate> winners;
+  winners.reserve(kept);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (lost[i] == 0) {
+      winners.push_back(rows[i]);
+    } else {
+      dup_log.add(row_issue::duplicate_comment, rows[i].line);
+    }
+  }
+  std::vector<comment_candidate>().swap(chunk.comments);
+  {
+    std::lock_guard lock(mutex_);
+    comments_by_chunk_[chunk.chunk_seq] = std::move(winners);
+  }
   // Within a chunk comments were not deduplicated; tickets, users and authors were.
   for (auto& [id, t] : chunk.tickets) {
     ticket_map::accessor slot;
@@ -120,18 +136,28 @@ void row_deduplicator::absorb(classified_chunk&& chunk) {
 }
 
 comment_candidates row_deduplicator::take_comments() {
-  // Chunks are in file order and each chunk's candidates too, so keeping the
-  // candidates nothing superseded, chunk by chunk, gives the winners already sorted.
+  // Chunks are in file order and each chunk's candidates too, so keeping the candidates
+  // no earlier chunk took the id from, chunk by chunk, gives the winners already sorted.
+  const std::vector<detail::sharded_first_map::displaced> displaced = comments_->take_displaced();
   comments_->clear();
   std::vector<std::vector<comment_candidate>>& chunks = comments_by_chunk_;
   tsan::combinable<reject_log> logs;
   parallel_for_ranges(0, chunks.size(), 1, [&](std::size_t first, std::size_t last) {
     reject_log& local = logs.local();
+    std::vector<std::int64_t> lost_ids;
     for (std::size_t c = first; c != last; ++c) {
+      // This chunk's displaced ids (each names exactly one of its rows), sorted.
+      const auto by_chunk = [](const detail::sharded_first_map::displaced& d, std::uint64_t seq) {
+        return d.chunk_seq < seq;
+      };
+      auto it = std::lower_bound(displaced.begin(), displaced.end(), std::uint64_t{c}, by_chunk);
+      if (it == displaced.end() || it->chunk_seq != c) continue;
+      lost_ids.clear();
+      for (; it != displaced.end() && it->chunk_seq == c; ++it) lost_ids.push_back(it->id);
       std::vector<comment_candidate>& v = chunks[c];
       std::size_t kept = 0;
       for (const comment_candidate& x : v) {
-        if (!x.superseded) {
+        if (!std::binary_search(lost_ids.begin(), lost_ids.end(), x.id)) {
           v[kept++] = x;
         } else {
           local.add(row_issue::duplicate_comment, x.line);

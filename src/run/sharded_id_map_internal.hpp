@@ -1,77 +1,114 @@
 // File: sharded_id_map_internal.hpp
 //
 // Decides, for the one key that sees millions of distinct values
-// (COMMENT_PART_ID), which candidate is the first in file order, while chunks
-// arrive from many threads in any order. The candidates never move: they stay
-// in their chunk's vector (in file order), and the map holds, per id, a pointer
-// to the candidate with the smallest offset seen so far. When a second one
-// comes, the one with the larger offset is marked `superseded` on the spot, so
-// once every chunk is in, the winners are the unmarked candidates, read chunk by
-// chunk in file order: no sort, no second lookup, no candidate copied into a table.
+// (COMMENT_PART_ID), which row is the first in file order, while chunks arrive
+// from many threads in any order. The map keeps, per id, only the number of the
+// earliest chunk that holds it (12 bytes a slot: the id and the chunk number,
+// in two arrays), never a pointer to a candidate, so a chunk's candidates can be
+// compacted as soon as its ids are in:
+//
+//   - a row whose id an earlier chunk (or an earlier row of its own chunk) holds
+//     loses at once: insert_all marks it, and the caller drops it;
+//   - a row whose id only a later chunk holds takes the id over, and the later
+//     chunk's row is recorded as displaced (chunk number, id): rare, it needs the
+//     later chunk to have been absorbed first, and it is removed when the winners
+//     are taken.
+//
+// So what waits until the end of the parse is one candidate per id (plus the few
+// displaced), not one per row, and no candidate is copied into the table.
 //
 // tbb::concurrent_hash_map allocates a node and takes a bucket lock per insert;
 // on a 2.5M-row export that cost about a third of the whole run. Here the key
-// space is split into kShards shards, each an open-addressing table of 16-byte
-// slots behind its own mutex, and a caller inserts a whole chunk's worth per
-// shard under one lock, so locking is per chunk and per shard.
+// space is split into kShards shards, each an open-addressing table behind its
+// own mutex, and a caller inserts a whole chunk's worth per shard under one lock.
 //
-//   sharded_first_map<comment_candidate> map;
-//   map.insert_all(stable_span);   // many threads, once per chunk; marks losers' `superseded`
+//   sharded_first_map map;
+//   map.insert_all(chunk_seq, ids, lost);   // many threads, once per chunk
 //   ... all inserts done (happens-before: the parse's join) ...
-//   for (auto& c : chunk) if (!c.superseded) keep(c);
+//   for (auto [chunk_seq, id] : map.take_displaced()) ...   // drop those rows too
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace tixport::detail {
 
-/// Candidate needs `std::int64_t id`, `std::uint64_t offset` and `bool superseded`.
-template <typename Candidate>
 class sharded_first_map {
  public:
   static constexpr unsigned kShardBits = 6;
   static constexpr std::size_t kShards = std::size_t{1} << kShardBits;
 
-  /// Take part in the contest for every item's id; of two candidates with one id the one
-  /// with the larger offset gets superseded = true. `items` must stay where they are (and
-  /// alive) until clear(); a superseded flag may be set on an item of an earlier call.
-  /// Thread-safe.
-  void insert_all(std::span<Candidate> items) {
+  /// A row of a later chunk that lost its id to an earlier chunk absorbed after it.
+  struct displaced {
+    std::uint64_t chunk_seq;
+    std::int64_t id;
+    friend bool operator<(const displaced& a, const displaced& b) noexcept {
+      return a.chunk_seq != b.chunk_seq ? a.chunk_seq < b.chunk_seq : a.id < b.id;
+    }
+  };
+
+  /// Take part in the contest for the ids of chunk `chunk_seq`'s rows, in file order:
+  /// `id_of(i)` for i in [0, count). Sets lost[i] = 1 for each row an earlier row holds the id
+  /// of (lost must hold `count` zeros). Each chunk_seq at most once. Thread-safe.
+  template <typename IdOf>
+  void insert_all(std::uint64_t chunk_seq, std::size_t count, IdOf id_of, std::span<std::uint8_t> lost) {
+    if (chunk_seq >= kMaxChunks) {
+      throw std::length_error("comment deduplication: more than " + std::to_string(kMaxChunks) +
+                              " chunks; use a larger --chunk-size");
+    }
+    const auto tag = static_cast<std::uint32_t>(chunk_seq + 1);
     // Bucket by shard first so each shard's lock is taken once per call. The
     // buckets are per thread and reused: a chunk must not cost 64 allocations.
-    thread_local std::vector<Candidate*> by_shard[kShards];
-    for (std::vector<Candidate*>& bucket : by_shard) bucket.clear();  // after a throw mid-way
-    for (Candidate& item : items) by_shard[shard_of(item.id)].push_back(&item);
+    thread_local std::vector<std::uint32_t> by_shard[kShards];
+    for (std::vector<std::uint32_t>& bucket : by_shard) bucket.clear();  // after a throw mid-way
+    for (std::size_t i = 0; i < count; ++i) by_shard[shard_of(id_of(i))].push_back(static_cast<std::uint32_t>(i));
     for (std::size_t s = 0; s < kShards; ++s) {
-      std::vector<Candidate*>& bucket = by_shard[s];
+      std::vector<std::uint32_t>& bucket = by_shard[s];
       if (bucket.empty()) continue;
       shard& sh = shards_[s];
       {
         std::lock_guard lock(sh.mutex);
         sh.reserve(sh.size + bucket.size());
-        for (Candidate* item : bucket) sh.insert(item);
+        for (const std::uint32_t i : bucket) {
+          if (!sh.insert(id_of(i), tag)) lost[i] = 1;
+        }
       }
       bucket.clear();
     }
   }
 
+  /// Every displaced row, sorted by chunk and id. Call once all inserts are done.
+  std::vector<displaced> take_displaced() {
+    std::vector<displaced> out;
+    for (shard& sh : shards_) {
+      out.insert(out.end(), sh.displaced_rows.begin(), sh.displaced_rows.end());
+      std::vector<displaced>().swap(sh.displaced_rows);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
   /// Free every table. Not thread-safe.
   void clear() noexcept {
     for (shard& sh : shards_) {
-      std::vector<slot>().swap(sh.slots);
+      std::vector<std::int64_t>().swap(sh.keys);
+      std::vector<std::uint32_t>().swap(sh.tags);
+      std::vector<displaced>().swap(sh.displaced_rows);
       sh.size = 0;
     }
   }
 
- private:
-  struct slot {
-    std::int64_t key = 0;
-    Candidate* first = nullptr;  // nullptr: empty slot
-  };
+  /// Chunk numbers are kept in 32 bits (0 marks an empty slot).
+  static constexpr std::uint64_t kMaxChunks = std::numeric_limits<std::uint32_t>::max() - 1;
 
+ private:
   static std::uint64_t mix(std::int64_t id) noexcept {
     // splitmix64's finaliser: ids are often sequential, the table needs them spread.
     auto x = static_cast<std::uint64_t>(id);
@@ -87,42 +124,47 @@ class sharded_first_map {
 
   struct shard {
     std::mutex mutex;
-    std::vector<slot> slots;  // power-of-two size, at most half full
+    // Open addressing, power-of-two size, at most half full. Slot i is keys[i] with
+    // tags[i] = chunk_seq + 1 of the earliest chunk seen with that id (0: empty).
+    std::vector<std::int64_t> keys;
+    std::vector<std::uint32_t> tags;
     std::size_t size = 0;
+    std::vector<displaced> displaced_rows;
 
     void reserve(std::size_t entries) {
-      if (entries * 2 <= slots.size()) return;
-      std::size_t capacity = slots.empty() ? 1024 : slots.size();
+      if (entries * 2 <= keys.size()) return;
+      std::size_t capacity = keys.empty() ? 1024 : keys.size();
       while (entries * 2 > capacity) capacity *= 2;
-      std::vector<slot> bigger(capacity);
+      std::vector<std::int64_t> bigger_keys(capacity);
+      std::vector<std::uint32_t> bigger_tags(capacity, 0);
       const std::size_t mask = capacity - 1;
-      for (const slot& s : slots) {
-        if (s.first == nullptr) continue;
-        std::size_t i = mix(s.key) & mask;
-        while (bigger[i].first != nullptr) i = (i + 1) & mask;
-        bigger[i] = s;
+      for (std::size_t j = 0; j < keys.size(); ++j) {
+        if (tags[j] == 0) continue;
+        std::size_t i = mix(keys[j]) & mask;
+        while (bigger_tags[i] != 0) i = (i + 1) & mask;
+        bigger_keys[i] = keys[j];
+        bigger_tags[i] = tags[j];
       }
-      slots = std::move(bigger);
+      keys = std::move(bigger_keys);
+      tags = std::move(bigger_tags);
     }
 
-    // Requires a free slot (reserve() first).
-    void insert(Candidate* item) noexcept {
-      const std::size_t mask = slots.size() - 1;
-      for (std::size_t i = mix(item->id) & mask;; i = (i + 1) & mask) {
-        slot& s = slots[i];
-        if (s.first == nullptr) {
-          s = slot{item->id, item};
+    // Requires a free slot (reserve() first). False: an earlier row holds `id` (a row of an
+    // earlier chunk, or an earlier row of this chunk, inserted before it).
+    bool insert(std::int64_t id, std::uint32_t tag) {
+      const std::size_t mask = keys.size() - 1;
+      for (std::size_t i = mix(id) & mask;; i = (i + 1) & mask) {
+        if (tags[i] == 0) {
+          keys[i] = id;
+          tags[i] = tag;
           ++size;
-          return;
+          return true;
         }
-        if (s.key == item->id) {
-          if (item->offset < s.first->offset) {
-            s.first->superseded = true;
-            s.first = item;
-          } else {
-            item->superseded = true;
-          }
-          return;
+        if (keys[i] == id) {
+          if (tags[i] <= tag) return false;
+          displaced_rows.push_back({std::uint64_t{tags[i]} - 1, id});
+          tags[i] = tag;
+          return true;
         }
       }
     }

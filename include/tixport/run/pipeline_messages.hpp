@@ -30,7 +30,6 @@ struct comment_candidate {
   std::uint32_t body_size;     ///< their length, when body_in_place
   bool is_public;              ///< COMMENT_PUBLIC
   bool body_in_place;          ///< false: BODY held "" (or is 4 GiB or more) and is re-read from the record
-  bool superseded = false;     ///< set by the deduplicator: an earlier valid row has this id
 };
 // Millions of these are kept, copied and filtered: keep them at one cache line.
 static_assert(sizeof(comment_candidate) == 64);

@@ -74,8 +74,9 @@ class row_deduplicator {
   using user_map = map<std::string, user_candidate>;
   using author_map = map<std::int64_t, author_candidate>;
 
-  // Millions of distinct comment ids: a sharded flat map id -> first candidate
-  // (see sharded_id_map_internal.hpp); the candidates wait per chunk.
+  // Millions of distinct comment ids: a sharded flat map id -> earliest chunk holding it
+  // (see sharded_id_map_internal.hpp); each chunk's rows that did not lose at once wait in
+  // its slot of comments_by_chunk_.
   struct comment_shards;
   std::unique_ptr<comment_shards> comments_;
   std::vector<std::vector<comment_candidate>> comments_by_chunk_;  // by chunk_seq; guarded by mutex_
