@@ -8,6 +8,7 @@
 //   ./tixport_tests "[row_classifier]"
 
 #include "tixport/run/row_classifier.hpp"
+#include "tixport/run/batch_serializer.hpp"
 
 #include "support/test_support.hpp"
 #include "tixport/common/errors.hpp"
@@ -61,7 +62,7 @@ classified_chunk classify(const std::string& csv, std::size_t max_text_json_byte
   options.chunk_bytes = chunk_bytes;
   classified_chunk out;
   (void)tixport::read_csv_records(csv, *header, options, [&](tixport::csv_chunk&& chunk) {
-    tixport::classify_chunk(chunk, columns, csv, out, max_text_json_bytes);
+    tixport::classify_chunk(chunk, columns, out, max_text_json_bytes);
   });
   return out;
 }
@@ -70,6 +71,13 @@ classified_chunk classify_rows(std::initializer_list<row_fields> rows) {
   std::string lines;
   for (const row_fields& r : rows) lines += r.line();
   return classify(export_csv(lines));
+}
+
+/// Comment `i`'s BODY and COMMENT_CREATED_AT read back from `csv` (classified with the
+/// header's column order) as the serializer reads them.
+tixport::comment_text text_of(const std::string& csv, const classified_chunk& out, std::size_t i, std::string& raw) {
+  const tixport::body_source source{csv, 10, 5, 6};
+  return tixport::read_comment_text(source, out.comments.at(i), raw);
 }
 
 /// The issues `log` counted, with their counts, as "name=count" in row_issue order.
@@ -104,14 +112,19 @@ TEST_CASE("a valid row is a comment, a ticket and a user candidate, with its fie
   CHECK(c.id == 1);
   CHECK(c.ticket_id == 10);
   CHECK(c.author_id == 5);
-  CHECK(c.created_at == 1609459201);  // 2021-01-01T00:00:01Z
   CHECK_FALSE(c.is_public);
   CHECK(c.line == 2);
   CHECK(c.offset == tixport::test::kExportHeader.size());
-  // A body without "" stays a view into the file: offset and size of its unquoted bytes.
-  REQUIRE(c.body_in_place);
+  // BODY and COMMENT_CREATED_AT are read again from the record at write time; a body without
+  // "" is a view of its unquoted bytes in the file.
   const std::string csv = export_csv(r.line());
-  CHECK(csv.substr(c.body_offset, c.body_size) == "<p>Hi, there</p>");
+  const tixport::body_source source{csv, 10, 5, 6};
+  std::string raw;
+  const tixport::comment_text text = tixport::read_comment_text(source, c, raw);
+  CHECK(text.body_in_place);
+  CHECK(text.body == "<p>Hi, there</p>");
+  CHECK(text.body.data() == csv.data() + csv.find("<p>Hi"));
+  CHECK(text.created_at == 1609459201);  // 2021-01-01T00:00:01Z
 
   REQUIRE(out.tickets.count(10) == 1);
   const tixport::ticket_candidate& t = out.tickets.at(10);
@@ -323,10 +336,12 @@ TEST_CASE("timestamps with a T, a fraction and an offset are normalised to UTC s
   row_fields r;
   r.comment_created_at = "2021-01-01T10:01:00.75+01:00";
   r.ticket_created_at = "2021-01-01T00:00:00Z";
-  const classified_chunk out = classify_rows({r});
+  const std::string csv = export_csv(r.line());
+  const classified_chunk out = classify(csv);
   CHECK(counted(out).empty());
   REQUIRE(out.comments.size() == 1);
-  CHECK(out.comments[0].created_at == 1609459200 + 9 * 3600 + 60);  // 09:01:00Z
+  std::string raw;
+  CHECK(text_of(csv, out, 0, raw).created_at == 1609459200 + 9 * 3600 + 60);  // 09:01:00Z
   CHECK(out.tickets.at(10).created_at == 1609459200);
 }
 
@@ -343,11 +358,41 @@ TEST_CASE("a malformed record is counted at its line and is no row", "[row_class
 TEST_CASE("a body that held \"\" is not in place: it is re-read from its record", "[row_classifier]") {
   row_fields r;
   r.body = "\"say \"\"hi\"\"\"";
-  const classified_chunk out = classify_rows({r});
+  // Bytes after a closing quote are kept (SPEC 1.1): an owned copy that is still a timestamp.
+  r.comment_created_at = "\"2021-01-01 00:00\":01";
+  const std::string csv = export_csv(r.line());
+  const classified_chunk out = classify(csv);
   REQUIRE(out.comments.size() == 1);
-  CHECK_FALSE(out.comments[0].body_in_place);
-  CHECK(out.comments[0].body_offset == 0);
-  CHECK(out.comments[0].body_size == 0);
+  std::string raw;
+  const tixport::comment_text text = text_of(csv, out, 0, raw);
+  CHECK_FALSE(text.body_in_place);
+  CHECK(text.body == "say \"hi\"");
+  CHECK(text.body.data() == raw.data());
+  CHECK(text.created_at == 1609459201);
+}
+
+TEST_CASE("a comment's text is re-read from its record wherever BODY and COMMENT_CREATED_AT are",
+          "[row_classifier]") {
+  // BODY last and COMMENT_CREATED_AT first, a quoted body with a comma, a CRLF line end.
+  const std::string csv =
+      "COMMENT_CREATED_AT,TICKET_CREATED_AT,TICKET_REQUESTER_ID,COMMENT_PART_ID,CONVERSATION_ID,COMMENT_PUBLIC,"
+      "AUTHOR_ID,NAME,EMAIL,BODY\r\n"
+      "2021-01-01 00:00:05,2021-01-01 00:00:00,5,1,10,true,5,Ann,ann@x.org,\"a, b\"\r\n"
+      "2021-01-01 00:00:06,2021-01-01 00:00:00,5,2,10,false,5,Ann,ann@x.org,plain\r\n";
+  const auto header = tixport::read_csv_header(csv);
+  REQUIRE(header.has_value());
+  const export_columns columns = export_columns::resolve(*header);
+  const classified_chunk out = classify(csv);
+  REQUIRE(out.comments.size() == 2);
+  const tixport::body_source source{csv, 10, columns.body, columns.comment_created_at};
+  std::string raw;
+  const tixport::comment_text first = tixport::read_comment_text(source, out.comments[0], raw);
+  CHECK(first.body == "a, b");
+  CHECK(first.body_in_place);
+  CHECK(first.created_at == 1609459205);
+  const tixport::comment_text second = tixport::read_comment_text(source, out.comments[1], raw);
+  CHECK(second.body == "plain");  // the CR of the CRLF is not content
+  CHECK(second.created_at == 1609459206);
 }
 
 TEST_CASE("texts over the JSON size limit: the comment or the user is rejected, the rest kept", "[row_classifier]") {

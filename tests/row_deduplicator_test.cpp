@@ -61,7 +61,7 @@ classified_chunk make_chunk(const std::vector<row>& rows, std::size_t begin, std
     const std::uint64_t line = r.offset;  // unique and increasing, like a line number
     ++c.rows;
     if (r.comment_id >= 0) {
-      c.comments.push_back(comment_candidate{r.offset, line, r.comment_id, 1, 1, 0, 0, 0, true, true});
+      c.comments.push_back(comment_candidate{r.offset, line, true, r.comment_id, 1, 1});
       ++c.valid_comment_rows;
     }
     if (r.ticket_id >= 0) {
@@ -184,12 +184,12 @@ TEST_CASE("row_deduplicator: an invalid or later row never replaces the first va
   row_deduplicator dedup(0);
   classified_chunk late;
   late.chunk_seq = 1;
-  late.comments.push_back(comment_candidate{500, 9, 42, 1, 1, 0, 0, 0, false, true});
-  late.comments.push_back(comment_candidate{600, 10, 43, 1, 1, 0, 0, 0, true, true});
+  late.comments.push_back(comment_candidate{500, 9, false, 42, 1, 1});
+  late.comments.push_back(comment_candidate{600, 10, true, 43, 1, 1});
   classified_chunk early;
   early.chunk_seq = 0;
-  early.comments.push_back(comment_candidate{100, 3, 42, 1, 1, 0, 0, 0, true, true});
-  early.comments.push_back(comment_candidate{200, 4, 42, 1, 1, 0, 0, 0, true, true});  // same id, same chunk
+  early.comments.push_back(comment_candidate{100, 3, true, 42, 1, 1});
+  early.comments.push_back(comment_candidate{200, 4, true, 42, 1, 1});  // same id, same chunk
   dedup.absorb(std::move(late));  // the later chunk arrives first
   dedup.absorb(std::move(early));
   const tixport::comment_candidates comments = dedup.take_comments();
@@ -200,6 +200,27 @@ TEST_CASE("row_deduplicator: an invalid or later row never replaces the first va
   CHECK(comments[1].id == 43);
   CHECK(dedup.log().count(row_issue::duplicate_comment) == 2);
   CHECK(dedup.log().samples(row_issue::duplicate_comment) == std::vector<std::uint64_t>{4, 9});
+}
+
+TEST_CASE("row_deduplicator: earlier chunks absorbed later take an id over, one after another",
+          "[row_deduplicator]") {
+  // Id 42 in chunks 5, 3, 4 and 1, absorbed in that order: chunk 3 takes it from 5, chunk 4
+  // loses at once, chunk 1 takes it from 3. Only chunk 1's row is kept; the others are counted.
+  row_deduplicator dedup(0);
+  for (const std::uint64_t seq : {5, 3, 4, 1}) {
+    classified_chunk c;
+    c.chunk_seq = seq;
+    c.comments.push_back(comment_candidate{seq * 100, seq * 10, true, 42, 1, 1});
+    c.comments.push_back(comment_candidate{seq * 100 + 1, seq * 10 + 1, true, static_cast<std::int64_t>(seq), 1, 1});
+    dedup.absorb(std::move(c));
+  }
+  const tixport::comment_candidates comments = dedup.take_comments();
+  REQUIRE(comments.size() == 5);
+  CHECK(comments[0].offset == 100);
+  CHECK(comments[0].id == 42);
+  for (std::size_t i = 1; i < comments.size(); ++i) CHECK(comments[i].id != 42);
+  CHECK(dedup.log().count(row_issue::duplicate_comment) == 3);
+  CHECK(dedup.log().samples(row_issue::duplicate_comment) == std::vector<std::uint64_t>{30, 40, 50});
 }
 
 TEST_CASE("row_deduplicator: tables grow past 100k ids while plain threads absorb (TSan sees them)",
@@ -239,7 +260,7 @@ TEST_CASE("row_deduplicator: a chunk number absorbed twice is refused", "[row_de
   row_deduplicator dedup(0);
   classified_chunk first;
   first.chunk_seq = 3;
-  first.comments.push_back(comment_candidate{100, 3, 42, 1, 1, 0, 0, 0, true, true});
+  first.comments.push_back(comment_candidate{100, 3, true, 42, 1, 1});
   dedup.absorb(std::move(first));
   classified_chunk again;
   again.chunk_seq = 3;

@@ -65,8 +65,8 @@ TEST_CASE("resolve_users: fresh ids past int64 stop the run (SPEC 2.1)", "[user_
 TEST_CASE("remap_references: map, dangle, orphan (SPEC 2.2, 2.5)", "[user_resolver][parallel]") {
   std::vector<comment_candidate> comments;
   for (std::uint64_t i = 0; i < 10000; ++i) {
-    comments.push_back(comment_candidate{i, i + 2, static_cast<std::int64_t>(i), static_cast<std::int64_t>(i % 3),
-                                         static_cast<std::int64_t>(i % 4), 0, 0, 0, true, true});
+    comments.push_back(comment_candidate{i, i + 2, true, static_cast<std::int64_t>(i), static_cast<std::int64_t>(i % 3),
+                                         static_cast<std::int64_t>(i % 4)});
   }
   std::vector<ticket_candidate> tickets = {{0, 1, 0, 1, 0}, {1, 2, 1, 5, 0}};  // ticket 2 missing
   const std::unordered_map<std::int64_t, std::int64_t> identity = {{0, 100}, {1, 101}, {2, 102}};

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <span>
 #include <string_view>
 
 namespace tixport::csv_internal {
@@ -75,5 +76,12 @@ quote_lf_counts count_quotes_and_lfs(std::string_view data, std::uint64_t begin,
 /// quotes), unescaped by the exact parser, into `out`: the same bytes parse_range gives for it.
 /// Empty when the record has fewer fields or `record_start` is at EOF.
 void read_record_field(std::string_view data, std::uint64_t record_start, std::size_t field, std::string& out);
+
+/// Fields wanted[i] (0-based, any order) of the one record starting at `record_start`, as
+/// parse_range gives them: views[i] is a view into `data` when the field is a slice of it,
+/// else the unescaped text copied into *owned[i] (views[i] then points there). The parse stops
+/// after the last wanted field. A field the record lacks is empty. All three spans are as long.
+void read_record_fields(std::string_view data, std::uint64_t record_start, std::span<const std::size_t> wanted,
+                        std::span<std::string_view> views, std::span<std::string* const> owned);
 
 }  // namespace tixport::csv_internal

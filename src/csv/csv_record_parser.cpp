@@ -6,6 +6,8 @@
 #include "csv/csv_scan_internal.hpp"
 #include "common/thread_scratch_internal.hpp"
 
+#include <algorithm>
+
 namespace tixport {
 namespace csv_internal {
 
@@ -49,6 +51,43 @@ void read_record_field(std::string_view data, std::uint64_t record_start, std::s
   if (record_start >= data.size()) return;
   one_field_sink sink{field, out};
   // Called for every body that held "" (about 40% in real exports): reuse the buffer.
+  thread_local std::string scratch;
+  release_if_huge(scratch);  // a huge field must not stay pinned to a thread
+  scratch.clear();
+  parse_record_exact(data.data(), data.size(), {record_start, 0}, sink, scratch);
+}
+
+void read_record_fields(std::string_view data, std::uint64_t record_start, std::span<const std::size_t> wanted,
+                        std::span<std::string_view> views, std::span<std::string* const> owned) {
+  struct wanted_fields_sink {
+    std::span<const std::size_t> wanted;
+    std::span<std::string_view> views;
+    std::span<std::string* const> owned;
+    std::size_t last = 0;  // the largest wanted index
+    std::size_t seen = 0;
+    std::size_t mark() const noexcept { return 0; }
+    void keep(std::string_view view, bool copy) {
+      for (std::size_t i = 0; i < wanted.size(); ++i) {
+        if (wanted[i] != seen) continue;
+        if (copy) {
+          owned[i]->assign(view);
+          views[i] = *owned[i];
+        } else {
+          views[i] = view;
+        }
+      }
+      ++seen;
+    }
+    void field(std::string_view view) { keep(view, false); }
+    void owned_field(std::string_view content) { keep(content, true); }  // content lives in scratch
+    [[nodiscard]] bool done() const noexcept { return seen > last; }
+    void record(std::uint64_t, std::uint64_t, std::uint32_t, std::size_t, bool) noexcept {}
+    void blank(std::size_t) noexcept {}
+  };
+  for (std::string_view& v : views) v = {};
+  if (wanted.empty() || record_start >= data.size()) return;
+  wanted_fields_sink sink{wanted, views, owned};
+  sink.last = *std::max_element(wanted.begin(), wanted.end());
   thread_local std::string scratch;
   release_if_huge(scratch);  // a huge field must not stay pinned to a thread
   scratch.clear();

@@ -304,6 +304,11 @@ position parse_record_exact(const char* data, std::uint64_t size, position start
       sink.field({data + fs, static_cast<std::size_t>(end - fs)});
     }
     ++field_count;
+    // A sink that wants only the first fields ends the parse here; the position returned
+    // then is not a record start and its line is not counted.
+    if constexpr (requires { sink.done(); }) {
+      if (sink.done()) return {pos, start.line};
+    }
     if (pos >= size) break;  // EOF ends the last record
     if (data[pos] == kComma) {
       ++pos;  // a separator as the last byte still opens an (empty) field

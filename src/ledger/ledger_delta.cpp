@@ -150,9 +150,8 @@ void add_old_part_changes(const run_ledger& ledger, const std::unordered_map<std
       c.id = d.object_id;
       c.ticket_id = parse_id(read(d.offset, columns.conversation_id)).value_or(0);
       c.author_id = mapped->second;
-      c.created_at = parse_timestamp(read(d.offset, columns.comment_created_at)).value_or(0);
       c.is_public = parse_bool(read(d.offset, columns.comment_public)).value_or(false);
-      c.body_in_place = false;  // comment_fingerprint re-reads BODY from the record
+      // comment_fingerprint re-reads BODY and COMMENT_CREATED_AT from the record.
       fingerprint = comment_fingerprint(source, c, raw, scratch);
     }
     if (fingerprint != object->fingerprint) changed.push_back({d.object_id, d.line, kind});

@@ -40,17 +40,21 @@ void reread_field(std::string_view data, std::uint64_t offset, std::size_t field
   csv_internal::read_record_field(data, offset, field, out);
 }
 
-namespace {
-
-// A comment's BODY bytes as the parse saw them: a view into the input when in place,
-// else re-read from its record into `raw` (the view is then into `raw`).
-std::string_view comment_body(const body_source& source, const comment_candidate& c, std::string& raw) {
-  if (c.body_in_place) return source.file_bytes.substr(c.body_offset, c.body_size);
-  reread_field(source.file_bytes, c.offset, source.body_field, raw);
-  return raw;
+comment_text read_comment_text(const body_source& source, const comment_candidate& c, std::string& raw) {
+  // The created_at field is a slice of the input unless it was quoted with "" inside: a
+  // short text, so a per-thread buffer is enough for it.
+  thread_local std::string created_raw;
+  const std::size_t wanted[2] = {source.body_field, source.created_at_field};
+  std::string_view views[2];
+  std::string* const owned[2] = {&raw, &created_raw};
+  csv_internal::read_record_fields(source.file_bytes, c.offset, wanted, views, owned);
+  comment_text text{};
+  text.body = views[0];
+  const char* const begin = source.file_bytes.data();
+  text.body_in_place = text.body.data() >= begin && text.body.data() + text.body.size() <= begin + source.file_bytes.size();
+  text.created_at = parse_timestamp(views[1]).value_or(0);
+  return text;
 }
-
-}  // namespace
 
 void count_body_repairs(const body_source& source, std::span<const comment_candidate> comments, reject_log& log) {
   tsan::combinable<reject_log> logs;
@@ -58,7 +62,9 @@ void count_body_repairs(const body_source& source, std::span<const comment_candi
     std::string raw;
     for (std::size_t i = begin; i != end; ++i) {
       const comment_candidate& c = comments[i];
-      if (!is_valid_utf8(comment_body(source, c, raw))) logs.local().add(row_issue::utf8_repaired_field, c.line);
+      if (!is_valid_utf8(read_comment_text(source, c, raw).body)) {
+        logs.local().add(row_issue::utf8_repaired_field, c.line);
+      }
     }
   });
   logs.combine_each([&](const reject_log& local) { log.merge(local); });
@@ -72,19 +78,20 @@ std::uint64_t ticket_fingerprint(const ticket_candidate& t, std::string& scratch
 
 std::uint64_t comment_fingerprint(const body_source& source, const comment_candidate& c, std::string& raw,
                                   std::string& scratch) {
-  const std::string_view body = comment_body(source, c, raw);
+  const comment_text text = read_comment_text(source, c, raw);
   scratch.clear();
-  if (!is_valid_utf8(body)) {
+  if (!is_valid_utf8(text.body)) {
     // Repaired behind the JSON object's place in scratch: encode after the repaired body.
-    repair_utf8(body, scratch);
+    repair_utf8(text.body, scratch);
     const std::size_t body_size = scratch.size();
     raw.clear();  // the re-read body, if any, is no longer needed
-    encode_comment_object(comment_record{c.created_at, c.ticket_id, c.id, c.is_public,
+    encode_comment_object(comment_record{text.created_at, c.ticket_id, c.id, c.is_public,
                                          std::string_view(scratch).substr(0, body_size), c.author_id},
                           raw);
     return fingerprint_bytes(raw);
   }
-  encode_comment_object(comment_record{c.created_at, c.ticket_id, c.id, c.is_public, body, c.author_id}, scratch);
+  encode_comment_object(comment_record{text.created_at, c.ticket_id, c.id, c.is_public, text.body, c.author_id},
+                        scratch);
   return fingerprint_bytes(scratch);
 }
 
@@ -212,9 +219,10 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
       for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
       std::vector<comment_record>& comment_out = scratch.comments;
       for (const comment_candidate& x : c) {
-        std::string_view body = comment_body(source, x, scratch.raw);
+        const comment_text text = read_comment_text(source, x, scratch.raw);
+        std::string_view body = text.body;
         const bool valid = is_valid_utf8(body);
-        if (!x.body_in_place || !valid) {
+        if (!text.body_in_place || !valid) {
           // A copy (re-read for "", or repaired): into the arena; its view is
           // made once the arena stops growing.
           const std::size_t begin = scratch.arena.size();
@@ -227,7 +235,7 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
           scratch.copied.push_back({comment_out.size(), begin, scratch.arena.size() - begin});
           body = {};
         }
-        comment_out.push_back({x.created_at, x.ticket_id, x.id, x.is_public, body, x.author_id});
+        comment_out.push_back({text.created_at, x.ticket_id, x.id, x.is_public, body, x.author_id});
       }
       for (const encode_scratch::copied_body& b : scratch.copied) {
         comment_out[b.comment].html_body = std::string_view(scratch.arena).substr(b.begin, b.size);

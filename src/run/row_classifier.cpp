@@ -66,8 +66,8 @@ void note_max(std::optional<std::int64_t>& max_id, std::optional<std::int64_t> i
 
 }  // namespace
 
-void classify_chunk(const csv_chunk& chunk, const export_columns& c, std::string_view file_bytes,
-                    classified_chunk& out, std::size_t max_text_json_bytes) {
+void classify_chunk(const csv_chunk& chunk, const export_columns& c, classified_chunk& out,
+                    std::size_t max_text_json_bytes) {
   out.chunk_seq = chunk.chunk_seq;
   for (const malformed_record& bad : chunk.malformed) out.log.add(row_issue::malformed_record, bad.line);
 
@@ -75,8 +75,6 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, std::string
   const std::size_t records = chunk.record_count();
   out.rows += records;
   out.comments.reserve(out.comments.size() + records);
-  const char* const file_begin = file_bytes.data();
-  const char* const file_end = file_begin + file_bytes.size();
   std::string key;
   std::string email_text;
   std::string scratch;
@@ -108,16 +106,8 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, std::string
     } else if (texts_too_large(std::array{f[c.body]}, max_text_json_bytes, scratch)) {
       out.log.add(row_issue::comment_too_large, line);
     } else {
-      const std::string_view body = f[c.body];
-      // A body without "" is a view into the mapping; one that held "" was
-      // unescaped into chunk storage that dies with the chunk, so it is re-read
-      // from its record when the batch is written.
-      const bool in_place = body.data() >= file_begin && body.data() + body.size() <= file_end &&
-                            body.size() <= std::numeric_limits<std::uint32_t>::max();
-      out.comments.push_back(comment_candidate{
-          offset, line, *part, *conversation, *author, *created,
-          in_place ? static_cast<std::uint64_t>(body.data() - file_begin) : 0,
-          in_place ? static_cast<std::uint32_t>(body.size()) : 0, *is_public, in_place});
+      // BODY and COMMENT_CREATED_AT are read again from the record when the comment is written.
+      out.comments.push_back(comment_candidate{offset, line, *is_public, *part, *conversation, *author});
       ++out.valid_comment_rows;
     }
 

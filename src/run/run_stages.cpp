@@ -84,7 +84,7 @@ parse_result parse_export(const run_context& context, const prefix_result& prefi
       if (m.unterminated_quote) unterminated_quote.store(true, std::memory_order_relaxed);
     }
     classified_chunk classified;
-    classify_chunk(chunk, context.columns, data, classified, context.options.max_text_json_bytes);
+    classify_chunk(chunk, context.columns, classified, context.options.max_text_json_bytes);
     const std::uint64_t rows = rows_seen += chunk.record_count() + chunk.malformed.size();
     std::uint64_t chunk_end = 0;
     if (!chunk.record_offsets.empty()) chunk_end = chunk.record_offsets.back();

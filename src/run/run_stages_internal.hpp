@@ -54,7 +54,9 @@ struct run_context {
   std::future<loaded_ledger>* ledger_load = nullptr;  ///< --since: loading on its own thread
   std::future<user_index>* index_load = nullptr;    ///< loading on its own thread
 
-  [[nodiscard]] body_source bodies() const { return {data, header.fields.size(), columns.body}; }
+  [[nodiscard]] body_source bodies() const {
+    return {data, header.fields.size(), columns.body, columns.comment_created_at};
+  }
 };
 
 /// --since: the old ledger, and whether the export continues its bytes (SPEC 4.3).

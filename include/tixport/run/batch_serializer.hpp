@@ -41,12 +41,25 @@ struct batch_options {
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;  ///< called in batch order
 };
 
-/// Where each comment's BODY lives in the input, for bodies that must be re-read.
+/// Where each comment's BODY and COMMENT_CREATED_AT live: in its record, read again when the
+/// comment is written or fingerprinted (comment_candidate does not keep them).
 struct body_source {
-  std::string_view file_bytes;     ///< the whole input
-  std::size_t num_fields = 0;      ///< fields per record (the header's)
-  std::size_t body_field = 0;      ///< index of BODY
+  std::string_view file_bytes;        ///< the whole input
+  std::size_t num_fields = 0;         ///< fields per record (the header's)
+  std::size_t body_field = 0;         ///< index of BODY
+  std::size_t created_at_field = 0;   ///< index of COMMENT_CREATED_AT
 };
+
+/// A comment's BODY and COMMENT_CREATED_AT as the parse saw them.
+struct comment_text {
+  std::string_view body;     ///< a view into the input, or into the caller's `raw` (body_in_place false)
+  std::int64_t created_at;   ///< epoch seconds UTC
+  bool body_in_place;        ///< body is a slice of the input (it held no "")
+};
+
+/// Read `comment`'s BODY and COMMENT_CREATED_AT again from its record (one scan of the record,
+/// up to the later of the two fields); a body that held "" is unescaped into `raw`.
+comment_text read_comment_text(const body_source& source, const comment_candidate& comment, std::string& raw);
 
 /// What write_batches produced.
 struct serialize_stats {

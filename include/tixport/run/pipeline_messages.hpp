@@ -18,21 +18,21 @@
 
 namespace tixport {
 
-/// A valid comment row (SPEC 2.3).
+/// A valid comment row (SPEC 2.3): what the resolve needs of it. Its BODY and
+/// COMMENT_CREATED_AT are read again from the record when it is written (one record scan,
+/// body_source::read): keeping them here would cost 24 more bytes per comment for the whole
+/// parse, and the record is in the mapping anyway.
 struct comment_candidate {
   std::uint64_t offset;        ///< byte offset of the record: the file-order key
-  std::uint64_t line;          ///< physical line of the record
+  std::uint64_t line : 63;     ///< physical line of the record
+  bool is_public : 1;          ///< COMMENT_PUBLIC
   std::int64_t id;             ///< COMMENT_PART_ID
   std::int64_t ticket_id;      ///< CONVERSATION_ID
   std::int64_t author_id;      ///< AUTHOR_ID, not yet mapped
-  std::int64_t created_at;     ///< COMMENT_CREATED_AT, epoch seconds UTC
-  std::uint64_t body_offset;   ///< BODY bytes in the input, when body_in_place
-  std::uint32_t body_size;     ///< their length, when body_in_place
-  bool is_public;              ///< COMMENT_PUBLIC
-  bool body_in_place;          ///< false: BODY held "" (or is 4 GiB or more) and is re-read from the record
 };
-// Millions of these are kept, copied and filtered: keep them at one cache line.
-static_assert(sizeof(comment_candidate) == 64);
+// One per comment of the export is held until the write, tens of millions on large exports:
+// every byte here is a byte of the peak (issue 14 counts them per unique comment).
+static_assert(sizeof(comment_candidate) == 40);
 
 /// The winners of the deduplication, file order. Sized first and then filled in parallel, so
 /// resize() must not write every element first (that would also make the whole buffer

@@ -8,7 +8,7 @@
 //
 //   export_columns columns = export_columns::resolve(header);
 //   classified_chunk out;
-//   classify_chunk(chunk, columns, file_bytes, out);
+//   classify_chunk(chunk, columns, out);
 #pragma once
 
 #include "tixport/run/batch_limits.hpp"
@@ -63,11 +63,9 @@ struct classified_chunk {
   reject_log log;                                ///< rejections and in-chunk duplicates
 };
 
-/// Classify every record of `chunk`. `file_bytes` is the whole input, to locate bodies by offset.
-/// A comment whose html_body, or a user whose name and email, would be over
+/// Classify every record of `chunk`. A comment whose html_body, or a user whose name and email, would be over
 /// `max_text_json_bytes` as JSON strings is rejected (batch_limits.hpp).
-void classify_chunk(const csv_chunk& chunk, const export_columns& columns,
-                    std::string_view file_bytes, classified_chunk& out,
+void classify_chunk(const csv_chunk& chunk, const export_columns& columns, classified_chunk& out,
                     std::size_t max_text_json_bytes = kMaxTextJsonBytes);
 
 }  // namespace tixport
