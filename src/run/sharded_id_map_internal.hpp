@@ -3,8 +3,8 @@
 // Decides, for the one key that sees millions of distinct values
 // (COMMENT_PART_ID), which row is the first in file order, while chunks arrive
 // from many threads in any order. The map keeps, per id, only the number of the
-// earliest chunk that holds it (12 bytes a slot: the id and the chunk number,
-// in two arrays), never a pointer to a candidate, so a chunk's candidates can be
+// earliest chunk that holds it (12 bytes a slot: the id and the chunk number),
+// never a pointer to a candidate, so a chunk's candidates can be
 // compacted as soon as its ids are in:
 //
 //   - a row whose id an earlier chunk (or an earlier row of its own chunk) holds
@@ -98,8 +98,7 @@ class sharded_first_map {
   /// Free every table. Not thread-safe.
   void clear() noexcept {
     for (shard& sh : shards_) {
-      std::vector<std::int64_t>().swap(sh.keys);
-      std::vector<std::uint32_t>().swap(sh.tags);
+      std::vector<slot>().swap(sh.slots);
       std::vector<displaced>().swap(sh.displaced_rows);
       sh.size = 0;
     }
@@ -122,48 +121,75 @@ class sharded_first_map {
   // The top bits pick the shard, the low bits the slot: the two stay independent.
   static std::size_t shard_of(std::int64_t id) noexcept { return mix(id) >> (64 - kShardBits); }
 
+  // One slot: the id (as two 32-bit halves, so the slot is 12 bytes with 4-byte alignment)
+  // and chunk_seq + 1 of the earliest chunk holding it (0: empty slot).
+  struct slot {
+    std::uint32_t key_low;
+    std::uint32_t key_high;
+    std::uint32_t tag;
+    [[nodiscard]] std::int64_t key() const noexcept {
+      return static_cast<std::int64_t>((std::uint64_t{key_high} << 32) | key_low);
+    }
+    void set(std::int64_t id, std::uint32_t t) noexcept {
+      const auto u = static_cast<std::uint64_t>(id);
+      key_low = static_cast<std::uint32_t>(u);
+      key_high = static_cast<std::uint32_t>(u >> 32);
+      tag = t;
+    }
+  };
+  static_assert(sizeof(slot) == 12);
+
   struct shard {
+    // Open addressing with linear probing. The table grows by half (not doubling) and is kept
+    // at most 70% full, so it is 47-70% full after the first growths: ~20 bytes per id.
+    static constexpr std::size_t kMinSlots = 1024;
+    static constexpr std::size_t kMaxLoadPercent = 70;
+
     std::mutex mutex;
-    // Open addressing, power-of-two size, at most half full. Slot i is keys[i] with
-    // tags[i] = chunk_seq + 1 of the earliest chunk seen with that id (0: empty).
-    std::vector<std::int64_t> keys;
-    std::vector<std::uint32_t> tags;
+    std::vector<slot> slots;
     std::size_t size = 0;
     std::vector<displaced> displaced_rows;
 
+    // The slot an id's probe starts at: the mixed bits below the shard's (which are equal for
+    // every id of a shard), scaled to the table's size by a multiply (Lemire's fastrange).
+    static std::size_t home(std::int64_t id, std::size_t capacity) noexcept {
+      __extension__ using wide = unsigned __int128;  // GCC and Clang; the high half of a 64x64 product
+      const std::uint64_t bits = mix(id) << kShardBits;
+      return static_cast<std::size_t>((static_cast<wide>(bits) * capacity) >> 64);
+    }
+    static bool fits(std::size_t entries, std::size_t capacity) noexcept {
+      return entries * 100 <= capacity * kMaxLoadPercent;
+    }
+
     void reserve(std::size_t entries) {
-      if (entries * 2 <= keys.size()) return;
-      std::size_t capacity = keys.empty() ? 1024 : keys.size();
-      while (entries * 2 > capacity) capacity *= 2;
-      std::vector<std::int64_t> bigger_keys(capacity);
-      std::vector<std::uint32_t> bigger_tags(capacity, 0);
-      const std::size_t mask = capacity - 1;
-      for (std::size_t j = 0; j < keys.size(); ++j) {
-        if (tags[j] == 0) continue;
-        std::size_t i = mix(keys[j]) & mask;
-        while (bigger_tags[i] != 0) i = (i + 1) & mask;
-        bigger_keys[i] = keys[j];
-        bigger_tags[i] = tags[j];
+      if (fits(entries, slots.size())) return;
+      std::size_t capacity = std::max(kMinSlots, slots.size());
+      while (!fits(entries, capacity)) capacity += capacity / 2;
+      std::vector<slot> bigger(capacity, slot{0, 0, 0});
+      for (const slot& s : slots) {
+        if (s.tag == 0) continue;
+        std::size_t i = home(s.key(), capacity);
+        while (bigger[i].tag != 0) i = i + 1 == capacity ? 0 : i + 1;
+        bigger[i] = s;
       }
-      keys = std::move(bigger_keys);
-      tags = std::move(bigger_tags);
+      slots = std::move(bigger);
     }
 
     // Requires a free slot (reserve() first). False: an earlier row holds `id` (a row of an
     // earlier chunk, or an earlier row of this chunk, inserted before it).
     bool insert(std::int64_t id, std::uint32_t tag) {
-      const std::size_t mask = keys.size() - 1;
-      for (std::size_t i = mix(id) & mask;; i = (i + 1) & mask) {
-        if (tags[i] == 0) {
-          keys[i] = id;
-          tags[i] = tag;
+      const std::size_t capacity = slots.size();
+      for (std::size_t i = home(id, capacity);; i = i + 1 == capacity ? 0 : i + 1) {
+        slot& s = slots[i];
+        if (s.tag == 0) {
+          s.set(id, tag);
           ++size;
           return true;
         }
-        if (keys[i] == id) {
-          if (tags[i] <= tag) return false;
-          displaced_rows.push_back({std::uint64_t{tags[i]} - 1, id});
-          tags[i] = tag;
+        if (s.key() == id) {
+          if (s.tag <= tag) return false;
+          displaced_rows.push_back({std::uint64_t{s.tag} - 1, id});
+          s.tag = tag;
           return true;
         }
       }
