@@ -25,6 +25,7 @@
 #include "csv/csv_reader_internal.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -221,6 +222,29 @@ struct position {
   std::uint64_t line;    // its physical line
 };
 
+// The first byte in [pos, size) that is a comma or an LF, or `size`: where an unquoted field
+// (or the tail after a closing quote) ends. Eight bytes at a time: the exact parser runs on
+// every comment again when its batch is written (read_record_fields), not only on fallbacks.
+inline std::uint64_t find_comma_or_lf(const char* data, std::uint64_t pos, std::uint64_t size) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+    while (size - pos >= 8) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, data + pos, sizeof word);
+      const std::uint64_t commas = word ^ (kOnes * static_cast<unsigned char>(kComma));
+      const std::uint64_t lfs = word ^ (kOnes * static_cast<unsigned char>(kLf));
+      // A byte's high bit is set where the byte was zero; borrows can only mark bytes after
+      // the first true zero, so the lowest mark is exact.
+      const std::uint64_t hits = (((commas - kOnes) & ~commas) | ((lfs - kOnes) & ~lfs)) & kHigh;
+      if (hits != 0) return pos + static_cast<std::uint64_t>(std::countr_zero(hits) >> 3);
+      pos += 8;
+    }
+  }
+  while (pos < size && data[pos] != kComma && data[pos] != kLf) ++pos;
+  return pos;
+}
+
 inline std::uint64_t count_lf_scalar(const char* p, std::uint64_t n) noexcept {
   return static_cast<std::uint64_t>(std::count(p, p + n, kLf));
 }
@@ -280,7 +304,7 @@ position parse_record_exact(const char* data, std::uint64_t size, position start
       if (!unterminated) {
         // Case 2b: bytes after the closing quote up to the separator / line end are kept as they are.
         const std::uint64_t tail_begin = pos;
-        while (pos < size && data[pos] != kComma && data[pos] != kLf) ++pos;
+        pos = find_comma_or_lf(data, pos, size);
         std::uint64_t tail_end = pos;
         if (pos < size && data[pos] == kLf && tail_end > tail_begin && data[tail_end - 1] == kCr) --tail_end;
         if (tail_end > tail_begin) {
@@ -298,7 +322,7 @@ position parse_record_exact(const char* data, std::uint64_t size, position start
       }
     } else {
       // Case 3: unquoted field; a quote here is an ordinary byte. The CR of a CRLF is not content.
-      while (pos < size && data[pos] != kComma && data[pos] != kLf) ++pos;
+      pos = find_comma_or_lf(data, pos, size);
       std::uint64_t end = pos;
       if (pos < size && data[pos] == kLf && end > fs && data[end - 1] == kCr) --end;
       sink.field({data + fs, static_cast<std::size_t>(end - fs)});
