@@ -225,6 +225,32 @@ TEST_CASE("parse_timestamp validates the calendar and the syntax", "[field_parse
   }
 }
 
+TEST_CASE("parse_timestamp rejects every byte out of place in the fixed part", "[field_parsers]") {
+  // Each of the 19 bytes of a valid timestamp set to each of the 256 values: a byte that breaks
+  // the shape (a digit where a digit goes, '-' / ':' exactly, 'T' or ' ' between date and time)
+  // is refused; a digit that keeps the calendar valid (any last digit of the seconds) is not.
+  const std::string base = "2021-06-15 12:34:56";
+  const std::string digits_at = "dddd-dd-dd?dd:dd:dd";
+  for (std::size_t at = 0; at < base.size(); ++at) {
+    for (int value = 0; value < 256; ++value) {
+      std::string s = base;
+      const char c = static_cast<char>(value);
+      s[at] = c;
+      bool shape = false;
+      if (digits_at[at] == 'd') {
+        shape = c >= '0' && c <= '9';
+      } else if (digits_at[at] == '?') {
+        shape = c == 'T' || c == ' ';
+      } else {
+        shape = c == base[at];
+      }
+      INFO("byte " << at << " = " << value);
+      if (!shape) CHECK_FALSE(tixport::parse_timestamp(s).has_value());
+      if (shape && (at == 18 || at == 10)) CHECK(tixport::parse_timestamp(s).has_value());
+    }
+  }
+}
+
 TEST_CASE("format_timestamp writes YYYY-MM-DDTHH:MM:SSZ", "[field_parsers]") {
   CHECK(formatted(0) == "1970-01-01T00:00:00Z");
   CHECK(formatted(-1) == "1969-12-31T23:59:59Z");
