@@ -76,7 +76,10 @@ classified_chunk classify_rows(std::initializer_list<row_fields> rows) {
 /// Comment `i`'s BODY and COMMENT_CREATED_AT read back from `csv` (classified with the
 /// header's column order) as the serializer reads them.
 tixport::comment_text text_of(const std::string& csv, const classified_chunk& out, std::size_t i, std::string& raw) {
-  const tixport::body_source source{csv, 10, 5, 6};
+  const auto header = tixport::read_csv_header(csv);
+  REQUIRE(header.has_value());
+  const export_columns columns = export_columns::resolve(*header);
+  const tixport::body_source source{csv, header->fields.size(), columns.body, columns.comment_created_at};
   return tixport::read_comment_text(source, out.comments.at(i), raw);
 }
 
@@ -118,9 +121,8 @@ TEST_CASE("a valid row is a comment, a ticket and a user candidate, with its fie
   // BODY and COMMENT_CREATED_AT are read again from the record at write time; a body without
   // "" is a view of its unquoted bytes in the file.
   const std::string csv = export_csv(r.line());
-  const tixport::body_source source{csv, 10, 5, 6};
   std::string raw;
-  const tixport::comment_text text = tixport::read_comment_text(source, c, raw);
+  const tixport::comment_text text = text_of(csv, out, 0, raw);
   CHECK(text.body_in_place);
   CHECK(text.body == "<p>Hi, there</p>");
   CHECK(text.body.data() == csv.data() + csv.find("<p>Hi"));
