@@ -115,23 +115,37 @@ run_outcome run_migration(const run_options& options) {
   write_result written;
   ledger_result ledger;
   rejects_result rejects;
+  // Two graphs, with the wait for the user index between them on this thread: a wait that
+  // may last minutes (a slow REST API) is then a timed wait of the calling thread, which takes
+  // a SIGINT/SIGTERM at once even under ThreadSanitizer (which delivers a signal only when its
+  // thread reaches instrumented code; a thread parked inside libtbb's wait_for_all never does).
+  // Each stage sees every stage before it (and the run's setup), and the results are seen
+  // after the graph: hand-offs ThreadSanitizer cannot follow inside libtbb, marked on one
+  // address (tsan_annotations_internal.hpp). No-ops without TSan.
+  using stage = flow::continue_node<flow::continue_msg>;
+  const auto body = [](auto fn) {
+    return [fn](const flow::continue_msg&) {
+      tsan::acquire(&kStageHandOff);
+      const tsan::release_on_exit done(&kStageHandOff);
+      fn();
+    };
+  };
   arena.execute([&] {
     flow::graph graph;
-    using stage = flow::continue_node<flow::continue_msg>;
-    // Each stage sees every stage before it (and the run's setup), and the results are seen
-    // after the graph: hand-offs ThreadSanitizer cannot follow inside libtbb, marked on one
-    // address (tsan_annotations_internal.hpp). No-ops without TSan.
-    const auto body = [](auto fn) {
-      return [fn](const flow::continue_msg&) {
-        tsan::acquire(&kStageHandOff);
-        const tsan::release_on_exit done(&kStageHandOff);
-        fn();
-      };
-    };
     stage prefix_check(graph, body([&] { prefix = check_prefix(context); }));
     stage parse_rows(graph, body([&] { parse = parse_export(context, prefix); }));
+    flow::make_edge(prefix_check, parse_rows);
+    // Destroyed before the nodes, also when wait_for_all() rethrows a stage's exception.
+    const tsan::acquire_on_exit stages_done(&kStageHandOff);
+    tsan::release(&kStageHandOff);
+    prefix_check.try_put(flow::continue_msg{});
+    graph.wait_for_all();
+  });
+  // The index is waited for only once the rows are parsed: a waiting worker would slow the parse.
+  index = wait_for_index(context);
+  arena.execute([&] {
+    flow::graph graph;
     stage export_hash(graph, body([&] { hash = hash_export(context, prefix, parse); }));
-    stage index_wait(graph, body([&] { index = wait_for_index(context); }));
     stage resolve_users(graph, body([&] { resolved = resolve(context, prefix, parse, index.index); }));
     stage write(graph, body([&] {
       written = options.dry_run ? check_archive(context, resolved) : write_archive(context, resolved, outcome);
@@ -139,15 +153,10 @@ run_outcome run_migration(const run_options& options) {
     stage next_ledger(graph, body([&] { ledger = write_next_ledger(context, prefix, hash, resolved, written, outcome); }));
     stage rejects_file(graph, body([&] { rejects = write_rejects(context, prefix, resolved, outcome); }));
 
-    flow::make_edge(prefix_check, parse_rows);
-    // The index is waited for only once the rows are parsed: a waiting worker would slow the parse.
-    flow::make_edge(parse_rows, index_wait);
-    flow::make_edge(index_wait, resolve_users);
     flow::make_edge(resolve_users, write);
     flow::continue_node<flow::continue_msg>* last = &write;
     if (context.ledger_wanted) {
-      // The export's fingerprint is hashed beside the index wait and the resolve.
-      flow::make_edge(parse_rows, export_hash);
+      // The export's fingerprint is hashed beside the resolve and the write.
       flow::make_edge(export_hash, next_ledger);
       flow::make_edge(write, next_ledger);
       last = &next_ledger;
@@ -158,7 +167,8 @@ run_outcome run_migration(const run_options& options) {
     // Destroyed before the nodes, also when wait_for_all() rethrows a stage's exception.
     const tsan::acquire_on_exit stages_done(&kStageHandOff);
     tsan::release(&kStageHandOff);
-    prefix_check.try_put(flow::continue_msg{});
+    if (context.ledger_wanted) export_hash.try_put(flow::continue_msg{});
+    resolve_users.try_put(flow::continue_msg{});
     graph.wait_for_all();
   });
 
