@@ -14,6 +14,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <atomic>
 #include <random>
@@ -221,6 +222,74 @@ TEST_CASE("row_deduplicator: earlier chunks absorbed later take an id over, one 
   for (std::size_t i = 1; i < comments.size(); ++i) CHECK(comments[i].id != 42);
   CHECK(dedup.log().count(row_issue::duplicate_comment) == 3);
   CHECK(dedup.log().samples(row_issue::duplicate_comment) == std::vector<std::uint64_t>{30, 40, 50});
+}
+
+TEST_CASE("row_deduplicator: ids and chunk numbers too wide for 8-byte slots turn their shards wide mid-way",
+          "[row_deduplicator][parallel]") {
+  // A shard keeps 8-byte slots while every id is in [0, 2^44) and every chunk number is below
+  // 2^20 - 1; the first id or chunk that does not fit moves the shard's entries to 12-byte
+  // slots. Ids from both sides of those limits, chunks numbered across 2^20, any order.
+  constexpr std::int64_t kNarrowLimit = std::int64_t{1} << 44;
+  const std::vector<std::int64_t> edges = {0,
+                                           1,
+                                           kNarrowLimit - 1,
+                                           kNarrowLimit,
+                                           kNarrowLimit + 1,
+                                           -1,
+                                           std::numeric_limits<std::int64_t>::min(),
+                                           std::numeric_limits<std::int64_t>::max(),
+                                           std::numeric_limits<std::int64_t>::max() - 1};
+  std::mt19937_64 rng(44);
+  for (int round = 0; round < 30; ++round) {
+    const std::size_t n = 1 + rng() % 4000;
+    std::vector<std::int64_t> ids;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto pick = rng() % 10;
+      if (pick == 0) {
+        ids.push_back(edges[rng() % edges.size()]);
+      } else if (pick == 1) {
+        ids.push_back(static_cast<std::int64_t>(rng()));  // anywhere in int64
+      } else {
+        ids.push_back(static_cast<std::int64_t>(rng() % (n / 2 + 1)));  // small, often repeated
+      }
+    }
+    // Chunk numbers start just below 2^20, some rounds far below it.
+    const std::uint64_t first_seq = round % 3 == 0 ? 0 : (std::uint64_t{1} << 20) - 1 - rng() % 8;
+    std::vector<classified_chunk> chunks;
+    std::uint64_t offset = 100;
+    for (std::size_t begin = 0, seq = first_seq; begin < n; ++seq) {
+      const std::size_t end = std::min(n, begin + 1 + rng() % 300);
+      classified_chunk c;
+      c.chunk_seq = seq;
+      for (std::size_t i = begin; i < end; ++i) {
+        offset += 1 + rng() % 50;
+        c.comments.push_back(comment_candidate{offset, offset, true, ids[i], 1, 1});
+      }
+      chunks.push_back(std::move(c));
+      begin = end;
+    }
+    // The serial reference: the first row of each id in file order.
+    std::vector<std::uint64_t> want;
+    std::vector<std::uint64_t> duplicate_lines;
+    {
+      std::map<std::int64_t, bool> seen;
+      for (const classified_chunk& c : chunks) {
+        for (const comment_candidate& x : c.comments) {
+          (seen.emplace(x.id, true).second ? want : duplicate_lines).push_back(x.offset);
+        }
+      }
+    }
+    std::shuffle(chunks.begin(), chunks.end(), rng);
+    row_deduplicator dedup(0);
+    oneapi::tbb::task_arena(1 + static_cast<int>(rng() % 4)).execute([&] {
+      oneapi::tbb::parallel_for(std::size_t{0}, chunks.size(),
+                                tsan::body(&dedup, [&](std::size_t i) { dedup.absorb(std::move(chunks[i])); }));
+    });
+    tsan::acquire(&dedup);
+    INFO("round " << round << ", " << n << " rows");
+    CHECK(offsets_of(dedup.take_comments()) == want);
+    CHECK(dedup.log().count(row_issue::duplicate_comment) == duplicate_lines.size());
+  }
 }
 
 TEST_CASE("row_deduplicator: tables grow past 100k ids while plain threads absorb (TSan sees them)",

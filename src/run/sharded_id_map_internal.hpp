@@ -3,8 +3,8 @@
 // Decides, for the one key that sees millions of distinct values
 // (COMMENT_PART_ID), which row is the first in file order, while chunks arrive
 // from many threads in any order. The map keeps, per id, only the number of the
-// earliest chunk that holds it (12 bytes a slot: the id and the chunk number),
-// never a pointer to a candidate, so a chunk's candidates can be
+// earliest chunk that holds it (8 bytes a slot when the id and the chunk number
+// fit, else 12), never a pointer to a candidate, so a chunk's candidates can be
 // compacted as soon as its ids are in:
 //
 //   - a row whose id an earlier chunk (or an earlier row of its own chunk) holds
@@ -98,7 +98,10 @@ class sharded_first_map {
   /// Free every table. Not thread-safe.
   void clear() noexcept {
     for (shard& sh : shards_) {
-      std::vector<slot>().swap(sh.slots);
+      std::vector<narrow_slot>().swap(sh.narrow.slots);
+      std::vector<wide_slot>().swap(sh.wide.slots);
+      sh.is_wide = false;
+      sh.reserved = 0;
       std::vector<displaced>().swap(sh.displaced_rows);
       sh.size = 0;
     }
@@ -121,35 +124,56 @@ class sharded_first_map {
   // The top bits pick the shard, the low bits the slot: the two stay independent.
   static std::size_t shard_of(std::int64_t id) noexcept { return mix(id) >> (64 - kShardBits); }
 
-  // One slot: the id (as two 32-bit halves, so the slot is 12 bytes with 4-byte alignment)
-  // and chunk_seq + 1 of the earliest chunk holding it (0: empty slot).
-  struct slot {
+  // A wide slot: the id (as two 32-bit halves, so the slot is 12 bytes with 4-byte alignment)
+  // and its tag, chunk_seq + 1 of the earliest chunk holding it (0: empty slot).
+  struct wide_slot {
     std::uint32_t key_low;
     std::uint32_t key_high;
-    std::uint32_t tag;
+    std::uint32_t tag_value;
+    [[nodiscard]] bool empty() const noexcept { return tag_value == 0; }
     [[nodiscard]] std::int64_t key() const noexcept {
       return static_cast<std::int64_t>((std::uint64_t{key_high} << 32) | key_low);
     }
+    [[nodiscard]] std::uint32_t tag() const noexcept { return tag_value; }
     void set(std::int64_t id, std::uint32_t t) noexcept {
       const auto u = static_cast<std::uint64_t>(id);
       key_low = static_cast<std::uint32_t>(u);
       key_high = static_cast<std::uint32_t>(u >> 32);
-      tag = t;
+      tag_value = t;
     }
+    void set_tag(std::uint32_t t) noexcept { tag_value = t; }
   };
-  static_assert(sizeof(slot) == 12);
+  static_assert(sizeof(wide_slot) == 12);
 
-  struct shard {
-    // Open addressing with linear probing. The table grows by half (not doubling) and is kept
-    // at most 60% full, so it is 40-60% full after the first growths: ~24 bytes per id (70% cost
-    // the parse more probes on 27.7M rows for the same table size there).
+  // A narrow slot, 8 bytes: the tag in the top kNarrowTagBits bits, the id below (0: empty).
+  // It holds ids in [0, 2^44) (sixteen trillion) of chunks before the millionth: every
+  // export seen so far. A shard meeting anything else turns wide (narrow_fits).
+  static constexpr unsigned kNarrowIdBits = 44;
+  static constexpr unsigned kNarrowTagBits = 64 - kNarrowIdBits;
+  static constexpr std::uint64_t kNarrowIdMask = (std::uint64_t{1} << kNarrowIdBits) - 1;
+  static bool narrow_fits(std::int64_t id, std::uint32_t tag) noexcept {
+    return id >= 0 && static_cast<std::uint64_t>(id) <= kNarrowIdMask && tag < (std::uint32_t{1} << kNarrowTagBits);
+  }
+  struct narrow_slot {
+    std::uint64_t value;
+    [[nodiscard]] bool empty() const noexcept { return value == 0; }
+    [[nodiscard]] std::int64_t key() const noexcept { return static_cast<std::int64_t>(value & kNarrowIdMask); }
+    [[nodiscard]] std::uint32_t tag() const noexcept { return static_cast<std::uint32_t>(value >> kNarrowIdBits); }
+    void set(std::int64_t id, std::uint32_t t) noexcept {
+      value = (std::uint64_t{t} << kNarrowIdBits) | static_cast<std::uint64_t>(id);
+    }
+    void set_tag(std::uint32_t t) noexcept { set(key(), t); }
+  };
+  static_assert(sizeof(narrow_slot) == 8);
+
+  // Open addressing with linear probing. The table grows by half (not doubling) and is kept
+  // at most 60% full, so it is 40-60% full after the first growths: ~16 bytes per id with
+  // narrow slots (70% cost the parse more probes on 27.7M rows for the same table size there).
+  template <typename Slot>
+  struct table {
     static constexpr std::size_t kMinSlots = 1024;
     static constexpr std::size_t kMaxLoadPercent = 60;
-
-    std::mutex mutex;
-    std::vector<slot> slots;
-    std::size_t size = 0;
-    std::vector<displaced> displaced_rows;
+    std::vector<Slot> slots;
 
     // The slot an id's probe starts at: the mixed bits below the shard's (which are equal for
     // every id of a shard), scaled to the table's size by a multiply (Lemire's fastrange).
@@ -162,38 +186,79 @@ class sharded_first_map {
       return entries * 100 <= capacity * kMaxLoadPercent;
     }
 
-    void reserve(std::size_t entries) {
-      if (fits(entries, slots.size())) return;
-      std::size_t capacity = std::max(kMinSlots, slots.size());
+    // Room for `entries` at most 60% full; `from` (any slot type) moved in when given.
+    template <typename Other>
+    void reserve(std::size_t entries, std::vector<Other>& from) {
+      std::size_t capacity = std::max(kMinSlots, std::max(slots.size(), from.size()));
       while (!fits(entries, capacity)) capacity += capacity / 2;
-      std::vector<slot> bigger(capacity, slot{0, 0, 0});
-      for (const slot& s : slots) {
-        if (s.tag == 0) continue;
-        std::size_t i = home(s.key(), capacity);
-        while (bigger[i].tag != 0) i = i + 1 == capacity ? 0 : i + 1;
-        bigger[i] = s;
-      }
+      if (capacity == slots.size() && from.empty()) return;
+      std::vector<Slot> bigger(capacity, Slot{});
+      const auto move_in = [&](const auto& old) {
+        for (const auto& s : old) {
+          if (s.empty()) continue;
+          std::size_t i = home(s.key(), capacity);
+          while (!bigger[i].empty()) i = i + 1 == capacity ? 0 : i + 1;
+          bigger[i].set(s.key(), s.tag());
+        }
+      };
+      move_in(slots);
+      move_in(from);
+      std::vector<Other>().swap(from);
       slots = std::move(bigger);
     }
 
     // Requires a free slot (reserve() first). False: an earlier row holds `id` (a row of an
-    // earlier chunk, or an earlier row of this chunk, inserted before it).
-    bool insert(std::int64_t id, std::uint32_t tag) {
+    // earlier chunk, or an earlier row of this chunk, inserted before it). `on_displaced(tag)`
+    // when `id` moves to an earlier chunk from the one `tag` names.
+    template <typename OnDisplaced>
+    bool insert(std::int64_t id, std::uint32_t tag, std::size_t& size, OnDisplaced on_displaced) {
       const std::size_t capacity = slots.size();
       for (std::size_t i = home(id, capacity);; i = i + 1 == capacity ? 0 : i + 1) {
-        slot& s = slots[i];
-        if (s.tag == 0) {
+        Slot& s = slots[i];
+        if (s.empty()) {
           s.set(id, tag);
           ++size;
           return true;
         }
         if (s.key() == id) {
-          if (s.tag <= tag) return false;
-          displaced_rows.push_back({std::uint64_t{s.tag} - 1, id});
-          s.tag = tag;
+          if (s.tag() <= tag) return false;
+          on_displaced(s.tag());
+          s.set_tag(tag);
           return true;
         }
       }
+    }
+  };
+
+  struct shard {
+    std::mutex mutex;
+    // Narrow until an id or a chunk number does not fit 8 bytes; then wide for good.
+    bool is_wide = false;
+    table<narrow_slot> narrow;
+    table<wide_slot> wide;
+    std::size_t size = 0;
+    std::size_t reserved = 0;  // entries the last reserve() made room for
+    std::vector<displaced> displaced_rows;
+
+    void reserve(std::size_t entries) {
+      reserved = entries;
+      std::vector<wide_slot> none;
+      if (is_wide) {
+        if (!table<wide_slot>::fits(entries, wide.slots.size())) wide.reserve(entries, none);
+      } else if (!table<narrow_slot>::fits(entries, narrow.slots.size())) {
+        std::vector<narrow_slot> nothing;
+        narrow.reserve(entries, nothing);
+      }
+    }
+
+    // Requires reserve(size + 1) first.
+    bool insert(std::int64_t id, std::uint32_t tag) {
+      const auto displace = [&](std::uint32_t old_tag) { displaced_rows.push_back({std::uint64_t{old_tag} - 1, id}); };
+      if (!is_wide && !narrow_fits(id, tag)) {
+        is_wide = true;
+        wide.reserve(std::max(reserved, size + 1), narrow.slots);  // moves the narrow entries in, frees them
+      }
+      return is_wide ? wide.insert(id, tag, size, displace) : narrow.insert(id, tag, size, displace);
     }
   };
 
