@@ -22,6 +22,10 @@
 #include <cstdlib>
 #include <new>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <sys/mman.h>
 
 namespace tixport {
@@ -41,6 +45,14 @@ void advise_huge_pages(void* data, std::size_t bytes) noexcept {
 #else
   (void)data;
   (void)bytes;
+#endif
+}
+
+void return_free_heap_to_os() noexcept {
+#if defined(__GLIBC__)
+  const int saved = errno;
+  ::malloc_trim(0);
+  errno = saved;
 #endif
 }
 

@@ -1,6 +1,7 @@
 // File: huge_page_new_internal.hpp
 //
-// Transparent huge pages for large C++ allocations: see huge_page_new.cpp for why.
+// Heap policy: transparent huge pages for large C++ allocations (see huge_page_new.cpp for
+// why), and handing freed heap back to the kernel at the run's known turning points.
 #pragma once
 
 #include <cstddef>
@@ -31,5 +32,10 @@ inline constexpr std::size_t kHugePageNewMinBytes = std::size_t{4} << 20;
 /// madvise(MADV_HUGEPAGE) on the 2 MiB-aligned pages inside [data, data + bytes). Advice only:
 /// where the kernel has no THP the call fails and nothing changes.
 void advise_huge_pages(void* data, std::size_t bytes) noexcept;
+
+/// Give the kernel back the free pages glibc's malloc holds (malloc_trim): after a step that
+/// freed many small blocks, so that they do not count towards the next step's peak. A no-op
+/// without glibc.
+void return_free_heap_to_os() noexcept;
 
 }  // namespace tixport

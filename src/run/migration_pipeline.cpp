@@ -9,6 +9,7 @@
 #include "tixport/csv/csv_reader.hpp"
 #include "tixport/csv/field_parsers.hpp"
 
+#include "common/huge_page_new_internal.hpp"
 #include "common/tsan_annotations_internal.hpp"
 #include "run/run_stages_internal.hpp"
 
@@ -79,7 +80,13 @@ run_outcome run_migration(const run_options& options) {
       return loaded;
     });
   }
-  std::future<user_index> index_load = std::async(std::launch::async, options.load_index);
+  std::future<user_index> index_load = std::async(std::launch::async, [&load = options.load_index] {
+    user_index index = load();
+    // Loading frees as much as it keeps (the raw entries, the reader's chunks): small blocks
+    // that malloc would otherwise hold through the parse, whose end is the run's peak.
+    return_free_heap_to_os();
+    return index;
+  });
   struct cancel_on_exit {
     const std::function<void()>& cancel;
     std::future<user_index>& future;
