@@ -23,7 +23,7 @@
 // own mutex, and a caller inserts a whole chunk's worth per shard under one lock.
 //
 //   sharded_first_map map;
-//   map.insert_all(chunk_seq, ids, lost);   // many threads, once per chunk
+//   map.insert_all(chunk_seq, rows.size(), [&](std::size_t i) { return rows[i].id; }, lost);  // once per chunk
 //   ... all inserts done (happens-before: the parse's join) ...
 //   for (auto [chunk_seq, id] : map.take_displaced()) ...   // drop those rows too
 #pragma once
