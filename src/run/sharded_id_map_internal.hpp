@@ -186,7 +186,13 @@ class sharded_first_map {
       return entries * 100 <= capacity * kMaxLoadPercent;
     }
 
-    // Room for `entries` at most 60% full; `from` (any slot type) moved in when given.
+    // Room for `entries` at most 60% full.
+    void reserve(std::size_t entries) {
+      std::vector<Slot> nothing;
+      reserve(entries, nothing);
+    }
+
+    // Room for `entries` at most 60% full, with every entry of `from` (any slot type) moved in.
     template <typename Other>
     void reserve(std::size_t entries, std::vector<Other>& from) {
       std::size_t capacity = std::max(kMinSlots, std::max(slots.size(), from.size()));
@@ -242,12 +248,10 @@ class sharded_first_map {
 
     void reserve(std::size_t entries) {
       reserved = entries;
-      std::vector<wide_slot> none;
       if (is_wide) {
-        if (!table<wide_slot>::fits(entries, wide.slots.size())) wide.reserve(entries, none);
-      } else if (!table<narrow_slot>::fits(entries, narrow.slots.size())) {
-        std::vector<narrow_slot> nothing;
-        narrow.reserve(entries, nothing);
+        wide.reserve(entries);
+      } else {
+        narrow.reserve(entries);
       }
     }
 

@@ -20,8 +20,8 @@ namespace tixport {
 
 /// A valid comment row (SPEC 2.3): what the resolve needs of it. Its BODY and
 /// COMMENT_CREATED_AT are read again from the record when it is written (one record scan,
-/// body_source::read): keeping them here would cost 24 more bytes per comment for the whole
-/// parse, and the record is in the mapping anyway.
+/// read_comment_text in batch_serializer.hpp): keeping them here would cost 24 more bytes per
+/// comment for the whole parse, and the record is in the mapping anyway.
 struct comment_candidate {
   std::uint64_t offset;        ///< byte offset of the record: the file-order key
   std::uint64_t line : 63;     ///< physical line of the record
