@@ -73,14 +73,15 @@ classified_chunk classify_rows(std::initializer_list<row_fields> rows) {
   return classify(export_csv(lines));
 }
 
-/// Comment `i`'s BODY and COMMENT_CREATED_AT read back from `csv` (classified with the
-/// header's column order) as the serializer reads them.
-tixport::comment_text text_of(const std::string& csv, const classified_chunk& out, std::size_t i, std::string& raw) {
+/// Comment `i`'s fields read back from `csv` (classified with the header's column order) as
+/// the serializer reads them.
+tixport::comment_fields fields_of(const std::string& csv, const classified_chunk& out, std::size_t i, std::string& raw) {
   const auto header = tixport::read_csv_header(csv);
   REQUIRE(header.has_value());
   const export_columns columns = export_columns::resolve(*header);
-  const tixport::body_source source{csv, header->fields.size(), columns.body, columns.comment_created_at};
-  return tixport::read_comment_text(source, out.comments.at(i), raw);
+  const tixport::comment_source source{csv,           header->fields.size(),   columns.body, columns.comment_created_at,
+                                       columns.conversation_id, columns.author_id};
+  return tixport::read_comment_fields(source, out.comments.at(i), raw);
 }
 
 /// The issues `log` counted, with their counts, as "name=count" in row_issue order.
@@ -113,16 +114,16 @@ TEST_CASE("a valid row is a comment, a ticket and a user candidate, with its fie
   REQUIRE(out.comments.size() == 1);
   const tixport::comment_candidate& c = out.comments[0];
   CHECK(c.id == 1);
-  CHECK(c.ticket_id == 10);
-  CHECK(c.author_id == 5);
   CHECK_FALSE(c.is_public);
   CHECK(c.line == 2);
   CHECK(c.offset == tixport::test::kExportHeader.size());
-  // BODY and COMMENT_CREATED_AT are read again from the record at write time; a body without
-  // "" is a view of its unquoted bytes in the file.
+  // The other fields are read again from the record at write time; a body without "" is a
+  // view of its unquoted bytes in the file.
   const std::string csv = export_csv(r.line());
   std::string raw;
-  const tixport::comment_text text = text_of(csv, out, 0, raw);
+  const tixport::comment_fields text = fields_of(csv, out, 0, raw);
+  CHECK(text.ticket_id == 10);
+  CHECK(text.author_id == 5);
   CHECK(text.body_in_place);
   CHECK(text.body == "<p>Hi, there</p>");
   CHECK(text.body.data() == csv.data() + csv.find("<p>Hi"));
@@ -328,8 +329,11 @@ TEST_CASE("ids as the field parser defines them: leading zeros, .0, negative", "
   CHECK(counted(out).empty());
   REQUIRE(out.comments.size() == 1);
   CHECK(out.comments[0].id == 7);
-  CHECK(out.comments[0].ticket_id == 10);
-  CHECK(out.comments[0].author_id == -3);
+  // Read again at write time with the same parser: the same values.
+  std::string raw;
+  const tixport::comment_fields fields = fields_of(export_csv(r.line()), out, 0, raw);
+  CHECK(fields.ticket_id == 10);
+  CHECK(fields.author_id == -3);
   CHECK(out.tickets.at(10).requester_id == 4);
   CHECK(*out.max_id == 4);
 }
@@ -343,7 +347,7 @@ TEST_CASE("timestamps with a T, a fraction and an offset are normalised to UTC s
   CHECK(counted(out).empty());
   REQUIRE(out.comments.size() == 1);
   std::string raw;
-  CHECK(text_of(csv, out, 0, raw).created_at == 1609459200 + 9 * 3600 + 60);  // 09:01:00Z
+  CHECK(fields_of(csv, out, 0, raw).created_at == 1609459200 + 9 * 3600 + 60);  // 09:01:00Z
   CHECK(out.tickets.at(10).created_at == 1609459200);
 }
 
@@ -366,7 +370,7 @@ TEST_CASE("a body that held \"\" is not in place: it is re-read from its record"
   const classified_chunk out = classify(csv);
   REQUIRE(out.comments.size() == 1);
   std::string raw;
-  const tixport::comment_text text = text_of(csv, out, 0, raw);
+  const tixport::comment_fields text = fields_of(csv, out, 0, raw);
   CHECK_FALSE(text.body_in_place);
   CHECK(text.body == "say \"hi\"");
   CHECK(text.body.data() == raw.data());
@@ -386,13 +390,16 @@ TEST_CASE("a comment's text is re-read from its record wherever BODY and COMMENT
   const export_columns columns = export_columns::resolve(*header);
   const classified_chunk out = classify(csv);
   REQUIRE(out.comments.size() == 2);
-  const tixport::body_source source{csv, 10, columns.body, columns.comment_created_at};
+  const tixport::comment_source source{csv, 10, columns.body, columns.comment_created_at, columns.conversation_id,
+                                       columns.author_id};
   std::string raw;
-  const tixport::comment_text first = tixport::read_comment_text(source, out.comments[0], raw);
+  const tixport::comment_fields first = tixport::read_comment_fields(source, out.comments[0], raw);
   CHECK(first.body == "a, b");
   CHECK(first.body_in_place);
   CHECK(first.created_at == 1609459205);
-  const tixport::comment_text second = tixport::read_comment_text(source, out.comments[1], raw);
+  CHECK(first.ticket_id == 10);
+  CHECK(first.author_id == 5);
+  const tixport::comment_fields second = tixport::read_comment_fields(source, out.comments[1], raw);
   CHECK(second.body == "plain");  // the CR of the CRLF is not content
   CHECK(second.created_at == 1609459206);
 }

@@ -62,7 +62,7 @@ classified_chunk make_chunk(const std::vector<row>& rows, std::size_t begin, std
     const std::uint64_t line = r.offset;  // unique and increasing, like a line number
     ++c.rows;
     if (r.comment_id >= 0) {
-      c.comments.push_back(comment_candidate{r.offset, line, true, r.comment_id, 1, 1});
+      c.comments.push_back(comment_candidate{r.offset, line, true, r.comment_id});
       ++c.valid_comment_rows;
     }
     if (r.ticket_id >= 0) {
@@ -185,12 +185,12 @@ TEST_CASE("row_deduplicator: an invalid or later row never replaces the first va
   row_deduplicator dedup(0);
   classified_chunk late;
   late.chunk_seq = 1;
-  late.comments.push_back(comment_candidate{500, 9, false, 42, 1, 1});
-  late.comments.push_back(comment_candidate{600, 10, true, 43, 1, 1});
+  late.comments.push_back(comment_candidate{500, 9, false, 42});
+  late.comments.push_back(comment_candidate{600, 10, true, 43});
   classified_chunk early;
   early.chunk_seq = 0;
-  early.comments.push_back(comment_candidate{100, 3, true, 42, 1, 1});
-  early.comments.push_back(comment_candidate{200, 4, true, 42, 1, 1});  // same id, same chunk
+  early.comments.push_back(comment_candidate{100, 3, true, 42});
+  early.comments.push_back(comment_candidate{200, 4, true, 42});  // same id, same chunk
   dedup.absorb(std::move(late));  // the later chunk arrives first
   dedup.absorb(std::move(early));
   const tixport::comment_candidates comments = dedup.take_comments();
@@ -211,8 +211,8 @@ TEST_CASE("row_deduplicator: earlier chunks absorbed later take an id over, one 
   for (const std::uint64_t seq : {5, 3, 4, 1}) {
     classified_chunk c;
     c.chunk_seq = seq;
-    c.comments.push_back(comment_candidate{seq * 100, seq * 10, true, 42, 1, 1});
-    c.comments.push_back(comment_candidate{seq * 100 + 1, seq * 10 + 1, true, static_cast<std::int64_t>(seq), 1, 1});
+    c.comments.push_back(comment_candidate{seq * 100, seq * 10, true, 42});
+    c.comments.push_back(comment_candidate{seq * 100 + 1, seq * 10 + 1, true, static_cast<std::int64_t>(seq)});
     dedup.absorb(std::move(c));
   }
   const tixport::comment_candidates comments = dedup.take_comments();
@@ -263,7 +263,7 @@ TEST_CASE("row_deduplicator: ids and chunk numbers too wide for 8-byte slots tur
       c.chunk_seq = seq;
       for (std::size_t i = begin; i < end; ++i) {
         offset += 1 + rng() % 50;
-        c.comments.push_back(comment_candidate{offset, offset, true, ids[i], 1, 1});
+        c.comments.push_back(comment_candidate{offset, offset, true, ids[i]});
       }
       chunks.push_back(std::move(c));
       begin = end;
@@ -329,7 +329,7 @@ TEST_CASE("row_deduplicator: a chunk number absorbed twice is refused", "[row_de
   row_deduplicator dedup(0);
   classified_chunk first;
   first.chunk_seq = 3;
-  first.comments.push_back(comment_candidate{100, 3, true, 42, 1, 1});
+  first.comments.push_back(comment_candidate{100, 3, true, 42});
   dedup.absorb(std::move(first));
   classified_chunk again;
   again.chunk_seq = 3;

@@ -62,22 +62,70 @@ TEST_CASE("resolve_users: fresh ids past int64 stop the run (SPEC 2.1)", "[user_
   }
 }
 
-TEST_CASE("remap_references: map, dangle, orphan (SPEC 2.2, 2.5)", "[user_resolver][parallel]") {
-  std::vector<comment_candidate> comments;
+TEST_CASE("remap_ticket_references: map and dangle (SPEC 2.2, 2.5)", "[user_resolver][parallel]") {
+  std::vector<ticket_candidate> tickets;
   for (std::uint64_t i = 0; i < 10000; ++i) {
-    comments.push_back(comment_candidate{i, i + 2, true, static_cast<std::int64_t>(i), static_cast<std::int64_t>(i % 3),
-                                         static_cast<std::int64_t>(i % 4)});
+    tickets.push_back(ticket_candidate{i, i + 2, static_cast<std::int64_t>(i), static_cast<std::int64_t>(i % 4), 0});
   }
-  std::vector<ticket_candidate> tickets = {{0, 1, 0, 1, 0}, {1, 2, 1, 5, 0}};  // ticket 2 missing
   const std::unordered_map<std::int64_t, std::int64_t> identity = {{0, 100}, {1, 101}, {2, 102}};
+  std::vector<std::uint8_t> written(tickets.size(), 1);
+  written[7] = 0;  // requester 3, not counted but listed
+  std::vector<ledger_dangling> dangling;
   reject_log log;
-  remap_references(comments, tickets, identity, log);
-  CHECK(comments[0].author_id == 100);
-  CHECK(comments[3].author_id == 3);  // dangling, unchanged
-  CHECK(log.count(row_issue::dangling_author_ref) == 2500);
-  CHECK(log.samples(row_issue::dangling_author_ref).front() == 5);  // i = 3 -> line 5
-  CHECK(log.count(row_issue::orphan_comment) == 3333);
-  CHECK(tickets[0].requester_id == 101);
-  CHECK(tickets[1].requester_id == 5);
-  CHECK(log.count(row_issue::dangling_requester_ref) == 1);
+  remap_ticket_references(tickets, identity, log, remap_scope{&written, &dangling});
+  CHECK(tickets[0].requester_id == 100);
+  CHECK(tickets[2].requester_id == 102);
+  CHECK(tickets[3].requester_id == 3);  // dangling, unchanged
+  CHECK(log.count(row_issue::dangling_requester_ref) == 2499);
+  CHECK(log.samples(row_issue::dangling_requester_ref).front() == 5);  // i = 3 -> line 5
+  REQUIRE(dangling.size() == 2500);
+  CHECK(std::is_sorted(dangling.begin(), dangling.end(),
+                       [](const ledger_dangling& x, const ledger_dangling& y) { return x.object_id < y.object_id; }));
+  CHECK(dangling[1].object_id == 7);
+  CHECK(dangling[1].chat_id == 3);
+  CHECK(dangling[1].line == 9);
+  CHECK(dangling[1].kind == ref_kind::ticket_requester);
+}
+
+TEST_CASE("comment_references: map, dangle, orphan (SPEC 2.2, 2.5)", "[user_resolver]") {
+  const std::vector<ticket_candidate> tickets = {{0, 1, 20, 1, 0}, {1, 2, 10, 5, 0}};
+  const std::vector<std::int64_t> ticket_ids = sorted_ticket_ids(tickets);
+  CHECK(ticket_ids == std::vector<std::int64_t>{10, 20});
+  const std::vector<ledger_object> ledger_tickets = {{30, 0, 0, 0}};  // imported by an earlier run
+  const std::unordered_map<std::int64_t, std::int64_t> identity = {{5, 100}};
+  const comment_references refs(identity, ticket_ids, ledger_tickets);
+  const comment_candidate c{1000, 7, true, 42};
+  reject_log log;
+  std::vector<ledger_dangling> dangling;
+
+  std::int64_t author = 5;
+  refs.map(c, 10, author, &log, &dangling);
+  CHECK(author == 100);
+  refs.map(c, 30, author = 5, &log, &dangling);  // a ledger ticket: no orphan
+  CHECK(log.count(row_issue::orphan_comment) == 0);
+  CHECK(dangling.empty());
+
+  refs.map(c, 11, author = 6, &log, &dangling);  // no such ticket, no such author
+  CHECK(author == 6);
+  CHECK(log.count(row_issue::dangling_author_ref) == 1);
+  CHECK(log.count(row_issue::orphan_comment) == 1);
+  CHECK(log.samples(row_issue::orphan_comment) == std::vector<std::uint64_t>{7});
+  REQUIRE(dangling.size() == 1);
+  CHECK(dangling[0].object_id == 42);
+  CHECK(dangling[0].chat_id == 6);
+  CHECK(dangling[0].line == 7);
+  CHECK(dangling[0].offset == 1000);
+  CHECK(dangling[0].kind == ref_kind::comment_author);
+
+  // Not written by this archive (a --since ledger has it): mapped, listed, not counted.
+  refs.map(c, 11, author = 6, nullptr, &dangling);
+  CHECK(log.count(row_issue::dangling_author_ref) == 1);
+  CHECK(dangling.size() == 2);
+
+  // Maps nothing, knows no ticket.
+  reject_log none;
+  comment_references{}.map(c, 10, author = 5, &none);
+  CHECK(author == 5);
+  CHECK(none.count(row_issue::dangling_author_ref) == 1);
+  CHECK(none.count(row_issue::orphan_comment) == 1);
 }

@@ -89,10 +89,11 @@ std::vector<ledger_changed> changed_tickets(std::span<const ticket_candidate> ti
   });
 }
 
-std::vector<ledger_changed> changed_comments(const body_source& source, std::span<const comment_candidate> comments,
-                                             const object_delta& delta, std::span<const ledger_object> ledger) {
+std::vector<ledger_changed> changed_comments(const comment_source& source, std::span<const comment_candidate> comments,
+                                             const comment_references& references, const object_delta& delta,
+                                             std::span<const ledger_object> ledger) {
   return find_changed(delta, ledger, object_kind::comment, [&](std::size_t i, std::string& raw, std::string& scratch) {
-    return comment_fingerprint(source, comments[i], raw, scratch);
+    return comment_fingerprint(source, comments[i], references, raw, scratch);
   });
 }
 
@@ -115,7 +116,7 @@ bool in_last_export(std::span<const ledger_object> objects, std::int64_t id) {
 }  // namespace
 
 void add_old_part_changes(const run_ledger& ledger, const std::unordered_map<std::int64_t, std::int64_t>& identity,
-                          const body_source& source, const export_columns& columns,
+                          const comment_source& source, const export_columns& columns,
                           std::vector<ledger_changed>& changed) {
   const auto key = [](object_kind kind, std::int64_t id) { return std::pair(kind, id); };
   std::vector<std::pair<object_kind, std::int64_t>> recomputed;
@@ -148,11 +149,10 @@ void add_old_part_changes(const run_ledger& ledger, const std::unordered_map<std
       c.offset = d.offset;
       c.line = d.line;
       c.id = d.object_id;
-      c.ticket_id = parse_id(read(d.offset, columns.conversation_id)).value_or(0);
-      c.author_id = mapped->second;
       c.is_public = parse_bool(read(d.offset, columns.comment_public)).value_or(false);
-      // comment_fingerprint re-reads BODY and COMMENT_CREATED_AT from the record.
-      fingerprint = comment_fingerprint(source, c, raw, scratch);
+      // comment_fingerprint re-reads the other fields from the record and maps its AUTHOR_ID
+      // (d.chat_id) to mapped->second, as the write would.
+      fingerprint = comment_fingerprint(source, c, comment_references(identity, {}), raw, scratch);
     }
     if (fingerprint != object->fingerprint) changed.push_back({d.object_id, d.line, kind});
   }

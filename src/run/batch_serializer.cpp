@@ -40,34 +40,60 @@ void reread_field(std::string_view data, std::uint64_t offset, std::size_t field
   csv_internal::read_record_field(data, offset, field, out);
 }
 
-comment_text read_comment_text(const body_source& source, const comment_candidate& c, std::string& raw) {
-  // The created_at field is a slice of the input unless it was quoted with "" inside: a
-  // short text, so a per-thread buffer is enough for it.
+comment_fields read_comment_fields(const comment_source& source, const comment_candidate& c, std::string& raw) {
+  // The other fields are slices of the input unless they were quoted with "" inside: short
+  // texts, so per-thread buffers are enough for them.
   thread_local std::string created_raw;
-  const std::size_t wanted[2] = {source.body_field, source.created_at_field};
-  std::string_view views[2];
-  std::string* const owned[2] = {&raw, &created_raw};
+  thread_local std::string ticket_raw;
+  thread_local std::string author_raw;
+  const std::size_t wanted[4] = {source.body_field, source.created_at_field, source.ticket_id_field,
+                                 source.author_id_field};
+  std::string_view views[4];
+  std::string* const owned[4] = {&raw, &created_raw, &ticket_raw, &author_raw};
   csv_internal::read_record_fields(source.file_bytes, c.offset, wanted, views, owned);
-  comment_text text{};
-  text.body = views[0];
+  comment_fields fields{};
+  fields.body = views[0];
   const char* const begin = source.file_bytes.data();
-  text.body_in_place = text.body.data() >= begin && text.body.data() + text.body.size() <= begin + source.file_bytes.size();
-  text.created_at = parse_timestamp(views[1]).value_or(0);
-  return text;
+  fields.body_in_place =
+      fields.body.data() >= begin && fields.body.data() + fields.body.size() <= begin + source.file_bytes.size();
+  // The parse found all three valid (row_classifier): the same parsers give the same values.
+  fields.created_at = parse_timestamp(views[1]).value_or(0);
+  fields.ticket_id = parse_id(views[2]).value_or(0);
+  fields.author_id = parse_id(views[3]).value_or(0);
+  return fields;
 }
 
-void count_body_repairs(const body_source& source, std::span<const comment_candidate> comments, reject_log& log) {
+void check_comments(const comment_source& source, std::span<const comment_candidate> comments,
+                    const comment_references& references, reject_log& log) {
   tsan::combinable<reject_log> logs;
   parallel_for_ranges(0, comments.size(), 4096, [&](std::size_t begin, std::size_t end) {
+    reject_log& local = logs.local();
     std::string raw;
     for (std::size_t i = begin; i != end; ++i) {
       const comment_candidate& c = comments[i];
-      if (!is_valid_utf8(read_comment_text(source, c, raw).body)) {
-        logs.local().add(row_issue::utf8_repaired_field, c.line);
-      }
+      comment_fields fields = read_comment_fields(source, c, raw);
+      references.map(c, fields.ticket_id, fields.author_id, &local);
+      if (!is_valid_utf8(fields.body)) local.add(row_issue::utf8_repaired_field, c.line);
     }
   });
   logs.combine_each([&](const reject_log& local) { log.merge(local); });
+}
+
+void list_unwritten_dangling(const comment_source& source, std::span<const comment_candidate> comments,
+                             const std::vector<std::uint8_t>& written, const comment_references& references,
+                             std::vector<ledger_dangling>& dangling) {
+  tsan::combinable<std::vector<ledger_dangling>> unmapped;
+  parallel_for_ranges(0, comments.size(), 4096, [&](std::size_t begin, std::size_t end) {
+    std::string raw;
+    for (std::size_t i = begin; i != end; ++i) {
+      if (written[i] != 0) continue;
+      comment_fields fields = read_comment_fields(source, comments[i], raw);
+      references.map(comments[i], fields.ticket_id, fields.author_id, nullptr, &unmapped.local());
+    }
+  });
+  unmapped.combine_each([&](const std::vector<ledger_dangling>& local) {
+    dangling.insert(dangling.end(), local.begin(), local.end());
+  });
 }
 
 std::uint64_t ticket_fingerprint(const ticket_candidate& t, std::string& scratch) {
@@ -76,22 +102,22 @@ std::uint64_t ticket_fingerprint(const ticket_candidate& t, std::string& scratch
   return fingerprint_bytes(scratch);
 }
 
-std::uint64_t comment_fingerprint(const body_source& source, const comment_candidate& c, std::string& raw,
-                                  std::string& scratch) {
-  const comment_text text = read_comment_text(source, c, raw);
+std::uint64_t comment_fingerprint(const comment_source& source, const comment_candidate& c,
+                                  const comment_references& references, std::string& raw, std::string& scratch) {
+  comment_fields f = read_comment_fields(source, c, raw);
+  references.map(c, f.ticket_id, f.author_id, nullptr);
   scratch.clear();
-  if (!is_valid_utf8(text.body)) {
+  if (!is_valid_utf8(f.body)) {
     // Repaired behind the JSON object's place in scratch: encode after the repaired body.
-    repair_utf8(text.body, scratch);
+    repair_utf8(f.body, scratch);
     const std::size_t body_size = scratch.size();
     raw.clear();  // the re-read body, if any, is no longer needed
-    encode_comment_object(comment_record{text.created_at, c.ticket_id, c.id, c.is_public,
-                                         std::string_view(scratch).substr(0, body_size), c.author_id},
+    encode_comment_object(comment_record{f.created_at, f.ticket_id, c.id, c.is_public,
+                                         std::string_view(scratch).substr(0, body_size), f.author_id},
                           raw);
     return fingerprint_bytes(raw);
   }
-  encode_comment_object(comment_record{text.created_at, c.ticket_id, c.id, c.is_public, text.body, c.author_id},
-                        scratch);
+  encode_comment_object(comment_record{f.created_at, f.ticket_id, c.id, c.is_public, f.body, f.author_id}, scratch);
   return fingerprint_bytes(scratch);
 }
 
@@ -150,17 +176,19 @@ void fingerprint_objects(const std::vector<Record>& objects,
 
 // One batch travelling through the pipeline.
 struct encoded_batch {
-  std::uint64_t k = 0;     // 1-based batch number
-  std::string json;        // the batch file's bytes
-  reject_log log;          // repairs found while encoding
+  std::uint64_t k = 0;                     // 1-based batch number
+  std::string json;                        // the batch file's bytes
+  reject_log log;                          // references and repairs counted while encoding
+  std::vector<ledger_dangling> dangling;   // comment authors left unmapped (when listed)
 };
 
 }  // namespace
 
-serialize_stats write_batches(const body_source& source, std::span<const ticket_candidate> tickets,
+serialize_stats write_batches(const comment_source& source, std::span<const ticket_candidate> tickets,
                               std::span<const comment_candidate> comments,
-                              std::span<const resolved_user> users, const batch_options& options,
-                              tar_archive_sink& sink, reject_log& log, const object_fingerprints& fingerprints) {
+                              std::span<const resolved_user> users, const comment_references& references,
+                              const batch_options& options, tar_archive_sink& sink, reject_log& log,
+                              const object_fingerprints& fingerprints, std::vector<ledger_dangling>* dangling) {
   const unsigned b = options.batch_size;
   const std::uint64_t total = batch_count(tickets.size(), comments.size(), users.size(), b);
   serialize_stats stats;
@@ -219,10 +247,11 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
       for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
       std::vector<comment_record>& comment_out = scratch.comments;
       for (const comment_candidate& x : c) {
-        const comment_text text = read_comment_text(source, x, scratch.raw);
-        std::string_view body = text.body;
+        comment_fields f = read_comment_fields(source, x, scratch.raw);
+        references.map(x, f.ticket_id, f.author_id, &batch->log, dangling != nullptr ? &batch->dangling : nullptr);
+        std::string_view body = f.body;
         const bool valid = is_valid_utf8(body);
-        if (!text.body_in_place || !valid) {
+        if (!f.body_in_place || !valid) {
           // A copy (re-read for "", or repaired): into the arena; its view is
           // made once the arena stops growing.
           const std::size_t begin = scratch.arena.size();
@@ -235,7 +264,7 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
           scratch.copied.push_back({comment_out.size(), begin, scratch.arena.size() - begin});
           body = {};
         }
-        comment_out.push_back({text.created_at, x.ticket_id, x.id, x.is_public, body, x.author_id});
+        comment_out.push_back({f.created_at, f.ticket_id, x.id, x.is_public, body, f.author_id});
       }
       for (const encode_scratch::copied_body& b : scratch.copied) {
         comment_out[b.comment].html_body = std::string_view(scratch.arena).substr(b.begin, b.size);
@@ -266,6 +295,7 @@ serialize_stats write_batches(const body_source& source, std::span<const ticket_
       sink.add_entry(batch_entry_name(batch->k, b, options.name_style), batch->json);
       stats.json_bytes += batch->json.size();
       log.merge(batch->log);
+      if (dangling != nullptr) dangling->insert(dangling->end(), batch->dangling.begin(), batch->dangling.end());
       if (options.progress) options.progress(batch->k, total);
     } catch (...) {
       keep_failure();

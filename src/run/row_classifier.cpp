@@ -106,8 +106,8 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, classified_
     } else if (texts_too_large(std::array{f[c.body]}, max_text_json_bytes, scratch)) {
       out.log.add(row_issue::comment_too_large, line);
     } else {
-      // BODY and COMMENT_CREATED_AT are read again from the record when the comment is written.
-      out.comments.push_back(comment_candidate{offset, line, *is_public, *part, *conversation, *author});
+      // Its other fields are read again from the record when the comment is written.
+      out.comments.push_back(comment_candidate{offset, line, *is_public, *part});
       ++out.valid_comment_rows;
     }
 

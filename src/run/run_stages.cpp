@@ -168,20 +168,26 @@ resolve_result resolve(const run_context& context, const prefix_result& prefix, 
     ids_and_lines(r.comments, ids, lines);
     r.comment_delta = partition_against_ledger(ids, lines, previous->comments, prefix.appended());
     scope.ticket_written = &r.ticket_delta.written;
-    scope.comment_written = &r.comment_delta.written;
-    scope.ledger_tickets = previous->tickets;
   }
   if (context.ledger_wanted) scope.dangling = &r.unmapped;
-  remap_references(r.comments, r.tickets, r.users.identity, r.log, scope);
+  remap_ticket_references(r.tickets, r.users.identity, r.log, scope);
+  // Comments are mapped and counted when they are written (their references are read again
+  // from their records); the orphan check knows every ticket, written or not.
+  r.ticket_ids = sorted_ticket_ids(r.tickets);
+  if (previous) r.ledger_tickets = previous->tickets;
   if (previous) {
     // Objects the platform has: compared by the fingerprint of their JSON, never written.
-    const body_source bodies = context.bodies();
+    const comment_source comments = context.comments();
+    const comment_references references = r.references();
+    if (context.ledger_wanted) {
+      list_unwritten_dangling(comments, r.comments, r.comment_delta.written, references, r.unmapped);
+    }
     r.changed = changed_tickets(r.tickets, r.ticket_delta, previous->tickets);
     const std::vector<ledger_changed> comments_changed =
-        changed_comments(bodies, r.comments, r.comment_delta, previous->comments);
+        changed_comments(comments, r.comments, references, r.comment_delta, previous->comments);
     r.changed.insert(r.changed.end(), comments_changed.begin(), comments_changed.end());
     if (prefix.appended()) {
-      add_old_part_changes(*previous, r.users.identity, bodies, context.columns, r.changed);
+      add_old_part_changes(*previous, r.users.identity, comments, context.columns, r.changed);
     } else {
       normalize_changed(r.changed);
     }
@@ -224,8 +230,10 @@ write_result write_archive(const run_context& context, resolve_result& resolved,
     fingerprints.tickets = {result.ticket_objects.get(), resolved.tickets.size()};
     fingerprints.comments = {result.comment_objects.get(), resolved.comments.size()};
   }
-  result.written = write_batches(context.bodies(), resolved.tickets, resolved.comments, resolved.users.users, batches,
-                                 *outcome.archive, resolved.log, fingerprints);
+  result.written = write_batches(context.comments(), resolved.tickets, resolved.comments, resolved.users.users,
+                                 resolved.references(), batches, *outcome.archive, resolved.log, fingerprints,
+                                 context.ledger_wanted ? &resolved.unmapped : nullptr);
+  if (context.ledger_wanted) sort_dangling(resolved.unmapped);
   result.batches = result.written.batches;
   // A file rewritten in place while mapped raises no SIGBUS, but what was read may mix
   // old and new bytes: never publish an archive made from that.
@@ -241,7 +249,7 @@ write_result write_archive(const run_context& context, resolve_result& resolved,
 
 write_result check_archive(const run_context& context, resolve_result& resolved) {
   const auto start = clock_type::now();
-  count_body_repairs(context.bodies(), resolved.comments, resolved.log);
+  check_comments(context.comments(), resolved.comments, resolved.references(), resolved.log);
   write_result result;
   result.stage = "check";
   result.batches = batch_count(resolved.tickets.size(), resolved.comments.size(), resolved.users.users.size(),

@@ -30,6 +30,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -54,8 +55,9 @@ struct run_context {
   std::future<loaded_ledger>* ledger_load = nullptr;  ///< --since: loading on its own thread
   std::future<user_index>* index_load = nullptr;    ///< loading on its own thread
 
-  [[nodiscard]] body_source bodies() const {
-    return {data, header.fields.size(), columns.body, columns.comment_created_at};
+  [[nodiscard]] comment_source comments() const {
+    return {data, header.fields.size(), columns.body, columns.comment_created_at, columns.conversation_id,
+            columns.author_id};
   }
 };
 
@@ -104,10 +106,15 @@ struct resolve_result {
   resolved_users users;
   object_delta ticket_delta;
   object_delta comment_delta;
-  std::vector<ledger_dangling> unmapped;     ///< references no user id maps (for the next ledger)
+  std::vector<std::int64_t> ticket_ids;      ///< every ticket of the export, sorted (for orphans)
+  std::span<const ledger_object> ledger_tickets;  ///< the --since ledger's tickets (no orphans either)
+  std::vector<ledger_dangling> unmapped;     ///< references no user id maps (for the next ledger; the
+                                             ///< write adds the written comments' and sorts it)
   std::vector<ledger_changed> changed;       ///< ledger objects whose JSON changed
   rerun_report rerun;                        ///< skipped / changed / missing counts
   double seconds = 0;
+  /// Where the comments' references go, read again from their records when they are written.
+  [[nodiscard]] comment_references references() const { return {users.identity, ticket_ids, ledger_tickets}; }
   void add_to(run_report& report) const;
 };
 

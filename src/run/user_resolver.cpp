@@ -117,42 +117,13 @@ resolved_users resolve_users(std::vector<user_candidate>&& users,
   return out;
 }
 
-void remap_references(std::span<comment_candidate> comments, std::vector<ticket_candidate>& tickets,
-                      const std::unordered_map<std::int64_t, std::int64_t>& identity, reject_log& log,
-                      const remap_scope& scope) {
-  std::vector<std::int64_t> ticket_ids;
-  ticket_ids.reserve(tickets.size());
-  for (const ticket_candidate& t : tickets) ticket_ids.push_back(t.id);
-  std::sort(ticket_ids.begin(), ticket_ids.end());
-  const auto ticket_exists = [&](std::int64_t id) {
-    return std::binary_search(ticket_ids.begin(), ticket_ids.end(), id) ||
-           ledger_lookup::find(scope.ledger_tickets, id) != nullptr;
-  };
-  const auto written = [](const std::vector<std::uint8_t>* mask, std::size_t i) {
-    return mask == nullptr || (*mask)[i] != 0;
-  };
-
-  // Integrity is counted for what this archive writes; objects a --since ledger already has
+void remap_ticket_references(std::vector<ticket_candidate>& tickets,
+                             const std::unordered_map<std::int64_t, std::int64_t>& identity, reject_log& log,
+                             const remap_scope& scope) {
+  // Integrity is counted for what this archive writes; tickets a --since ledger already has
   // are only mapped (their JSON is compared with the ledger's).
   tsan::combinable<reject_log> logs;
   tsan::combinable<std::vector<ledger_dangling>> unmapped;
-  parallel_for_ranges(0, comments.size(), 4096, [&](std::size_t begin, std::size_t end) {
-    reject_log& local = logs.local();
-    for (std::size_t i = begin; i != end; ++i) {
-      comment_candidate& c = comments[i];
-      const bool counted = written(scope.comment_written, i);
-      if (const auto it = identity.find(c.author_id); it != identity.end()) {
-        c.author_id = it->second;
-      } else {
-        if (counted) local.add(row_issue::dangling_author_ref, c.line);
-        if (scope.dangling != nullptr) {
-          unmapped.local().push_back(
-              {c.id, c.author_id, c.line, c.offset, ref_kind::comment_author});
-        }
-      }
-      if (counted && !ticket_exists(c.ticket_id)) local.add(row_issue::orphan_comment, c.line);
-    }
-  });
   parallel_for_ranges(0, tickets.size(), 4096, [&](std::size_t begin, std::size_t end) {
     reject_log& local = logs.local();
     for (std::size_t i = begin; i != end; ++i) {
@@ -160,7 +131,9 @@ void remap_references(std::span<comment_candidate> comments, std::vector<ticket_
       if (const auto it = identity.find(t.requester_id); it != identity.end()) {
         t.requester_id = it->second;
       } else {
-        if (written(scope.ticket_written, i)) local.add(row_issue::dangling_requester_ref, t.line);
+        if (scope.ticket_written == nullptr || (*scope.ticket_written)[i] != 0) {
+          local.add(row_issue::dangling_requester_ref, t.line);
+        }
         if (scope.dangling != nullptr) {
           unmapped.local().push_back(
               {t.id, t.requester_id, t.line, t.offset, ref_kind::ticket_requester});
@@ -173,10 +146,43 @@ void remap_references(std::span<comment_candidate> comments, std::vector<ticket_
     unmapped.combine_each([&](const std::vector<ledger_dangling>& local) {
       scope.dangling->insert(scope.dangling->end(), local.begin(), local.end());
     });
-    std::sort(scope.dangling->begin(), scope.dangling->end(), [](const ledger_dangling& x, const ledger_dangling& y) {
-      return std::pair(x.kind, x.object_id) < std::pair(y.kind, y.object_id);
-    });
+    sort_dangling(*scope.dangling);
   }
+}
+
+bool comment_references::ticket_exists(std::int64_t id) const {
+  return std::binary_search(ticket_ids_.begin(), ticket_ids_.end(), id) ||
+         ledger_lookup::find(ledger_tickets_, id) != nullptr;
+}
+
+void comment_references::map(const comment_candidate& c, std::int64_t ticket_id, std::int64_t& author_id,
+                             reject_log* log, std::vector<ledger_dangling>* dangling) const {
+  bool mapped = false;
+  if (identity_ != nullptr) {
+    if (const auto it = identity_->find(author_id); it != identity_->end()) {
+      author_id = it->second;
+      mapped = true;
+    }
+  }
+  if (!mapped) {
+    if (log != nullptr) log->add(row_issue::dangling_author_ref, c.line);
+    if (dangling != nullptr) dangling->push_back({c.id, author_id, c.line, c.offset, ref_kind::comment_author});
+  }
+  if (log != nullptr && !ticket_exists(ticket_id)) log->add(row_issue::orphan_comment, c.line);
+}
+
+std::vector<std::int64_t> sorted_ticket_ids(std::span<const ticket_candidate> tickets) {
+  std::vector<std::int64_t> ids;
+  ids.reserve(tickets.size());
+  for (const ticket_candidate& t : tickets) ids.push_back(t.id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+void sort_dangling(std::vector<ledger_dangling>& dangling) {
+  std::sort(dangling.begin(), dangling.end(), [](const ledger_dangling& x, const ledger_dangling& y) {
+    return std::pair(x.kind, x.object_id) < std::pair(y.kind, y.object_id);
+  });
 }
 
 }  // namespace tixport

@@ -71,9 +71,11 @@ object_delta partition_against_ledger(std::span<const std::int64_t> ids, std::sp
 std::vector<ledger_changed> changed_tickets(std::span<const ticket_candidate> tickets, const object_delta& delta,
                                             std::span<const ledger_object> ledger);
 
-/// Compared comments whose fingerprint differs from the ledger's, with their lines. Parallel.
-std::vector<ledger_changed> changed_comments(const body_source& source, std::span<const comment_candidate> comments,
-                                             const object_delta& delta, std::span<const ledger_object> ledger);
+/// Compared comments whose fingerprint differs from the ledger's, with their lines; each comment
+/// re-read from `source` and mapped through `references`, as the write would. Parallel.
+std::vector<ledger_changed> changed_comments(const comment_source& source, std::span<const comment_candidate> comments,
+                                             const comment_references& references, const object_delta& delta,
+                                             std::span<const ledger_object> ledger);
 
 /// Appended path: add the changes of the old part, whose rows are not parsed again. An old-part
 /// object's row is the same as in the last export, so its JSON differs from the last export's
@@ -82,7 +84,7 @@ std::vector<ledger_changed> changed_comments(const body_source& source, std::spa
 /// the ledger says (changed or not). Then sort `changed` by (kind, id), each object once. The
 /// full compare finds the same objects by fingerprinting every row.
 void add_old_part_changes(const run_ledger& ledger, const std::unordered_map<std::int64_t, std::int64_t>& identity,
-                          const body_source& source, const export_columns& columns,
+                          const comment_source& source, const export_columns& columns,
                           std::vector<ledger_changed>& changed);
 
 /// Sort by (kind, id), each object once.

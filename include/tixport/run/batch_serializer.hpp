@@ -7,7 +7,7 @@
 // how many threads encode.
 //
 //   batch_options opt{.batch_size = 100};
-//   serialize_stats s = write_batches(input, tickets, comments, users, opt, sink, log);
+//   serialize_stats s = write_batches(source, tickets, comments, users, references, opt, sink, log);
 #pragma once
 
 #include "tixport/run/json_batch_encoder.hpp"
@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tixport {
 
@@ -41,25 +42,30 @@ struct batch_options {
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;  ///< called in batch order
 };
 
-/// Where each comment's BODY and COMMENT_CREATED_AT live: in its record, read again when the
-/// comment is written or fingerprinted (comment_candidate does not keep them).
-struct body_source {
+/// Where a comment's BODY, COMMENT_CREATED_AT, CONVERSATION_ID and AUTHOR_ID live: in its
+/// record, read again when the comment is written, fingerprinted or checked (comment_candidate
+/// does not keep them).
+struct comment_source {
   std::string_view file_bytes;        ///< the whole input
   std::size_t num_fields = 0;         ///< fields per record (the header's)
   std::size_t body_field = 0;         ///< index of BODY
   std::size_t created_at_field = 0;   ///< index of COMMENT_CREATED_AT
+  std::size_t ticket_id_field = 0;    ///< index of CONVERSATION_ID
+  std::size_t author_id_field = 0;    ///< index of AUTHOR_ID
 };
 
-/// A comment's BODY and COMMENT_CREATED_AT as the parse saw them.
-struct comment_text {
+/// A comment's fields as the parse saw them (the parse found them valid).
+struct comment_fields {
   std::string_view body;     ///< a view into the input, or into the caller's `raw` (body_in_place false)
   std::int64_t created_at;   ///< epoch seconds UTC
+  std::int64_t ticket_id;    ///< CONVERSATION_ID
+  std::int64_t author_id;    ///< AUTHOR_ID as written in the record (not yet mapped)
   bool body_in_place;        ///< body is a slice of the input (it held no "")
 };
 
-/// Read `comment`'s BODY and COMMENT_CREATED_AT again from its record (one scan of the record,
-/// up to the later of the two fields); a body that held "" is unescaped into `raw`.
-comment_text read_comment_text(const body_source& source, const comment_candidate& comment, std::string& raw);
+/// Read `comment`'s fields again from its record (one scan of the record, up to the last of
+/// the four); a body that held "" is unescaped into `raw`.
+comment_fields read_comment_fields(const comment_source& source, const comment_candidate& comment, std::string& raw);
 
 /// What write_batches produced.
 struct serialize_stats {
@@ -81,25 +87,36 @@ std::uint64_t batch_count(std::uint64_t tickets, std::uint64_t comments, std::ui
 /// Entry name of batch k (1-based).
 std::string batch_entry_name(std::uint64_t k, unsigned batch_size, batch_name_style style);
 
-/// Encode every batch and add it to `sink` in order. Repaired UTF-8 in bodies is logged.
-/// With `fingerprints`, also fingerprint every ticket and comment (spans sized like the inputs).
-serialize_stats write_batches(const body_source& source, std::span<const ticket_candidate> tickets,
+/// Encode every batch and add it to `sink` in order. Each comment's references are mapped
+/// through `references`, which logs dangling authors and orphans; repaired UTF-8 in bodies is
+/// logged too. With `fingerprints`, also fingerprint every ticket and comment (spans sized like
+/// the inputs); with `dangling`, append every comment author left unmapped (in comment order).
+serialize_stats write_batches(const comment_source& source, std::span<const ticket_candidate> tickets,
                               std::span<const comment_candidate> comments,
-                              std::span<const resolved_user> users, const batch_options& options,
-                              tar_archive_sink& sink, reject_log& log,
-                              const object_fingerprints& fingerprints = {});
+                              std::span<const resolved_user> users, const comment_references& references,
+                              const batch_options& options, tar_archive_sink& sink, reject_log& log,
+                              const object_fingerprints& fingerprints = {},
+                              std::vector<ledger_dangling>* dangling = nullptr);
 
-/// Count the comments whose body write_batches would repair (invalid UTF-8), as it logs them
-/// (utf8_repaired_field), without encoding anything: what a dry run reports. Parallel.
-void count_body_repairs(const body_source& source, std::span<const comment_candidate> comments, reject_log& log);
+/// Log what write_batches would log of `comments` (dangling authors, orphans, repaired bodies)
+/// without encoding anything: what a dry run reports. Parallel.
+void check_comments(const comment_source& source, std::span<const comment_candidate> comments,
+                    const comment_references& references, reject_log& log);
+
+/// With a --since ledger, the comments this archive does not write (`written[i]` 0) are still
+/// mapped: append each one's author left unmapped to `dangling`, counting nothing. Parallel.
+void list_unwritten_dangling(const comment_source& source, std::span<const comment_candidate> comments,
+                             const std::vector<std::uint8_t>& written, const comment_references& references,
+                             std::vector<ledger_dangling>& dangling);
 
 /// The fingerprint of a ticket as written (requester_id already mapped).
 std::uint64_t ticket_fingerprint(const ticket_candidate& ticket, std::string& scratch);
 
-/// The fingerprint of a comment as written (author_id already mapped): its body is taken from
-/// `source` exactly as write_batches takes it (re-read, repaired). `raw` and `scratch` are reused.
-std::uint64_t comment_fingerprint(const body_source& source, const comment_candidate& comment, std::string& raw,
-                                  std::string& scratch);
+/// The fingerprint of a comment as written: its fields are taken from `source` and its author
+/// mapped through `references` exactly as write_batches does (re-read, mapped, body repaired).
+/// `raw` and `scratch` are reused.
+std::uint64_t comment_fingerprint(const comment_source& source, const comment_candidate& comment,
+                                  const comment_references& references, std::string& raw, std::string& scratch);
 
 /// The unescaped text of field `field` of the record starting at `offset` (CSV rules of SPEC 1.1).
 void reread_field(std::string_view file_bytes, std::uint64_t offset, std::size_t field, std::string& out);

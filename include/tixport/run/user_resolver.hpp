@@ -2,10 +2,14 @@
 //
 // Joins the export's users to the platform's email index (SPEC 2.1), builds
 // the identity map chat id -> user id (SPEC 2.2) and remaps every author and
-// requester reference, counting what dangles or is orphaned (SPEC 2.5).
+// requester reference, counting what dangles or is orphaned (SPEC 2.5). Requesters
+// are remapped here; a comment's references when the comment is written
+// (comment_references), since the candidate does not keep them.
 //
 //   resolved_users users = resolve_users(dedup.take_users(), dedup.take_authors(), index, max_id, log);
-//   remap_references(comments, tickets, users.identity, threads, log);
+//   remap_ticket_references(tickets, users.identity, log);
+//   const std::vector<std::int64_t> ticket_ids = sorted_ticket_ids(tickets);
+//   write_batches(..., comment_references(users.identity, ticket_ids), ...);
 #pragma once
 
 #include "tixport/run/pipeline_messages.hpp"
@@ -63,21 +67,51 @@ resolved_users resolve_users(std::vector<user_candidate>&& users,
                              const user_index& index, std::optional<std::int64_t> max_id_seen,
                              reject_log& log, const ledger_lookup* ledger = nullptr);
 
-/// What remap_references counts, for a run with a --since ledger.
+/// What remap_ticket_references counts, for a run with a --since ledger.
 struct remap_scope {
-  const std::vector<std::uint8_t>* comment_written = nullptr;  ///< per comment: 1 = written (nullptr: all)
   const std::vector<std::uint8_t>* ticket_written = nullptr;   ///< per ticket: 1 = written (nullptr: all)
-  std::span<const ledger_object> ledger_tickets;               ///< tickets already imported: no orphans
-  std::vector<ledger_dangling>* dangling = nullptr;            ///< out: every object's ref left unmapped
+  std::vector<ledger_dangling>* dangling = nullptr;            ///< out: every ticket's ref left unmapped
+};
+/// Map every requester_id through `identity` in place (ids not in it stay and are counted as
+/// dangling). Only written tickets are counted (`scope`); every ticket's unmapped reference,
+/// written or not, is appended to scope.dangling when it is set (what the next ledger keeps).
+/// Parallel; the counts do not depend on threads.
+void remap_ticket_references(std::vector<ticket_candidate>& tickets,
+                             const std::unordered_map<std::int64_t, std::int64_t>& identity, reject_log& log,
+                             const remap_scope& scope = {});
+
+/// Where a comment's references go (SPEC 2.2, 2.5). A comment candidate keeps neither its
+/// CONVERSATION_ID nor its AUTHOR_ID: both are read again from its record when the comment is
+/// written, fingerprinted or checked, and mapped here. The author goes through the identity map
+/// (an id with no entry stays as it is, and dangles); the ticket is looked up among the output's
+/// tickets and the --since ledger's (a comment without one is an orphan: counted, and written).
+/// A view: what it names must outlive it.
+class comment_references {
+ public:
+  /// Maps no author and knows no ticket.
+  comment_references() = default;
+  /// `ticket_ids` sorted ascending; `ledger_tickets` sorted by id, as a ledger keeps them.
+  comment_references(const std::unordered_map<std::int64_t, std::int64_t>& identity,
+                     std::span<const std::int64_t> ticket_ids, std::span<const ledger_object> ledger_tickets = {})
+      : identity_(&identity), ticket_ids_(ticket_ids), ledger_tickets_(ledger_tickets) {}
+
+  /// Map `author_id` (the record's AUTHOR_ID) in place. When `log` is set (a comment this archive
+  /// writes), count a dangling author and an orphan at `comment.line`; when `dangling` is set,
+  /// list an author left unmapped (what the next ledger keeps).
+  void map(const comment_candidate& comment, std::int64_t ticket_id, std::int64_t& author_id, reject_log* log,
+           std::vector<ledger_dangling>* dangling = nullptr) const;
+
+ private:
+  [[nodiscard]] bool ticket_exists(std::int64_t id) const;
+
+  const std::unordered_map<std::int64_t, std::int64_t>* identity_ = nullptr;
+  std::span<const std::int64_t> ticket_ids_;
+  std::span<const ledger_object> ledger_tickets_;
 };
 
-/// Map every author_id and requester_id through `identity` in place (ids not in it stay and are
-/// counted as dangling) and count orphan comments. Only written objects are counted (`scope`);
-/// every object's unmapped reference, written or not, is listed, sorted by (kind, object id),
-/// when scope.dangling is set (what the next ledger keeps).
-/// Parallel; the counts do not depend on threads.
-void remap_references(std::span<comment_candidate> comments, std::vector<ticket_candidate>& tickets,
-                      const std::unordered_map<std::int64_t, std::int64_t>& identity, reject_log& log,
-                      const remap_scope& scope = {});
+/// The ids of `tickets`, sorted: what comment_references looks orphans up in.
+std::vector<std::int64_t> sorted_ticket_ids(std::span<const ticket_candidate> tickets);
 
+/// Sort a dangling list as the next ledger keeps it: by (kind, object id).
+void sort_dangling(std::vector<ledger_dangling>& dangling);
 }  // namespace tixport
