@@ -174,8 +174,8 @@ resolve_result resolve(const run_context& context, const prefix_result& prefix, 
   // Comments are mapped and counted when they are written (their references are read again
   // from their records); the orphan check knows every ticket, written or not.
   r.ticket_ids = sorted_ticket_ids(r.tickets);
-  if (previous) r.ledger_tickets = previous->tickets;
   if (previous) {
+    r.ledger_tickets = previous->tickets;
     // Objects the platform has: compared by the fingerprint of their JSON, never written.
     const comment_source comments = context.comments();
     const comment_references references = r.references();
