@@ -1,6 +1,8 @@
 // File: run_stages.cpp
 #include "run/run_stages_internal.hpp"
 
+#include "common/huge_page_new_internal.hpp"
+
 #include "tixport/common/errors.hpp"
 #include "tixport/common/interrupt_guard.hpp"
 #include "tixport/run/rejects_file.hpp"
@@ -211,6 +213,10 @@ resolve_result resolve(const run_context& context, const prefix_result& prefix, 
 write_result write_archive(const run_context& context, resolve_result& resolved, run_outcome& outcome) {
   write_result result;
   result.started = clock_type::now();
+  // What the parse and the resolve freed in small blocks (chunk maps, keys, drained maps) is
+  // still resident in malloc's arenas; the write's peak is that plus zstd's context, so give
+  // it back first.
+  return_free_heap_to_os();
   const run_options& options = context.options;
   archive_options archive;
   archive.format = *archive_format_from_name(options.output.string());
