@@ -12,6 +12,7 @@
 //   build/tixport_bench --benchmark_filter='BM_classify|BM_dedup' --benchmark_repetitions=5
 #include "tixport/csv/csv_reader.hpp"
 #include "tixport/common/mapped_file.hpp"
+#include "tixport/run/batch_serializer.hpp"
 #include "tixport/run/row_classifier.hpp"
 #include "tixport/run/row_deduplicator.hpp"
 #include "tixport/generate/sample_generator.hpp"
@@ -93,7 +94,9 @@ void BM_dedup_classify_absorb_take(benchmark::State& state) {
       tixport::classify_chunk(chunk, f.columns, out);
       dedup.absorb(std::move(out));
     }
-    benchmark::DoNotOptimize(dedup.take_comments());
+    const auto source = tixport::comment_source::of(f.file.bytes(), f.header->fields.size(), f.columns);
+    benchmark::DoNotOptimize(
+        dedup.take_comments([&](const tixport::comment_candidate& c) { return tixport::read_comment_id(source, c); }));
     benchmark::DoNotOptimize(dedup.take_tickets());
     benchmark::DoNotOptimize(dedup.take_users());
   }

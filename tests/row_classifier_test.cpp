@@ -79,9 +79,8 @@ tixport::comment_fields fields_of(const std::string& csv, const classified_chunk
   const auto header = tixport::read_csv_header(csv);
   REQUIRE(header.has_value());
   const export_columns columns = export_columns::resolve(*header);
-  const tixport::comment_source source{csv,           header->fields.size(),   columns.body, columns.comment_created_at,
-                                       columns.conversation_id, columns.author_id};
-  return tixport::read_comment_fields(source, out.comments.at(i), raw);
+  const auto source = tixport::comment_source::of(csv, header->fields.size(), columns);
+  return tixport::read_comment_fields(source, tixport::comment_candidate::of(out.comments.at(i)), raw);
 }
 
 /// The issues `log` counted, with their counts, as "name=count" in row_issue order.
@@ -112,7 +111,7 @@ TEST_CASE("a valid row is a comment, a ticket and a user candidate, with its fie
   CHECK(*out.max_id == 5);
 
   REQUIRE(out.comments.size() == 1);
-  const tixport::comment_candidate& c = out.comments[0];
+  const tixport::comment_row& c = out.comments[0];
   CHECK(c.id == 1);
   CHECK_FALSE(c.is_public);
   CHECK(c.line == 2);
@@ -390,17 +389,24 @@ TEST_CASE("a comment's text is re-read from its record wherever BODY and COMMENT
   const export_columns columns = export_columns::resolve(*header);
   const classified_chunk out = classify(csv);
   REQUIRE(out.comments.size() == 2);
-  const tixport::comment_source source{csv, 10, columns.body, columns.comment_created_at, columns.conversation_id,
-                                       columns.author_id};
+  const auto source = tixport::comment_source::of(csv, 10, columns);
   std::string raw;
-  const tixport::comment_fields first = tixport::read_comment_fields(source, out.comments[0], raw);
+  const tixport::comment_fields first =
+      tixport::read_comment_fields(source, tixport::comment_candidate::of(out.comments[0]), raw);
   CHECK(first.body == "a, b");
+  CHECK(first.id == 1);
   CHECK(first.body_in_place);
   CHECK(first.created_at == 1609459205);
   CHECK(first.ticket_id == 10);
   CHECK(first.author_id == 5);
-  const tixport::comment_fields second = tixport::read_comment_fields(source, out.comments[1], raw);
+  const tixport::comment_fields second =
+      tixport::read_comment_fields(source, tixport::comment_candidate::of(out.comments[1]), raw);
   CHECK(second.body == "plain");  // the CR of the CRLF is not content
+  CHECK(second.id == 2);
+  CHECK(tixport::read_comment_id(source, tixport::comment_candidate::of(out.comments[1])) == 2);
+  const std::vector<tixport::comment_candidate> both = {tixport::comment_candidate::of(out.comments[0]),
+                                                        tixport::comment_candidate::of(out.comments[1])};
+  CHECK(tixport::read_comment_ids(source, both) == std::vector<std::int64_t>{1, 2});
   CHECK(second.created_at == 1609459206);
 }
 

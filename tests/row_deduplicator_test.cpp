@@ -20,10 +20,24 @@
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 using namespace tixport;
 
 namespace {
+
+// The held comments keep no id (take_comments reads it again from the record); these tests'
+// rows have unique offsets, so an offset names its id.
+struct comment_ids {
+  std::unordered_map<std::uint64_t, std::int64_t> by_offset;
+  void add(const classified_chunk& c) {
+    for (const comment_row& r : c.comments) by_offset.emplace(r.offset, r.id);
+  }
+  std::int64_t of(const comment_candidate& c) const { return by_offset.at(c.offset); }
+  [[nodiscard]] comment_id_reader reader() const {
+    return [this](const comment_candidate& c) { return of(c); };
+  }
+};
 
 struct row {
   std::uint64_t offset;
@@ -62,7 +76,7 @@ classified_chunk make_chunk(const std::vector<row>& rows, std::size_t begin, std
     const std::uint64_t line = r.offset;  // unique and increasing, like a line number
     ++c.rows;
     if (r.comment_id >= 0) {
-      c.comments.push_back(comment_candidate{r.offset, line, true, r.comment_id});
+      c.comments.push_back(comment_row{r.offset, line, true, r.comment_id});
       ++c.valid_comment_rows;
     }
     if (r.ticket_id >= 0) {
@@ -149,6 +163,8 @@ TEST_CASE("row_deduplicator: parallel absorb in any order equals a serial pass (
       chunks.push_back(make_chunk(rows, begin, end, seq));
       begin = end;
     }
+    comment_ids ids;
+    for (const classified_chunk& c : chunks) ids.add(c);
     std::shuffle(chunks.begin(), chunks.end(), rng);
     const int threads = 1 + static_cast<int>(rng() % 8);
     row_deduplicator dedup(rng() % 2 == 0 ? 0 : n * 360);
@@ -160,7 +176,7 @@ TEST_CASE("row_deduplicator: parallel absorb in any order equals a serial pass (
     const reference ref = serial_reference(rows);
     INFO("round " << round << ", " << n << " rows, " << chunks.size() << " chunks, " << threads << " threads");
 
-    const tixport::comment_candidates comments = dedup.take_comments();
+    const tixport::comment_candidates comments = dedup.take_comments(ids.reader());
     CHECK(offsets_of(comments) == ref.comment_offsets);
     CHECK(offsets_of(dedup.take_tickets()) == ref.ticket_offsets);
     CHECK(offsets_of(dedup.take_users()) == ref.user_offsets);
@@ -185,20 +201,24 @@ TEST_CASE("row_deduplicator: an invalid or later row never replaces the first va
   row_deduplicator dedup(0);
   classified_chunk late;
   late.chunk_seq = 1;
-  late.comments.push_back(comment_candidate{500, 9, false, 42});
-  late.comments.push_back(comment_candidate{600, 10, true, 43});
+  late.comments.push_back(comment_row{500, 9, false, 42});
+  late.comments.push_back(comment_row{600, 10, true, 43});
   classified_chunk early;
   early.chunk_seq = 0;
-  early.comments.push_back(comment_candidate{100, 3, true, 42});
-  early.comments.push_back(comment_candidate{200, 4, true, 42});  // same id, same chunk
+  early.comments.push_back(comment_row{100, 3, true, 42});
+  early.comments.push_back(comment_row{200, 4, true, 42});  // same id, same chunk
+  comment_ids ids;
+  ids.add(late);
+  ids.add(early);
   dedup.absorb(std::move(late));  // the later chunk arrives first
   dedup.absorb(std::move(early));
-  const tixport::comment_candidates comments = dedup.take_comments();
+  const tixport::comment_candidates comments = dedup.take_comments(ids.reader());
   REQUIRE(comments.size() == 2);
   CHECK(comments[0].offset == 100);
-  CHECK(comments[0].id == 42);
+  CHECK(ids.of(comments[0]) == 42);
   CHECK(comments[1].offset == 600);
-  CHECK(comments[1].id == 43);
+  CHECK(comments[1].is_public);
+  CHECK(ids.of(comments[1]) == 43);
   CHECK(dedup.log().count(row_issue::duplicate_comment) == 2);
   CHECK(dedup.log().samples(row_issue::duplicate_comment) == std::vector<std::uint64_t>{4, 9});
 }
@@ -208,18 +228,20 @@ TEST_CASE("row_deduplicator: earlier chunks absorbed later take an id over, one 
   // Id 42 in chunks 5, 3, 4 and 1, absorbed in that order: chunk 3 takes it from 5, chunk 4
   // loses at once, chunk 1 takes it from 3. Only chunk 1's row is kept; the others are counted.
   row_deduplicator dedup(0);
+  comment_ids ids;
   for (const std::uint64_t seq : {5, 3, 4, 1}) {
     classified_chunk c;
     c.chunk_seq = seq;
-    c.comments.push_back(comment_candidate{seq * 100, seq * 10, true, 42});
-    c.comments.push_back(comment_candidate{seq * 100 + 1, seq * 10 + 1, true, static_cast<std::int64_t>(seq)});
+    c.comments.push_back(comment_row{seq * 100, seq * 10, true, 42});
+    c.comments.push_back(comment_row{seq * 100 + 1, seq * 10 + 1, true, static_cast<std::int64_t>(seq)});
+    ids.add(c);
     dedup.absorb(std::move(c));
   }
-  const tixport::comment_candidates comments = dedup.take_comments();
+  const tixport::comment_candidates comments = dedup.take_comments(ids.reader());
   REQUIRE(comments.size() == 5);
   CHECK(comments[0].offset == 100);
-  CHECK(comments[0].id == 42);
-  for (std::size_t i = 1; i < comments.size(); ++i) CHECK(comments[i].id != 42);
+  CHECK(ids.of(comments[0]) == 42);
+  for (std::size_t i = 1; i < comments.size(); ++i) CHECK(ids.of(comments[i]) != 42);
   CHECK(dedup.log().count(row_issue::duplicate_comment) == 3);
   CHECK(dedup.log().samples(row_issue::duplicate_comment) == std::vector<std::uint64_t>{30, 40, 50});
 }
@@ -263,7 +285,7 @@ TEST_CASE("row_deduplicator: ids and chunk numbers too wide for 8-byte slots tur
       c.chunk_seq = seq;
       for (std::size_t i = begin; i < end; ++i) {
         offset += 1 + rng() % 50;
-        c.comments.push_back(comment_candidate{offset, offset, true, ids[i]});
+        c.comments.push_back(comment_row{offset, offset, true, ids[i]});
       }
       chunks.push_back(std::move(c));
       begin = end;
@@ -274,11 +296,13 @@ TEST_CASE("row_deduplicator: ids and chunk numbers too wide for 8-byte slots tur
     {
       std::map<std::int64_t, bool> seen;
       for (const classified_chunk& c : chunks) {
-        for (const comment_candidate& x : c.comments) {
+        for (const comment_row& x : c.comments) {
           (seen.emplace(x.id, true).second ? want : duplicate_lines).push_back(x.offset);
         }
       }
     }
+    comment_ids held;
+    for (const classified_chunk& c : chunks) held.add(c);
     std::shuffle(chunks.begin(), chunks.end(), rng);
     row_deduplicator dedup(0);
     oneapi::tbb::task_arena(1 + static_cast<int>(rng() % 4)).execute([&] {
@@ -287,7 +311,7 @@ TEST_CASE("row_deduplicator: ids and chunk numbers too wide for 8-byte slots tur
     });
     tsan::acquire(&dedup);
     INFO("round " << round << ", " << n << " rows");
-    CHECK(offsets_of(dedup.take_comments()) == want);
+    CHECK(offsets_of(dedup.take_comments(held.reader())) == want);
     CHECK(dedup.log().count(row_issue::duplicate_comment) == duplicate_lines.size());
   }
 }
@@ -309,6 +333,8 @@ TEST_CASE("row_deduplicator: tables grow past 100k ids while plain threads absor
   for (std::size_t begin = 0, seq = 0; begin < rows.size(); begin += kChunkRows, ++seq) {
     chunks.push_back(make_chunk(rows, begin, std::min(rows.size(), begin + kChunkRows), seq));
   }
+  comment_ids ids;
+  for (const classified_chunk& c : chunks) ids.add(c);
   std::shuffle(chunks.begin(), chunks.end(), rng);
   row_deduplicator dedup(0);
   std::atomic<std::size_t> next{0};
@@ -320,7 +346,7 @@ TEST_CASE("row_deduplicator: tables grow past 100k ids while plain threads absor
   }
   for (std::thread& w : workers) w.join();
   const reference ref = serial_reference(rows);
-  CHECK(offsets_of(dedup.take_comments()) == ref.comment_offsets);
+  CHECK(offsets_of(dedup.take_comments(ids.reader())) == ref.comment_offsets);
   CHECK(dedup.log().count(row_issue::duplicate_comment) == ref.log.count(row_issue::duplicate_comment));
   CHECK(dedup.log().samples(row_issue::duplicate_comment) == ref.log.samples(row_issue::duplicate_comment));
 }
@@ -329,10 +355,12 @@ TEST_CASE("row_deduplicator: a chunk number absorbed twice is refused", "[row_de
   row_deduplicator dedup(0);
   classified_chunk first;
   first.chunk_seq = 3;
-  first.comments.push_back(comment_candidate{100, 3, true, 42});
+  first.comments.push_back(comment_row{100, 3, true, 42});
+  comment_ids ids;
+  ids.add(first);
   dedup.absorb(std::move(first));
   classified_chunk again;
   again.chunk_seq = 3;
   CHECK_THROWS_AS(dedup.absorb(std::move(again)), std::logic_error);
-  CHECK(dedup.take_comments().size() == 1);
+  CHECK(dedup.take_comments(ids.reader()).size() == 1);
 }

@@ -94,18 +94,18 @@ TEST_CASE("comment_references: map, dangle, orphan (SPEC 2.2, 2.5)", "[user_reso
   const std::vector<ledger_object> ledger_tickets = {{30, 0, 0, 0}};  // imported by an earlier run
   const std::unordered_map<std::int64_t, std::int64_t> identity = {{5, 100}};
   const comment_references refs(identity, ticket_ids, ledger_tickets);
-  const comment_candidate c{1000, 7, true, 42};
+  const comment_candidate c{1000, 7, true};
   reject_log log;
   std::vector<ledger_dangling> dangling;
 
   std::int64_t author = 5;
-  refs.map(c, 10, author, &log, &dangling);
+  refs.map(c, 42, 10, author, &log, &dangling);
   CHECK(author == 100);
-  refs.map(c, 30, author = 5, &log, &dangling);  // a ledger ticket: no orphan
+  refs.map(c, 42, 30, author = 5, &log, &dangling);  // a ledger ticket: no orphan
   CHECK(log.count(row_issue::orphan_comment) == 0);
   CHECK(dangling.empty());
 
-  refs.map(c, 11, author = 6, &log, &dangling);  // no such ticket, no such author
+  refs.map(c, 42, 11, author = 6, &log, &dangling);  // no such ticket, no such author
   CHECK(author == 6);
   CHECK(log.count(row_issue::dangling_author_ref) == 1);
   CHECK(log.count(row_issue::orphan_comment) == 1);
@@ -118,13 +118,13 @@ TEST_CASE("comment_references: map, dangle, orphan (SPEC 2.2, 2.5)", "[user_reso
   CHECK(dangling[0].kind == ref_kind::comment_author);
 
   // Not written by this archive (a --since ledger has it): mapped, listed, not counted.
-  refs.map(c, 11, author = 6, nullptr, &dangling);
+  refs.map(c, 42, 11, author = 6, nullptr, &dangling);
   CHECK(log.count(row_issue::dangling_author_ref) == 1);
   CHECK(dangling.size() == 2);
 
   // Maps nothing, knows no ticket.
   reject_log none;
-  comment_references{}.map(c, 10, author = 5, &none);
+  comment_references{}.map(c, 42, 10, author = 5, &none);
   CHECK(author == 5);
   CHECK(none.count(row_issue::dangling_author_ref) == 1);
   CHECK(none.count(row_issue::orphan_comment) == 1);

@@ -148,7 +148,6 @@ void add_old_part_changes(const run_ledger& ledger, const std::unordered_map<std
       comment_candidate c{};
       c.offset = d.offset;
       c.line = d.line;
-      c.id = d.object_id;
       c.is_public = parse_bool(read(d.offset, columns.comment_public)).value_or(false);
       // comment_fingerprint re-reads the other fields from the record and maps its AUTHOR_ID
       // (d.chat_id) to mapped->second, as the write would.

@@ -43,24 +43,43 @@ void reread_field(std::string_view data, std::uint64_t offset, std::size_t field
 comment_fields read_comment_fields(const comment_source& source, const comment_candidate& c, std::string& raw) {
   // The other fields are slices of the input unless they were quoted with "" inside: short
   // texts, so per-thread buffers are enough for them.
+  thread_local std::string id_raw;
   thread_local std::string created_raw;
   thread_local std::string ticket_raw;
   thread_local std::string author_raw;
-  const std::size_t wanted[4] = {source.body_field, source.created_at_field, source.ticket_id_field,
+  const std::size_t wanted[5] = {source.body_field, source.id_field, source.created_at_field, source.ticket_id_field,
                                  source.author_id_field};
-  std::string_view views[4];
-  std::string* const owned[4] = {&raw, &created_raw, &ticket_raw, &author_raw};
+  std::string_view views[5];
+  std::string* const owned[5] = {&raw, &id_raw, &created_raw, &ticket_raw, &author_raw};
   csv_internal::read_record_fields(source.file_bytes, c.offset, wanted, views, owned);
   comment_fields fields{};
   fields.body = views[0];
   const char* const begin = source.file_bytes.data();
   fields.body_in_place =
       fields.body.data() >= begin && fields.body.data() + fields.body.size() <= begin + source.file_bytes.size();
-  // The parse found all three valid (row_classifier): the same parsers give the same values.
-  fields.created_at = parse_timestamp(views[1]).value_or(0);
-  fields.ticket_id = parse_id(views[2]).value_or(0);
-  fields.author_id = parse_id(views[3]).value_or(0);
+  // The parse found all four valid (row_classifier): the same parsers give the same values.
+  fields.id = parse_id(views[1]).value_or(0);
+  fields.created_at = parse_timestamp(views[2]).value_or(0);
+  fields.ticket_id = parse_id(views[3]).value_or(0);
+  fields.author_id = parse_id(views[4]).value_or(0);
   return fields;
+}
+
+std::int64_t read_comment_id(const comment_source& source, const comment_candidate& c) {
+  thread_local std::string id_raw;
+  const std::size_t wanted[1] = {source.id_field};
+  std::string_view views[1];
+  std::string* const owned[1] = {&id_raw};
+  csv_internal::read_record_fields(source.file_bytes, c.offset, wanted, views, owned);
+  return parse_id(views[0]).value_or(0);
+}
+
+std::vector<std::int64_t> read_comment_ids(const comment_source& source, std::span<const comment_candidate> comments) {
+  std::vector<std::int64_t> ids(comments.size());
+  parallel_for_ranges(0, comments.size(), 4096, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i != end; ++i) ids[i] = read_comment_id(source, comments[i]);
+  });
+  return ids;
 }
 
 void check_comments(const comment_source& source, std::span<const comment_candidate> comments,
@@ -72,7 +91,7 @@ void check_comments(const comment_source& source, std::span<const comment_candid
     for (std::size_t i = begin; i != end; ++i) {
       const comment_candidate& c = comments[i];
       comment_fields fields = read_comment_fields(source, c, raw);
-      references.map(c, fields.ticket_id, fields.author_id, &local);
+      references.map(c, fields.id, fields.ticket_id, fields.author_id, &local);
       if (!is_valid_utf8(fields.body)) local.add(row_issue::utf8_repaired_field, c.line);
     }
   });
@@ -88,7 +107,7 @@ void list_unwritten_dangling(const comment_source& source, std::span<const comme
     for (std::size_t i = begin; i != end; ++i) {
       if (written[i] != 0) continue;
       comment_fields fields = read_comment_fields(source, comments[i], raw);
-      references.map(comments[i], fields.ticket_id, fields.author_id, nullptr, &unmapped.local());
+      references.map(comments[i], fields.id, fields.ticket_id, fields.author_id, nullptr, &unmapped.local());
     }
   });
   unmapped.combine_each([&](const std::vector<ledger_dangling>& local) {
@@ -105,19 +124,19 @@ std::uint64_t ticket_fingerprint(const ticket_candidate& t, std::string& scratch
 std::uint64_t comment_fingerprint(const comment_source& source, const comment_candidate& c,
                                   const comment_references& references, std::string& raw, std::string& scratch) {
   comment_fields f = read_comment_fields(source, c, raw);
-  references.map(c, f.ticket_id, f.author_id, nullptr);
+  references.map(c, f.id, f.ticket_id, f.author_id, nullptr);
   scratch.clear();
   if (!is_valid_utf8(f.body)) {
     // Repaired behind the JSON object's place in scratch: encode after the repaired body.
     repair_utf8(f.body, scratch);
     const std::size_t body_size = scratch.size();
     raw.clear();  // the re-read body, if any, is no longer needed
-    encode_comment_object(comment_record{f.created_at, f.ticket_id, c.id, c.is_public,
+    encode_comment_object(comment_record{f.created_at, f.ticket_id, f.id, c.is_public,
                                          std::string_view(scratch).substr(0, body_size), f.author_id},
                           raw);
     return fingerprint_bytes(raw);
   }
-  encode_comment_object(comment_record{f.created_at, f.ticket_id, c.id, c.is_public, f.body, f.author_id}, scratch);
+  encode_comment_object(comment_record{f.created_at, f.ticket_id, f.id, c.is_public, f.body, f.author_id}, scratch);
   return fingerprint_bytes(scratch);
 }
 
@@ -248,7 +267,8 @@ serialize_stats write_batches(const comment_source& source, std::span<const tick
       std::vector<comment_record>& comment_out = scratch.comments;
       for (const comment_candidate& x : c) {
         comment_fields f = read_comment_fields(source, x, scratch.raw);
-        references.map(x, f.ticket_id, f.author_id, &batch->log, dangling != nullptr ? &batch->dangling : nullptr);
+        references.map(x, f.id, f.ticket_id, f.author_id, &batch->log,
+                       dangling != nullptr ? &batch->dangling : nullptr);
         std::string_view body = f.body;
         const bool valid = is_valid_utf8(body);
         if (!f.body_in_place || !valid) {
@@ -264,7 +284,7 @@ serialize_stats write_batches(const comment_source& source, std::span<const tick
           scratch.copied.push_back({comment_out.size(), begin, scratch.arena.size() - begin});
           body = {};
         }
-        comment_out.push_back({f.created_at, f.ticket_id, x.id, x.is_public, body, f.author_id});
+        comment_out.push_back({f.created_at, f.ticket_id, f.id, x.is_public, body, f.author_id});
       }
       for (const encode_scratch::copied_body& b : scratch.copied) {
         comment_out[b.comment].html_body = std::string_view(scratch.arena).substr(b.begin, b.size);

@@ -107,7 +107,7 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, classified_
       out.log.add(row_issue::comment_too_large, line);
     } else {
       // Its other fields are read again from the record when the comment is written.
-      out.comments.push_back(comment_candidate{offset, line, *is_public, *part});
+      out.comments.push_back(comment_row{offset, line, *is_public, *part});
       ++out.valid_comment_rows;
     }
 

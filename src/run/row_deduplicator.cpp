@@ -78,7 +78,7 @@ void row_deduplicator::absorb(classified_chunk&& chunk) {
   // The rows an earlier row holds the id of are dropped now; the others wait, in an
   // exact-size vector, for take_comments (which drops the few a later-absorbed earlier
   // chunk took the id from).
-  const std::vector<comment_candidate>& rows = chunk.comments;
+  const std::vector<comment_row>& rows = chunk.comments;
   thread_local std::vector<std::uint8_t> lost;
   lost.assign(rows.size(), 0);
   comments_->insert_all(chunk.chunk_seq, rows.size(), [&](std::size_t i) { return rows[i].id; }, lost);
@@ -87,12 +87,12 @@ void row_deduplicator::absorb(classified_chunk&& chunk) {
   winners.reserve(kept);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (lost[i] == 0) {
-      winners.push_back(rows[i]);
+      winners.push_back(comment_candidate::of(rows[i]));
     } else {
       dup_log.add(row_issue::duplicate_comment, rows[i].line);
     }
   }
-  std::vector<comment_candidate>().swap(chunk.comments);
+  std::vector<comment_row>().swap(chunk.comments);
   {
     std::lock_guard lock(mutex_);
     comments_by_chunk_[chunk.chunk_seq] = std::move(winners);
@@ -135,7 +135,7 @@ void row_deduplicator::absorb(classified_chunk&& chunk) {
   totals_.user_candidate_rows += chunk.user_candidate_rows;
 }
 
-comment_candidates row_deduplicator::take_comments() {
+comment_candidates row_deduplicator::take_comments(const comment_id_reader& id_of) {
   // Chunks are in file order and each chunk's candidates too, so keeping the candidates
   // no earlier chunk took the id from, chunk by chunk, gives the winners already sorted.
   const std::vector<detail::sharded_first_map::displaced> displaced = comments_->take_displaced();
@@ -155,11 +155,14 @@ comment_candidates row_deduplicator::take_comments() {
       lost_ids.clear();
       for (; it != displaced.end() && it->chunk_seq == c; ++it) lost_ids.push_back(it->id);
       std::vector<comment_candidate>& v = chunks[c];
+      // Ids are read again from the records, and only until every lost one is found.
       std::size_t kept = 0;
+      std::size_t removed = 0;
       for (const comment_candidate& x : v) {
-        if (!std::binary_search(lost_ids.begin(), lost_ids.end(), x.id)) {
+        if (removed == lost_ids.size() || !std::binary_search(lost_ids.begin(), lost_ids.end(), id_of(x))) {
           v[kept++] = x;
         } else {
+          ++removed;
           local.add(row_issue::duplicate_comment, x.line);
         }
       }

@@ -141,7 +141,9 @@ resolve_result resolve(const run_context& context, const prefix_result& prefix, 
   const auto start = clock_type::now();
   row_deduplicator& dedup = *parse.dedup;
   resolve_result r;
-  r.comments = dedup.take_comments();  // before log(): it counts duplicate comments
+  const comment_source comments = context.comments();
+  // Before log(): it counts duplicate comments.
+  r.comments = dedup.take_comments([&comments](const comment_candidate& c) { return read_comment_id(comments, c); });
   r.log = dedup.log();
   r.totals = dedup.totals();
   r.tickets = dedup.take_tickets();
@@ -152,23 +154,19 @@ resolve_result resolve(const run_context& context, const prefix_result& prefix, 
                           lookup ? &*lookup : nullptr);
   remap_scope scope;
   if (previous) {
-    const auto ids_and_lines = [](const auto& objects, std::vector<std::int64_t>& ids,
-                                  std::vector<std::uint64_t>& lines) {
-      ids.reserve(objects.size());
+    const auto lines_of = [](const auto& objects) {
+      std::vector<std::uint64_t> lines;
       lines.reserve(objects.size());
-      for (const auto& o : objects) {
-        ids.push_back(o.id);
-        lines.push_back(o.line);
-      }
+      for (const auto& o : objects) lines.push_back(o.line);
+      return lines;
     };
     std::vector<std::int64_t> ids;
-    std::vector<std::uint64_t> lines;
-    ids_and_lines(r.tickets, ids, lines);
-    r.ticket_delta = partition_against_ledger(ids, lines, previous->tickets, prefix.appended());
-    ids.clear();
-    lines.clear();
-    ids_and_lines(r.comments, ids, lines);
-    r.comment_delta = partition_against_ledger(ids, lines, previous->comments, prefix.appended());
+    ids.reserve(r.tickets.size());
+    for (const ticket_candidate& t : r.tickets) ids.push_back(t.id);
+    r.ticket_delta = partition_against_ledger(ids, lines_of(r.tickets), previous->tickets, prefix.appended());
+    // A held comment keeps no id: read again from the records.
+    ids = read_comment_ids(comments, r.comments);
+    r.comment_delta = partition_against_ledger(ids, lines_of(r.comments), previous->comments, prefix.appended());
     scope.ticket_written = &r.ticket_delta.written;
   }
   if (context.ledger_wanted) scope.dangling = &r.unmapped;
@@ -179,7 +177,6 @@ resolve_result resolve(const run_context& context, const prefix_result& prefix, 
   if (previous) {
     r.ledger_tickets = previous->tickets;
     // Objects the platform has: compared by the fingerprint of their JSON, never written.
-    const comment_source comments = context.comments();
     const comment_references references = r.references();
     if (context.ledger_wanted) {
       list_unwritten_dangling(comments, r.comments, r.comment_delta.written, references, r.unmapped);

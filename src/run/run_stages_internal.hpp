@@ -56,8 +56,7 @@ struct run_context {
   std::future<user_index>* index_load = nullptr;    ///< loading on its own thread
 
   [[nodiscard]] comment_source comments() const {
-    return {data, header.fields.size(), columns.body, columns.comment_created_at, columns.conversation_id,
-            columns.author_id};
+    return comment_source::of(data, header.fields.size(), columns);
   }
 };
 

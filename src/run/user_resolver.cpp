@@ -155,8 +155,8 @@ bool comment_references::ticket_exists(std::int64_t id) const {
          ledger_lookup::find(ledger_tickets_, id) != nullptr;
 }
 
-void comment_references::map(const comment_candidate& c, std::int64_t ticket_id, std::int64_t& author_id,
-                             reject_log* log, std::vector<ledger_dangling>* dangling) const {
+void comment_references::map(const comment_candidate& c, std::int64_t comment_id, std::int64_t ticket_id,
+                             std::int64_t& author_id, reject_log* log, std::vector<ledger_dangling>* dangling) const {
   bool mapped = false;
   if (identity_ != nullptr) {
     if (const auto it = identity_->find(author_id); it != identity_->end()) {
@@ -166,7 +166,7 @@ void comment_references::map(const comment_candidate& c, std::int64_t ticket_id,
   }
   if (!mapped) {
     if (log != nullptr) log->add(row_issue::dangling_author_ref, c.line);
-    if (dangling != nullptr) dangling->push_back({c.id, author_id, c.line, c.offset, ref_kind::comment_author});
+    if (dangling != nullptr) dangling->push_back({comment_id, author_id, c.line, c.offset, ref_kind::comment_author});
   }
   if (log != nullptr && !ticket_exists(ticket_id)) log->add(row_issue::orphan_comment, c.line);
 }

@@ -13,6 +13,7 @@
 #include "tixport/run/json_batch_encoder.hpp"
 #include "tixport/run/pipeline_messages.hpp"
 #include "tixport/run/reject_log.hpp"
+#include "tixport/run/row_classifier.hpp"
 #include "tixport/archive/tar_archive_sink.hpp"
 #include "tixport/run/user_resolver.hpp"
 
@@ -42,9 +43,9 @@ struct batch_options {
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;  ///< called in batch order
 };
 
-/// Where a comment's BODY, COMMENT_CREATED_AT, CONVERSATION_ID and AUTHOR_ID live: in its
-/// record, read again when the comment is written, fingerprinted or checked (comment_candidate
-/// does not keep them).
+/// Where a comment's COMMENT_PART_ID, BODY, COMMENT_CREATED_AT, CONVERSATION_ID and AUTHOR_ID
+/// live: in its record, read again when the comment is written, fingerprinted or checked
+/// (comment_candidate does not keep them).
 struct comment_source {
   std::string_view file_bytes;        ///< the whole input
   std::size_t num_fields = 0;         ///< fields per record (the header's)
@@ -52,11 +53,19 @@ struct comment_source {
   std::size_t created_at_field = 0;   ///< index of COMMENT_CREATED_AT
   std::size_t ticket_id_field = 0;    ///< index of CONVERSATION_ID
   std::size_t author_id_field = 0;    ///< index of AUTHOR_ID
+  std::size_t id_field = 0;           ///< index of COMMENT_PART_ID
+
+  /// The comment columns of `columns` (export_columns::resolve) in `file_bytes`.
+  static comment_source of(std::string_view file_bytes, std::size_t num_fields, const export_columns& columns) noexcept {
+    return {file_bytes,       num_fields, columns.body, columns.comment_created_at, columns.conversation_id,
+            columns.author_id, columns.comment_part_id};
+  }
 };
 
 /// A comment's fields as the parse saw them (the parse found them valid).
 struct comment_fields {
   std::string_view body;     ///< a view into the input, or into the caller's `raw` (body_in_place false)
+  std::int64_t id;           ///< COMMENT_PART_ID
   std::int64_t created_at;   ///< epoch seconds UTC
   std::int64_t ticket_id;    ///< CONVERSATION_ID
   std::int64_t author_id;    ///< AUTHOR_ID as written in the record (not yet mapped)
@@ -64,8 +73,14 @@ struct comment_fields {
 };
 
 /// Read `comment`'s fields again from its record (one scan of the record, up to the last of
-/// the four); a body that held "" is unescaped into `raw`.
+/// the five); a body that held "" is unescaped into `raw`.
 comment_fields read_comment_fields(const comment_source& source, const comment_candidate& comment, std::string& raw);
+
+/// Only its COMMENT_PART_ID (the scan stops after it).
+std::int64_t read_comment_id(const comment_source& source, const comment_candidate& comment);
+
+/// The COMMENT_PART_ID of every comment, in order. Parallel.
+std::vector<std::int64_t> read_comment_ids(const comment_source& source, std::span<const comment_candidate> comments);
 
 /// What write_batches produced.
 struct serialize_stats {

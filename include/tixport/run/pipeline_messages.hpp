@@ -18,21 +18,31 @@
 
 namespace tixport {
 
-/// A valid comment row (SPEC 2.3): what the deduplication and the ledger need of it. Its
-/// BODY, COMMENT_CREATED_AT, CONVERSATION_ID and AUTHOR_ID are read again from the record when
-/// it is written or fingerprinted (one record scan, read_comment_fields in batch_serializer.hpp),
-/// and its references are mapped then (comment_references in user_resolver.hpp): keeping them
-/// here would cost 40 more bytes per comment for the whole run, and the record is in the
-/// mapping anyway.
-struct comment_candidate {
+/// A valid comment row (SPEC 2.3) as the classifier hands it to the deduplication, which
+/// needs its COMMENT_PART_ID. Lives only while its chunk is absorbed.
+struct comment_row {
   std::uint64_t offset;        ///< byte offset of the record: the file-order key
   std::uint64_t line : 63;     ///< physical line of the record
   bool is_public : 1;          ///< COMMENT_PUBLIC
   std::int64_t id;             ///< COMMENT_PART_ID
 };
+
+/// A comment row that is not (yet) a duplicate, held from its chunk's absorb to the write.
+/// Its COMMENT_PART_ID, BODY, COMMENT_CREATED_AT, CONVERSATION_ID and AUTHOR_ID are read again
+/// from the record when it is written or fingerprinted (one record scan, read_comment_fields
+/// in batch_serializer.hpp), and its references are mapped then (comment_references in
+/// user_resolver.hpp): keeping them here would cost 48 more bytes per comment for the whole
+/// run, and the record is in the mapping anyway.
+struct comment_candidate {
+  std::uint64_t offset;        ///< byte offset of the record: the file-order key
+  std::uint64_t line : 63;     ///< physical line of the record
+  bool is_public : 1;          ///< COMMENT_PUBLIC
+
+  static comment_candidate of(const comment_row& row) noexcept { return {row.offset, row.line, row.is_public}; }
+};
 // One per comment of the export is held until the write, tens of millions on large exports:
 // every byte here is a byte of the peak (issue 14 counts them per unique comment).
-static_assert(sizeof(comment_candidate) == 24);
+static_assert(sizeof(comment_candidate) == 16);
 
 /// The winners of the deduplication, file order. Sized first and then filled in parallel, so
 /// resize() must not write every element first (that would also make the whole buffer

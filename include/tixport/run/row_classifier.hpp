@@ -56,7 +56,7 @@ struct classified_chunk {
   std::uint64_t valid_ticket_rows = 0;           ///< rows that are valid tickets
   std::uint64_t user_candidate_rows = 0;         ///< rows that are user candidates
   std::optional<std::int64_t> max_id;            ///< largest valid AUTHOR_ID / TICKET_REQUESTER_ID
-  std::vector<comment_candidate> comments;       ///< every valid comment row, in file order
+  std::vector<comment_row> comments;             ///< every valid comment row, in file order
   std::unordered_map<std::int64_t, ticket_candidate> tickets;  ///< first valid row per CONVERSATION_ID
   std::unordered_map<std::string, user_candidate, transparent_string_hash, std::equal_to<>> users;       ///< first candidate row per email key
   std::unordered_map<std::int64_t, author_candidate> authors;  ///< first candidate row per chat id

@@ -8,7 +8,7 @@
 //
 //   row_deduplicator dedup(expected_rows);
 //   parallel: dedup.absorb(std::move(classified));
-//   auto comments = dedup.take_comments();       // sorted by offset
+//   auto comments = dedup.take_comments(id_of);  // sorted by offset
 #pragma once
 
 #include "tixport/run/pipeline_messages.hpp"
@@ -18,6 +18,7 @@
 #include <oneapi/tbb/concurrent_hash_map.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -34,6 +35,10 @@ struct row_totals {
   std::uint64_t user_candidate_rows = 0;  ///< user candidate rows
 };
 
+/// COMMENT_PART_ID of a held comment, read again from its record (read_comment_id in
+/// batch_serializer.hpp): the held candidates do not keep it.
+using comment_id_reader = std::function<std::int64_t(const comment_candidate&)>;
+
 class row_deduplicator {
  public:
   /// `expected_rows` sizes the maps up front (an estimate is fine).
@@ -46,8 +51,9 @@ class row_deduplicator {
   void absorb(classified_chunk&& chunk);
 
   /// Winners sorted by offset. Call once, after every absorb() (take_comments also logs the
-  /// duplicate comments, so read log() after it).
-  comment_candidates take_comments();
+  /// duplicate comments, so read log() after it). `id_of` is asked only for the rows of chunks
+  /// that a later-absorbed earlier chunk took an id from.
+  comment_candidates take_comments(const comment_id_reader& id_of);
   std::vector<ticket_candidate> take_tickets();
   std::vector<user_candidate> take_users();
   /// Chat id -> its first candidate row (email key, conflict flag), in no particular order.

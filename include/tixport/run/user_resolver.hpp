@@ -95,11 +95,12 @@ class comment_references {
                      std::span<const std::int64_t> ticket_ids, std::span<const ledger_object> ledger_tickets = {})
       : identity_(&identity), ticket_ids_(ticket_ids), ledger_tickets_(ledger_tickets) {}
 
-  /// Map `author_id` (the record's AUTHOR_ID) in place. When `log` is set (a comment this archive
+  /// Map `author_id` (the record's AUTHOR_ID) in place; `comment_id` and `ticket_id` are the
+  /// record's COMMENT_PART_ID and CONVERSATION_ID. When `log` is set (a comment this archive
   /// writes), count a dangling author and an orphan at `comment.line`; when `dangling` is set,
   /// list an author left unmapped (what the next ledger keeps).
-  void map(const comment_candidate& comment, std::int64_t ticket_id, std::int64_t& author_id, reject_log* log,
-           std::vector<ledger_dangling>* dangling = nullptr) const;
+  void map(const comment_candidate& comment, std::int64_t comment_id, std::int64_t ticket_id, std::int64_t& author_id,
+           reject_log* log, std::vector<ledger_dangling>* dangling = nullptr) const;
 
  private:
   [[nodiscard]] bool ticket_exists(std::int64_t id) const;
