@@ -278,6 +278,22 @@ TEST_CASE("the appended-prefix check and extending a fingerprint", "[run_ledger]
   const export_fingerprint extended = extend_fingerprint(old, appended, true, 1, hashed);
   CHECK(extended.block_hashes == fingerprint_export(appended, true, 1).block_hashes);
   CHECK(hashed == appended.size() - 2 * kLedgerBlockBytes);
+  // With the full blocks the prefix check hashed, only the partial last block is read again;
+  // the fingerprints are the same.
+  const std::vector<std::uint64_t> full = hash_full_blocks(appended);
+  REQUIRE(full.size() == 3);
+  const export_fingerprint reused = extend_fingerprint(old, appended, true, 1, hashed, full);
+  CHECK(reused.block_hashes == extended.block_hashes);
+  CHECK(hashed == appended.size() - 3 * kLedgerBlockBytes);
+  std::uint64_t whole_hashed = 0;
+  CHECK(fingerprint_export(appended, true, 1, full, &whole_hashed).block_hashes == extended.block_hashes);
+  CHECK(whole_hashed == appended.size() - 3 * kLedgerBlockBytes);
+  CHECK(fingerprint_export(appended, true, 1, {}, &whole_hashed).block_hashes == extended.block_hashes);
+  CHECK(whole_hashed == appended.size());
+  // Fewer known blocks than the export has (a shorter list): the rest is hashed.
+  CHECK(fingerprint_export(appended, true, 1, std::span(full).first(1), &whole_hashed).block_hashes ==
+        extended.block_hashes);
+  CHECK(whole_hashed == appended.size() - kLedgerBlockBytes);
 
   std::string edited = appended;
   edited[kLedgerBlockBytes + 5] ^= 1;  // in the second block

@@ -776,14 +776,37 @@ std::uint64_t block_count(std::uint64_t size, std::uint32_t block_bytes) noexcep
   return (size + block_bytes - 1) / block_bytes;
 }
 
+/// Append the hashes of blocks [first, last block] of `bytes` to `out`: those of the full
+/// blocks `known` has (hash_full_blocks of these same bytes) are taken from it, the others
+/// hashed; `hashed` gets the bytes read.
+void append_block_hashes(std::string_view bytes, std::uint32_t block_bytes, std::uint64_t first,
+                         std::span<const std::uint64_t> known, std::vector<std::uint64_t>& out,
+                         std::uint64_t& hashed) {
+  std::uint64_t from = first;
+  if (block_bytes == kLedgerBlockBytes) {
+    const std::uint64_t known_end = std::min<std::uint64_t>(known.size(), bytes.size() / block_bytes);
+    if (known_end > first) {
+      out.insert(out.end(), known.begin() + static_cast<std::ptrdiff_t>(first),
+                 known.begin() + static_cast<std::ptrdiff_t>(known_end));
+      from = known_end;
+    }
+  }
+  const std::vector<std::uint64_t> rest = hash_blocks(bytes, block_bytes, from, block_count(bytes.size(), block_bytes));
+  out.insert(out.end(), rest.begin(), rest.end());
+  hashed = bytes.size() - std::min<std::uint64_t>(bytes.size(), from * block_bytes);
+}
+
 }  // namespace
 
-export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_record, std::uint64_t line_feeds) {
+export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_record, std::uint64_t line_feeds,
+                                      std::span<const std::uint64_t> full_blocks, std::uint64_t* bytes_hashed) {
   export_fingerprint f;
   f.size = bytes.size();
   f.ends_at_record = ends_at_record;
   f.line_feeds = line_feeds;
-  f.block_hashes = hash_blocks(bytes, f.block_bytes, 0, block_count(bytes.size(), f.block_bytes));
+  std::uint64_t hashed = 0;
+  append_block_hashes(bytes, f.block_bytes, 0, full_blocks, f.block_hashes, hashed);
+  if (bytes_hashed != nullptr) *bytes_hashed = hashed;
   return f;
 }
 
@@ -821,7 +844,8 @@ prefix_match match_appended_prefix(const export_fingerprint& old, std::string_vi
 }
 
 export_fingerprint extend_fingerprint(const export_fingerprint& old, std::string_view bytes, bool ends_at_record,
-                                      std::uint64_t line_feeds, std::uint64_t& bytes_hashed) {
+                                      std::uint64_t line_feeds, std::uint64_t& bytes_hashed,
+                                      std::span<const std::uint64_t> full_blocks) {
   export_fingerprint f;
   f.size = bytes.size();
   f.block_bytes = old.block_bytes;
@@ -830,10 +854,7 @@ export_fingerprint extend_fingerprint(const export_fingerprint& old, std::string
   // Old full blocks stay; the old partial last block grows, so it is hashed again.
   const std::uint64_t kept = old.size / old.block_bytes;
   f.block_hashes.assign(old.block_hashes.begin(), old.block_hashes.begin() + static_cast<std::ptrdiff_t>(kept));
-  const std::vector<std::uint64_t> blocks =
-      hash_blocks(bytes, f.block_bytes, kept, block_count(bytes.size(), f.block_bytes));
-  f.block_hashes.insert(f.block_hashes.end(), blocks.begin(), blocks.end());
-  bytes_hashed = bytes.size() - kept * f.block_bytes;
+  append_block_hashes(bytes, f.block_bytes, kept, full_blocks, f.block_hashes, bytes_hashed);
   return f;
 }
 

@@ -47,11 +47,11 @@ prefix_result check_prefix(const run_context& context) {
   if (context.ledger_load == nullptr) return result;
   // The ledger has been loading on its own thread while the export's full blocks are hashed.
   const auto start = clock_type::now();
-  const std::vector<std::uint64_t> full_blocks = hash_full_blocks(context.data, /*release_pages=*/true);
+  result.full_blocks = hash_full_blocks(context.data, /*release_pages=*/true);
   loaded_ledger loaded = context.ledger_load->get();
   result.previous = std::move(loaded.ledger);
   result.load_seconds = loaded.seconds;
-  const prefix_match match = match_appended_prefix(result.previous->source, context.data, true, full_blocks);
+  const prefix_match match = match_appended_prefix(result.previous->source, context.data, true, result.full_blocks);
   result.bytes_hashed = match.bytes_hashed;
   result.prefix_bytes = match.matching_bytes;
   if (match.appended && !context.options.full_compare && result.previous->source.size >= context.header.data_offset) {
@@ -115,10 +115,11 @@ export_hash_result hash_export(const run_context& context, const prefix_result& 
   const std::uint64_t line_feeds = parse.stats.lines - (!data.empty() && !ends_in_lf ? 1 : 0);
   export_hash_result result;
   if (prefix.appended()) {
-    result.source = extend_fingerprint(prefix.previous->source, data, ends_at_record, line_feeds, result.bytes_hashed);
+    result.source = extend_fingerprint(prefix.previous->source, data, ends_at_record, line_feeds, result.bytes_hashed,
+                                       prefix.full_blocks);
   } else {
-    result.source = fingerprint_export(data, ends_at_record, line_feeds);
-    result.bytes_hashed = data.size();
+    // After a prefix check only the partial last block is left to hash.
+    result.source = fingerprint_export(data, ends_at_record, line_feeds, prefix.full_blocks, &result.bytes_hashed);
   }
   result.seconds = seconds_since(start);
   return result;

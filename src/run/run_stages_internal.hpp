@@ -67,6 +67,7 @@ struct prefix_result {
   csv_header parse_header;            ///< where the parse starts (after the old bytes when appended)
   std::uint64_t bytes_hashed = 0;
   std::uint64_t prefix_bytes = 0;
+  std::vector<std::uint64_t> full_blocks;  ///< hashes of the export's full ledger blocks (--since)
   double load_seconds = 0;            ///< reading and checking the --since ledger (on its own thread)
   double seconds = 0;
   [[nodiscard]] bool appended() const noexcept { return path == rerun_path::appended; }

@@ -210,8 +210,13 @@ std::string ledger_csv(const run_ledger& ledger, ledger_table table);
 std::uint64_t fingerprint_bytes(std::string_view bytes) noexcept;
 
 /// Hash `bytes` in kLedgerBlockBytes blocks, in parallel on the current task arena.
-/// `line_feeds` is the export's LF count (the CSV reader counts them anyway).
-export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_record, std::uint64_t line_feeds);
+/// `line_feeds` is the export's LF count (the CSV reader counts them anyway). `full_blocks`:
+/// hash_full_blocks of these same bytes when the caller has them (a --since run's prefix check
+/// hashed them): only the blocks they lack are hashed, and `bytes_hashed` (if set) gets the
+/// bytes read here.
+export_fingerprint fingerprint_export(std::string_view bytes, bool ends_at_record, std::uint64_t line_feeds,
+                                      std::span<const std::uint64_t> full_blocks = {},
+                                      std::uint64_t* bytes_hashed = nullptr);
 
 /// How a new export relates to the ledger's (SPEC 4.3).
 struct prefix_match {
@@ -236,9 +241,11 @@ prefix_match match_appended_prefix(const export_fingerprint& old, std::string_vi
 std::vector<std::uint64_t> hash_full_blocks(std::string_view bytes, bool release_pages = false);
 
 /// The fingerprint of `bytes`, which begins with `old`'s export: the old full blocks are kept,
-/// the rest is hashed. `bytes_hashed` gets the bytes read.
+/// the rest is hashed, or taken from `full_blocks` (as for fingerprint_export). `bytes_hashed`
+/// gets the bytes read.
 export_fingerprint extend_fingerprint(const export_fingerprint& old, std::string_view bytes, bool ends_at_record,
-                                      std::uint64_t line_feeds, std::uint64_t& bytes_hashed);
+                                      std::uint64_t line_feeds, std::uint64_t& bytes_hashed,
+                                      std::span<const std::uint64_t> full_blocks = {});
 
 /// Lookups a delta run makes into a loaded ledger.
 class ledger_lookup {
