@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <simdjson.h>
 
+#include <charconv>
 #include <cstdio>
 #include <limits>
 #include <random>
@@ -378,4 +379,40 @@ TEST_CASE("batch_limits.hpp bounds every batch: fixed parts at their widest, in 
   // The entry limit verify had before the rule was shared (64 MiB) still holds every batch.
   STATIC_REQUIRE(tixport::kMaxBatchEntryBytes <= std::size_t{64} << 20);
   STATIC_REQUIRE(tixport::max_batch_entry_bytes(tixport::kMaxTextJsonBytes) == tixport::kMaxBatchEntryBytes);
+}
+
+TEST_CASE("integers are written as std::to_chars writes them: every digit count, both signs, the limits",
+          "[json_batch_encoder]") {
+  std::vector<std::int64_t> values = {0, 1, -1, 9, 10, 99, 100, INT64_MAX, INT64_MIN, INT64_MAX - 1, INT64_MIN + 1};
+  // Both sides of every power of ten, and of every power of two (where the digit count is guessed).
+  for (std::uint64_t p = 1; p <= 1000000000000000000ULL; p *= 10) {
+    for (const std::uint64_t n : {p - 1, p, p + 1}) {
+      values.push_back(static_cast<std::int64_t>(n));
+      values.push_back(-static_cast<std::int64_t>(n));
+    }
+  }
+  for (int bit = 0; bit < 63; ++bit) {
+    const std::int64_t p = std::int64_t{1} << bit;
+    for (const std::int64_t n : {p - 1, p, p + 1}) {
+      values.push_back(n);
+      values.push_back(-n);
+    }
+  }
+  std::mt19937_64 rng(64);
+  for (int i = 0; i < 20000; ++i) {
+    const int digits = 1 + static_cast<int>(rng() % 19);
+    std::uint64_t limit = 1;
+    for (int d = 0; d < digits; ++d) limit *= 10;
+    values.push_back(static_cast<std::int64_t>(rng() % limit) * (rng() % 2 == 0 ? 1 : -1));
+    values.push_back(static_cast<std::int64_t>(rng()));
+  }
+  for (const std::int64_t v : values) {
+    char expected[24];
+    const auto end = std::to_chars(expected, expected + sizeof expected, v).ptr;
+    const std::string id(expected, end);
+    std::string ticket;
+    tixport::encode_ticket_object(ticket_record{0, v, v}, ticket);
+    INFO("value " << v);
+    CHECK(ticket == "{\"created_at\":\"1970-01-01T00:00:00Z\",\"requester_id\":" + id + ",\"id\":" + id + "}");
+  }
 }

@@ -1,7 +1,7 @@
 // File: json_batch_encoder.cpp
 //
 // Writes batch files (SPEC 2.6) straight into a byte buffer: fixed key
-// literals, integers through std::to_chars, timestamps through
+// literals, integers through a two-digits-per-step writer, timestamps through
 // format_timestamp, and strings through an escaper that scans 16 bytes at a
 // time for the bytes RFC 8259 requires to be escaped and copies clean runs
 // whole. The output buffer is reserved once per batch from an upper bound on
@@ -14,7 +14,6 @@
 #include "tixport/csv/field_parsers.hpp"
 
 #include <bit>
-#include <charconv>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -117,10 +116,67 @@ void append_escape(std::string& out, unsigned char c) {
   }
 }
 
+/// Decimal digits of `n` (1 for 0): the bit length gives the count up to one, and one
+/// comparison with a power of ten settles it (no division loop).
+inline int decimal_digits(std::uint64_t n) noexcept {
+  static constexpr std::uint64_t kPowers[20] = {1ULL,
+                                                10ULL,
+                                                100ULL,
+                                                1000ULL,
+                                                10000ULL,
+                                                100000ULL,
+                                                1000000ULL,
+                                                10000000ULL,
+                                                100000000ULL,
+                                                1000000000ULL,
+                                                10000000000ULL,
+                                                100000000000ULL,
+                                                1000000000000ULL,
+                                                10000000000000ULL,
+                                                100000000000000ULL,
+                                                1000000000000000ULL,
+                                                10000000000000000ULL,
+                                                100000000000000000ULL,
+                                                1000000000000000000ULL,
+                                                10000000000000000000ULL};
+  // n | 1 has as many digits as n (an even n + 1 is never a power of ten) and at least one bit.
+  // floor(bits * log10(2)), log10(2) ~ 1233 / 4096, is the digit count or one less.
+  const std::uint64_t m = n | 1;
+  const int guess = (64 - std::countl_zero(m)) * 1233 >> 12;
+  return guess + (m >= kPowers[guess] ? 1 : 0);
+}
+
+/// `v` in decimal at `p` (what std::to_chars writes); returns the end. Two digits per step
+/// from a table, written from the end back, after counting the digits once.
+char* write_decimal(char* p, std::int64_t v) noexcept {
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  auto n = static_cast<std::uint64_t>(v);
+  if (v < 0) {
+    *p++ = '-';
+    n = ~n + 1;  // INT64_MIN's magnitude fits in unsigned
+  }
+  char* const end = p + decimal_digits(n);
+  char* q = end;
+  while (n >= 100) {
+    const std::uint64_t pair = n % 100;
+    n /= 100;
+    q -= 2;
+    std::memcpy(q, kPairs + 2 * pair, 2);
+  }
+  if (n >= 10) {
+    std::memcpy(q - 2, kPairs + 2 * n, 2);
+  } else {
+    q[-1] = static_cast<char>('0' + n);
+  }
+  return end;
+}
+
 void append_int(std::string& out, std::int64_t v) {
   char buf[kMaxIntChars];
-  const auto res = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, res.ptr);
+  out.append(buf, write_decimal(buf, v));
 }
 
 void append_timestamp(std::string& out, std::int64_t seconds) {
@@ -241,7 +297,7 @@ class stack_text {
     std::memcpy(end_, text.data(), text.size());
     end_ += text.size();
   }
-  void integer(std::int64_t v) noexcept { end_ = std::to_chars(end_, end_ + kMaxIntChars, v).ptr; }
+  void integer(std::int64_t v) noexcept { end_ = write_decimal(end_, v); }
   void timestamp(std::int64_t seconds) noexcept {
     char text[kTimestampTextSize];
     format_timestamp(seconds, text);
