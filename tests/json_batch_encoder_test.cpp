@@ -416,3 +416,19 @@ TEST_CASE("integers are written as std::to_chars writes them: every digit count,
     CHECK(ticket == "{\"created_at\":\"1970-01-01T00:00:00Z\",\"requester_id\":" + id + ",\"id\":" + id + "}");
   }
 }
+
+TEST_CASE("a comment with every integer at its widest, both layouts", "[json_batch_encoder]") {
+  // The longest run of members the compact writer builds on the stack: INT64_MIN ids, "false".
+  const comment_record c{253402300799, INT64_MIN, INT64_MIN, false, "b", INT64_MIN};
+  std::string compact;
+  tixport::encode_comment_object(c, compact);
+  CHECK(compact ==
+        "{\"created_at\":\"9999-12-31T23:59:59Z\",\"ticket_id\":-9223372036854775808,\"id\":-9223372036854775808,"
+        "\"public\":false,\"html_body\":\"b\",\"author_id\":-9223372036854775808}");
+  const std::vector<comment_record> comments = {c};
+  const std::string pretty = encode({}, comments, {}, json_style::pretty);
+  CHECK(pretty.find("\"ticket_id\": -9223372036854775808,\n") != std::string::npos);
+  CHECK(pretty.find("\"author_id\": -9223372036854775808\n") != std::string::npos);
+  const std::string batch = encode({}, comments, {}, json_style::compact);
+  CHECK(batch.find(compact) != std::string::npos);
+}

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "tixport/run/row_deduplicator.hpp"
+#include "tixport/common/errors.hpp"
 
 #include "../src/common/tsan_annotations_internal.hpp"
 
@@ -237,7 +238,14 @@ TEST_CASE("row_deduplicator: earlier chunks absorbed later take an id over, one 
     ids.add(c);
     dedup.absorb(std::move(c));
   }
-  const tixport::comment_candidates comments = dedup.take_comments(ids.reader());
+  // Ids are read again only in chunks 5 and 3 (each lost id 42 to an earlier chunk), and only
+  // until that id is found: their first row.
+  std::size_t reads = 0;
+  const tixport::comment_candidates comments = dedup.take_comments([&](const comment_candidate& c) {
+    ++reads;
+    return ids.of(c);
+  });
+  CHECK(reads == 2);
   REQUIRE(comments.size() == 5);
   CHECK(comments[0].offset == 100);
   CHECK(ids.of(comments[0]) == 42);
@@ -349,6 +357,26 @@ TEST_CASE("row_deduplicator: tables grow past 100k ids while plain threads absor
   CHECK(offsets_of(dedup.take_comments(ids.reader())) == ref.comment_offsets);
   CHECK(dedup.log().count(row_issue::duplicate_comment) == ref.log.count(row_issue::duplicate_comment));
   CHECK(dedup.log().samples(row_issue::duplicate_comment) == ref.log.samples(row_issue::duplicate_comment));
+}
+
+TEST_CASE("row_deduplicator: a displaced id its record no longer holds is an input error", "[row_deduplicator]") {
+  // The export changed under the run: the id read again is not the one the row was parsed with.
+  row_deduplicator dedup(0);
+  classified_chunk late;
+  late.chunk_seq = 1;
+  late.comments.push_back(comment_row{500, 9, true, 42});
+  classified_chunk early;
+  early.chunk_seq = 0;
+  early.comments.push_back(comment_row{100, 3, true, 42});
+  dedup.absorb(std::move(late));
+  dedup.absorb(std::move(early));
+  try {
+    (void)dedup.take_comments([](const comment_candidate&) { return std::int64_t{7}; });
+    FAIL("no error");
+  } catch (const tixport::fatal_error& e) {
+    CHECK(e.code() == tixport::exit_code::input_error);
+    CHECK(std::string(e.what()).find("changed while being read") != std::string::npos);
+  }
 }
 
 TEST_CASE("row_deduplicator: a chunk number absorbed twice is refused", "[row_deduplicator]") {

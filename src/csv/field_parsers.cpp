@@ -56,6 +56,7 @@ inline bool parse_eight_digits(const char* p, std::uint64_t& out) noexcept {
 /// the caller guarantees those bytes exist. The k digits are moved to the word's last bytes
 /// behind '0's, which parse as eight digits with the same value.
 inline bool parse_leading_digits(const char* p, std::size_t k, std::uint64_t& out) noexcept {
+  if constexpr (std::endian::native != std::endian::little) return false;  // the shifts assume it
   constexpr std::uint64_t kZeros = 0x3030303030303030ULL;  // "00000000"
   std::uint64_t w;
   std::memcpy(&w, p, sizeof w);

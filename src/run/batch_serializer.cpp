@@ -2,6 +2,7 @@
 #include "tixport/run/batch_serializer.hpp"
 
 #include "tixport/csv/field_parsers.hpp"
+#include "tixport/common/errors.hpp"
 #include "tixport/common/interrupt_guard.hpp"
 #include "tixport/ledger/run_ledger.hpp"
 
@@ -20,6 +21,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace tixport {
@@ -71,7 +73,14 @@ std::int64_t read_comment_id(const comment_source& source, const comment_candida
   std::string_view views[1];
   std::string* const owned[1] = {&id_raw};
   csv_internal::read_record_fields(source.file_bytes, c.offset, wanted, views, owned);
-  return parse_id(views[0]).value_or(0);
+  const std::optional<std::int64_t> id = parse_id(views[0]);
+  // The deduplication and the --since partition rest on it: never a stand-in value.
+  if (!id) {
+    throw fatal_error(exit_code::input_error,
+                      "input: the export was changed while being read (a comment's record no longer holds a valid "
+                      "COMMENT_PART_ID)");
+  }
+  return *id;
 }
 
 std::vector<std::int64_t> read_comment_ids(const comment_source& source, std::span<const comment_candidate> comments) {

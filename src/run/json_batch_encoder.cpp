@@ -289,9 +289,12 @@ void write_array(writer& w, std::span<const Record> records, WriteFields write_f
 /// is (keys, numbers, punctuation), and a comment had fifteen of them.
 class stack_text {
  public:
-  // The longest run built: a comment's first five members (keys, three integers at their
-  // widest, a timestamp, "false") are 125 bytes.
+  // The longest run built: a comment's first five members, with its integers at their widest.
   static constexpr std::size_t kCapacity = 160;
+  static_assert(kCapacity >= std::string_view("\"created_at\":,\"ticket_id\":,\"id\":,\"public\":false,\"html_body\":").size() +
+                                 (kTimestampTextSize + 2) + 2 * kMaxIntChars);
+  static_assert(kCapacity >= std::string_view("\"created_at\":,\"requester_id\":,\"id\":").size() +
+                                 (kTimestampTextSize + 2) + 2 * kMaxIntChars);
 
   void literal(std::string_view text) noexcept {
     std::memcpy(end_, text.data(), text.size());

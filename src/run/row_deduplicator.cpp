@@ -1,6 +1,8 @@
 // File: row_deduplicator.cpp
 #include "tixport/run/row_deduplicator.hpp"
 
+#include "tixport/common/errors.hpp"
+
 #include "run/sharded_id_map_internal.hpp"
 #include "common/parallel_loops_internal.hpp"
 #include "common/tsan_annotations_internal.hpp"
@@ -136,6 +138,7 @@ void row_deduplicator::absorb(classified_chunk&& chunk) {
 }
 
 comment_candidates row_deduplicator::take_comments(const comment_id_reader& id_of) {
+  if (!id_of) throw std::invalid_argument("row_deduplicator::take_comments: no id reader");
   // Chunks are in file order and each chunk's candidates too, so keeping the candidates
   // no earlier chunk took the id from, chunk by chunk, gives the winners already sorted.
   const std::vector<detail::sharded_first_map::displaced> displaced = comments_->take_displaced();
@@ -165,6 +168,13 @@ comment_candidates row_deduplicator::take_comments(const comment_id_reader& id_o
           ++removed;
           local.add(row_issue::duplicate_comment, x.line);
         }
+      }
+      // Each lost id names one survivor of this chunk: a miss means the record read again no
+      // longer holds the id it was parsed with.
+      if (removed != lost_ids.size()) {
+        throw fatal_error(exit_code::input_error,
+                          "input: the export was changed while being read (a comment's record no longer holds the "
+                          "COMMENT_PART_ID it was parsed with)");
       }
       v.resize(kept);
     }

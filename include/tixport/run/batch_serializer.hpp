@@ -76,7 +76,8 @@ struct comment_fields {
 /// the five); a body that held "" is unescaped into `raw`.
 comment_fields read_comment_fields(const comment_source& source, const comment_candidate& comment, std::string& raw);
 
-/// Only its COMMENT_PART_ID (the scan stops after it).
+/// Only its COMMENT_PART_ID (the scan stops after it). A record that no longer holds a valid
+/// one (the file changed under the run) is a fatal_error (input_error).
 std::int64_t read_comment_id(const comment_source& source, const comment_candidate& comment);
 
 /// The COMMENT_PART_ID of every comment, in order. Parallel.

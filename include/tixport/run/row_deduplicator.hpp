@@ -52,7 +52,9 @@ class row_deduplicator {
 
   /// Winners sorted by offset. Call once, after every absorb() (take_comments also logs the
   /// duplicate comments, so read log() after it). `id_of` is asked only for the rows of chunks
-  /// that a later-absorbed earlier chunk took an id from.
+  /// that a later-absorbed earlier chunk took an id from; a lost id it does not find there is a
+  /// fatal_error (input_error: the export changed under the run). Once only: it empties the
+  /// deduplicator's comment state, also when it throws.
   comment_candidates take_comments(const comment_id_reader& id_of);
   std::vector<ticket_candidate> take_tickets();
   std::vector<user_candidate> take_users();
