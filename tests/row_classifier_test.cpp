@@ -501,3 +501,28 @@ TEST_CASE("export_columns::resolve finds the columns by name, in any order and c
   REQUIRE(missing.has_value());
   CHECK_THROWS_AS(export_columns::resolve(*missing), tixport::fatal_error);
 }
+
+TEST_CASE("a TICKET_CREATED_AT repeated row after row, valid or not, counts as each row's own",
+          "[row_classifier]") {
+  // The classifier keeps the last text it parsed: runs of the same text, an invalid one among
+  // them, a change of text and a return to an earlier one must count as parsing every row.
+  const auto row = [](std::string conversation, std::string created) {
+    row_fields r;
+    r.conversation_id = std::move(conversation);
+    r.ticket_created_at = std::move(created);
+    return r;
+  };
+  const classified_chunk out = classify_rows({row("10", "2021-01-01 00:00:05"), row("10", "2021-01-01 00:00:05"),
+                                              row("20", "2021-13-01 00:00:00"), row("20", "2021-13-01 00:00:00"),
+                                              row("20", "2021-01-02 00:00:00"), row("30", "2021-01-01 00:00:05"),
+                                              row("40", "2021-01-03 00:00:00")});
+  REQUIRE(out.tickets.size() == 4);
+  CHECK(out.tickets.at(10).created_at == 1609459205);
+  CHECK(out.tickets.at(20).created_at == 1609545600);
+  CHECK(out.tickets.at(20).line == 6);
+  CHECK(out.tickets.at(30).created_at == 1609459205);
+  CHECK(out.tickets.at(40).created_at == 1609632000);
+  CHECK(out.log.count(row_issue::ticket_invalid_created_at) == 2);
+  CHECK(out.log.samples(row_issue::ticket_invalid_created_at) == std::vector<std::uint64_t>{4, 5});
+  CHECK(out.log.count(row_issue::duplicate_ticket) == 1);
+}

@@ -64,6 +64,26 @@ void note_max(std::optional<std::int64_t>& max_id, std::optional<std::int64_t> i
   if (id && (!max_id || *id > *max_id)) max_id = id;
 }
 
+/// parse_timestamp that remembers the last text it parsed. The rows of a conversation repeat its
+/// TICKET_CREATED_AT, often one after another, so most of them skip the parse (same text, same
+/// value). The texts are views into one chunk, alive for the whole classify_chunk call.
+class last_timestamp {
+ public:
+  std::optional<std::int64_t> parse(std::string_view text) noexcept {
+    if (!parsed_ || text != text_) {
+      value_ = parse_timestamp(text);
+      text_ = text;
+      parsed_ = true;
+    }
+    return value_;
+  }
+
+ private:
+  std::string_view text_;
+  std::optional<std::int64_t> value_;
+  bool parsed_ = false;
+};
+
 }  // namespace
 
 void classify_chunk(const csv_chunk& chunk, const export_columns& c, classified_chunk& out,
@@ -78,6 +98,7 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, classified_
   std::string key;
   std::string email_text;
   std::string scratch;
+  last_timestamp ticket_created_at;
 
   for (std::size_t r = 0; r < records; ++r) {
     const std::string_view* f = chunk.fields.data() + r * width;
@@ -116,7 +137,7 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, classified_
       out.log.add(row_issue::ticket_invalid_id, line);
     } else if (!requester) {
       out.log.add(row_issue::ticket_invalid_requester_id, line);
-    } else if (const auto created = parse_timestamp(f[c.ticket_created_at]); !created) {
+    } else if (const auto created = ticket_created_at.parse(f[c.ticket_created_at]); !created) {
       out.log.add(row_issue::ticket_invalid_created_at, line);
     } else {
       ++out.valid_ticket_rows;
