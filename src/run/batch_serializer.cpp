@@ -67,13 +67,25 @@ comment_fields read_comment_fields(const comment_source& source, const comment_c
   return fields;
 }
 
+namespace {
+
+/// read_comment_fields with the author mapped (and counted into `log` / listed into `dangling`
+/// when set) through `references`: the one way a comment is read for writing, fingerprinting
+/// and checking, so that all three see the same JSON.
+comment_fields read_mapped_comment(const comment_source& source, const comment_candidate& c,
+                                   const comment_references& references, std::string& raw, reject_log* log,
+                                   std::vector<ledger_dangling>* dangling = nullptr) {
+  comment_fields f = read_comment_fields(source, c, raw);
+  references.map(c, f.id, f.ticket_id, f.author_id, log, dangling);
+  return f;
+}
+
+}  // namespace
+
 std::int64_t read_comment_id(const comment_source& source, const comment_candidate& c) {
-  thread_local std::string id_raw;
-  const std::size_t wanted[1] = {source.id_field};
-  std::string_view views[1];
-  std::string* const owned[1] = {&id_raw};
-  csv_internal::read_record_fields(source.file_bytes, c.offset, wanted, views, owned);
-  const std::optional<std::int64_t> id = parse_id(views[0]);
+  thread_local std::string id_text;
+  csv_internal::read_record_field(source.file_bytes, c.offset, source.id_field, id_text);
+  const std::optional<std::int64_t> id = parse_id(id_text);
   // The deduplication and the --since partition rest on it: never a stand-in value.
   if (!id) {
     throw fatal_error(exit_code::input_error,
@@ -99,9 +111,9 @@ void check_comments(const comment_source& source, std::span<const comment_candid
     std::string raw;
     for (std::size_t i = begin; i != end; ++i) {
       const comment_candidate& c = comments[i];
-      comment_fields fields = read_comment_fields(source, c, raw);
-      references.map(c, fields.id, fields.ticket_id, fields.author_id, &local);
-      if (!is_valid_utf8(fields.body)) local.add(row_issue::utf8_repaired_field, c.line);
+      if (!is_valid_utf8(read_mapped_comment(source, c, references, raw, &local).body)) {
+        local.add(row_issue::utf8_repaired_field, c.line);
+      }
     }
   });
   logs.combine_each([&](const reject_log& local) { log.merge(local); });
@@ -115,8 +127,7 @@ void list_unwritten_dangling(const comment_source& source, std::span<const comme
     std::string raw;
     for (std::size_t i = begin; i != end; ++i) {
       if (written[i] != 0) continue;
-      comment_fields fields = read_comment_fields(source, comments[i], raw);
-      references.map(comments[i], fields.id, fields.ticket_id, fields.author_id, nullptr, &unmapped.local());
+      (void)read_mapped_comment(source, comments[i], references, raw, nullptr, &unmapped.local());
     }
   });
   unmapped.combine_each([&](const std::vector<ledger_dangling>& local) {
@@ -132,8 +143,7 @@ std::uint64_t ticket_fingerprint(const ticket_candidate& t, std::string& scratch
 
 std::uint64_t comment_fingerprint(const comment_source& source, const comment_candidate& c,
                                   const comment_references& references, std::string& raw, std::string& scratch) {
-  comment_fields f = read_comment_fields(source, c, raw);
-  references.map(c, f.id, f.ticket_id, f.author_id, nullptr);
+  const comment_fields f = read_mapped_comment(source, c, references, raw, nullptr);
   scratch.clear();
   if (!is_valid_utf8(f.body)) {
     // Repaired behind the JSON object's place in scratch: encode after the repaired body.
@@ -275,9 +285,8 @@ serialize_stats write_batches(const comment_source& source, std::span<const tick
       for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
       std::vector<comment_record>& comment_out = scratch.comments;
       for (const comment_candidate& x : c) {
-        comment_fields f = read_comment_fields(source, x, scratch.raw);
-        references.map(x, f.id, f.ticket_id, f.author_id, &batch->log,
-                       dangling != nullptr ? &batch->dangling : nullptr);
+        const comment_fields f = read_mapped_comment(source, x, references, scratch.raw, &batch->log,
+                                                     dangling != nullptr ? &batch->dangling : nullptr);
         std::string_view body = f.body;
         const bool valid = is_valid_utf8(body);
         if (!f.body_in_place || !valid) {
