@@ -79,8 +79,10 @@ void read_record_field(std::string_view data, std::uint64_t record_start, std::s
 
 /// Fields wanted[i] (0-based, any order) of the one record starting at `record_start`, as
 /// parse_range gives them: views[i] is a view into `data` when the field is a slice of it,
-/// else the unescaped text copied into *owned[i] (views[i] then points there). The parse stops
-/// after the last wanted field. A field the record lacks is empty. All three spans are as long.
+/// else the unescaped text in *owned[i] (views[i] then points to its start; the string may be
+/// longer than the field, so use views[i]). The record is walked with the SIMD kernels as
+/// parse_range does, and by the exact parser when they cannot take it; either stops after the
+/// last wanted field. A field the record lacks is empty. All three spans are as long.
 void read_record_fields(std::string_view data, std::uint64_t record_start, std::span<const std::size_t> wanted,
                         std::span<std::string_view> views, std::span<std::string* const> owned);
 

@@ -40,44 +40,30 @@ void read_record_field(std::string_view data, std::uint64_t record_start, std::s
   std::string* const owned[1] = {&out};
   out.clear();
   read_record_fields(data, record_start, wanted, views, owned);
-  if (views[0].data() != out.data()) out.assign(views[0]);
+  if (views[0].data() == out.data()) {
+    out.resize(views[0].size());  // unescaped into `out`, which may have been left longer
+  } else {
+    out.assign(views[0]);
+  }
 }
 
 void read_record_fields(std::string_view data, std::uint64_t record_start, std::span<const std::size_t> wanted,
                         std::span<std::string_view> views, std::span<std::string* const> owned) {
-  struct wanted_fields_sink {
-    std::span<const std::size_t> wanted;
-    std::span<std::string_view> views;
-    std::span<std::string* const> owned;
-    std::size_t last = 0;  // the largest wanted index
-    std::size_t seen = 0;
-    std::size_t mark() const noexcept { return 0; }
-    void keep(std::string_view view, bool copy) {
-      for (std::size_t i = 0; i < wanted.size(); ++i) {
-        if (wanted[i] != seen) continue;
-        if (copy) {
-          owned[i]->assign(view);
-          views[i] = *owned[i];
-        } else {
-          views[i] = view;
-        }
-      }
-      ++seen;
-    }
-    void field(std::string_view view) { keep(view, false); }
-    void owned_field(std::string_view content) { keep(content, true); }  // content lives in scratch
-    [[nodiscard]] bool done() const noexcept { return seen > last; }
-    void record(std::uint64_t, std::uint64_t, std::uint32_t, std::size_t, bool) noexcept {}
-    void blank(std::size_t) noexcept {}
-  };
   for (std::string_view& v : views) v = {};
   if (wanted.empty() || record_start >= data.size()) return;
-  wanted_fields_sink sink{wanted, views, owned};
-  sink.last = *std::max_element(wanted.begin(), wanted.end());
   thread_local std::string scratch;
   release_if_huge(scratch);  // a huge field must not stay pinned to a thread
+  wanted_fields_sink sink{wanted, views, owned, &scratch};
+  sink.last = *std::max_element(wanted.begin(), wanted.end());
+  // The batch serializer reads every comment's record again: the SIMD walker first, as the
+  // chunk parse did; a record it cannot take (or a blank line) goes to the exact parser,
+  // which gives the same fields wherever the walker accepts a record.
+  const position start{record_start, 0};
+  const fast_run run = active_kernels().walk_fields(data.data(), data.size(), start, record_start + 1, sink);
+  if (!run.fallback) return;
+  sink.rollback(0);
   scratch.clear();
-  parse_record_exact(data.data(), data.size(), {record_start, 0}, sink, scratch);
+  parse_record_exact(data.data(), data.size(), start, sink, scratch);
 }
 
 }  // namespace csv_internal

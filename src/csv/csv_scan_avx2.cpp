@@ -4,6 +4,7 @@
 // and `""` pairs are unescaped 32 bytes at a time.
 #include "csv/csv_scan_internal.hpp"
 
+#include <algorithm>
 #include <bit>
 
 #if TIXPORT_CSV_X86
@@ -37,18 +38,25 @@ inline void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noex
   }
 }
 // unescape_pairs_scalar, 32 bytes at a time: copy ahead optimistically, stop at the first quote.
-// The store stays inside `out`: written <= pos, and pos + 32 <= n.
-inline std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out) noexcept {
+// The field's last bytes too, with the quotes past its end masked off, when 32 bytes from there
+// are still inside the data (a field ends before the data does, almost always): a byte loop
+// over the tail of every quoted field cost as much as the rest. Stores stay within `out`'s
+// n + kUnescapeSlack bytes: written <= pos < n.
+inline std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out, const char* src_end) noexcept {
   const __m256i quote_v = _mm256_set1_epi8(kQuote);
   std::size_t pos = 0;
   std::size_t written = 0;
-  while (pos + 32 <= n) {
+  const auto readable = static_cast<std::size_t>(src_end - src);  // >= n
+  while (pos < n && pos + 32 <= readable) {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + pos));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + written), v);
-    const auto quotes = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, quote_v)));
+    auto quotes = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, quote_v)));
+    const std::size_t left = n - pos;
+    if (left < 32) quotes &= (std::uint32_t{1} << left) - 1;
     if (quotes == 0) {
-      pos += 32;
-      written += 32;
+      const std::size_t step = std::min<std::size_t>(32, left);
+      pos += step;
+      written += step;
       continue;
     }
     const auto k = static_cast<std::size_t>(std::countr_zero(quotes));

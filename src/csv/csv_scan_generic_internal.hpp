@@ -5,7 +5,8 @@
 // csv_scan_avx2.cpp under `#pragma GCC target`): each includes this file inside
 // its ISA namespace, after defining there
 //   void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noexcept;
-//   std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out) noexcept;
+//   std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out, const char* src_end) noexcept;
+// (src_end: bytes up to it may be read; out has n + kUnescapeSlack bytes of room)
 // so that the whole walker, not only the mask kernel, is compiled with the
 // ISA's instructions (popcnt, tzcnt) and the kernel inlines into it. No include
 // guard and no #include on purpose; everything it uses comes from the includer.
@@ -15,11 +16,13 @@
 // Masks for the bytes [pos, limit) in 64-byte blocks starting at pos, at most kBatchBlocks of
 // them; bytes at or past `limit` read as zero (no bit set), so nothing past the data is touched.
 // Returns the number of blocks filled (>= 1 when pos < limit).
-std::size_t fill_masks(const char* data, std::uint64_t pos, std::uint64_t limit, raw_masks* out) noexcept {
+// `max_blocks` (<= kBatchBlocks) is smaller for a walk over one record.
+std::size_t fill_masks(const char* data, std::uint64_t pos, std::uint64_t limit, raw_masks* out,
+                       std::size_t max_blocks = kBatchBlocks) noexcept {
   const std::uint64_t avail = limit - pos;
-  const std::size_t full = static_cast<std::size_t>(std::min<std::uint64_t>(kBatchBlocks, avail / kBlockBytes));
+  const std::size_t full = static_cast<std::size_t>(std::min<std::uint64_t>(max_blocks, avail / kBlockBytes));
   if (full != 0) build_masks(data + pos, full, out);
-  if (full == kBatchBlocks) return full;
+  if (full == max_blocks) return full;
   const std::size_t tail = static_cast<std::size_t>(avail - full * kBlockBytes);
   if (tail == 0) return full;
   alignas(kBlockBytes) char pad[kBlockBytes] = {};
@@ -31,8 +34,8 @@ std::size_t fill_masks(const char* data, std::uint64_t pos, std::uint64_t limit,
 // Emit field [s, i) (i = its separator, LF or EOF) holding `quotes` quote bytes, if it follows the
 // pandas rules under the quote-parity reading. False: leave it to the exact parser.
 template <class Sink>
-bool emit_fast_field(const char* data, std::uint64_t s, std::uint64_t i, std::uint64_t quotes, field_end end,
-                     Sink& sink) {
+bool emit_fast_field(const char* data, std::uint64_t size, std::uint64_t s, std::uint64_t i, std::uint64_t quotes,
+                     field_end end, Sink& sink) {
   if (quotes == 0) {
     std::uint64_t e = i;
     if (end == field_end::lf && e > s && data[e - 1] == kCr) --e;
@@ -56,16 +59,20 @@ bool emit_fast_field(const char* data, std::uint64_t s, std::uint64_t i, std::ui
   }
   // Inner quotes must all be `""` pairs; unescape while checking.
   const auto length = static_cast<std::size_t>(ce - cb);
-  const std::ptrdiff_t written = unescape_pairs(data + cb, length, sink.reserve(length));
+  const std::ptrdiff_t written = unescape_pairs(data + cb, length, sink.reserve(length + kUnescapeSlack), data + size);
   if (written < 0) return false;
   sink.commit(static_cast<std::size_t>(written));
   return true;
 }
 
 // Walk records from `start` (a record start outside quotes) while they start before stop_at,
-// until EOF or a record the fast path cannot take.
+// until EOF or a record the fast path cannot take. A sink with done() (some fields of one
+// record) ends the walk as soon as it has them; the position returned then is not a record start.
 template <class Sink>
 fast_run walk_fast(const char* data, std::uint64_t size, position start, std::uint64_t stop_at, Sink& sink) {
+  constexpr bool kStopsEarly = requires { sink.done(); };
+  // One record is a few hundred bytes: masks for 256 of them at a time, not 1 KiB.
+  constexpr std::size_t kBlocksPerFill = kStopsEarly ? 4 : kBatchBlocks;
   std::uint64_t rs = start.offset;    // current record start
   std::uint64_t rs_line = start.line;
   std::uint64_t fs = rs;              // current field start
@@ -77,7 +84,7 @@ fast_run walk_fast(const char* data, std::uint64_t size, position start, std::ui
   raw_masks masks[kBatchBlocks];
 
   for (std::uint64_t batch = rs; batch < size;) {
-    const std::size_t blocks = fill_masks(data, batch, size, masks);
+    const std::size_t blocks = fill_masks(data, batch, size, masks, kBlocksPerFill);
     for (std::size_t bi = 0; bi < blocks; ++bi) {
       const std::uint64_t base = batch + bi * kBlockBytes;
       const raw_masks& m = masks[bi];
@@ -92,11 +99,14 @@ fast_run walk_fast(const char* data, std::uint64_t size, position start, std::ui
         const std::uint64_t quotes =
             quotes_before + static_cast<std::uint64_t>(std::popcount(m.quote & bits_below(k) & bits_from(fs_bit)));
         const bool is_lf = ((m.lf >> k) & 1) != 0;
-        if (!emit_fast_field(data, fs, i, quotes, is_lf ? field_end::lf : field_end::comma, sink)) {
+        if (!emit_fast_field(data, size, fs, i, quotes, is_lf ? field_end::lf : field_end::comma, sink)) {
           sink.rollback(mark);
           return {{rs, rs_line}, true};
         }
         ++field_count;
+        if constexpr (kStopsEarly) {
+          if (sink.done()) return {{i + 1, rs_line}, false};
+        }
         fs = i + 1;
         quotes_before = 0;
         if (!is_lf) continue;
@@ -126,7 +136,7 @@ fast_run walk_fast(const char* data, std::uint64_t size, position start, std::ui
   }
   // EOF. A last record without a line end may be open in [rs, size).
   if (rs >= size) return {{rs, rs_line}, false};
-  if (in_quote_carry != 0 || !emit_fast_field(data, fs, size, quotes_before, field_end::eof, sink)) {
+  if (in_quote_carry != 0 || !emit_fast_field(data, size, fs, size, quotes_before, field_end::eof, sink)) {
     sink.rollback(mark);
     return {{rs, rs_line}, true};
   }
@@ -185,4 +195,8 @@ inline fast_run walk_counting(const char* data, std::uint64_t size, position sta
                               counting_sink& sink) {
   return walk_fast(data, size, start, stop_at, sink);
 }
-constexpr scan_kernels kKernels{walk_chunk, walk_counting, find_record_start, count_range};
+inline fast_run walk_fields(const char* data, std::uint64_t size, position start, std::uint64_t stop_at,
+                            wanted_fields_sink& sink) {
+  return walk_fast(data, size, start, stop_at, sink);
+}
+constexpr scan_kernels kKernels{walk_chunk, walk_counting, walk_fields, find_record_start, count_range};

@@ -88,6 +88,7 @@ struct chunk_access {
 constexpr std::size_t kBlockBytes = 64;              // one bitmask bit per byte
 constexpr std::size_t kBatchBlocks = 16;             // masks built per kernel call (1 KiB)
 constexpr std::uint64_t kMaxSpeculativeRecord = 64u << 10;  // longer records go to the exact parser
+constexpr std::size_t kUnescapeSlack = 32;  // room past an unescaped field for a whole-vector store
 constexpr char kQuote = '"';
 constexpr char kComma = ',';
 constexpr char kLf = '\n';
@@ -211,6 +212,60 @@ struct header_sink {
   }
   void record(std::uint64_t, std::uint64_t, std::uint32_t, std::size_t, bool) noexcept { is_record = true; }
   void blank(std::size_t) noexcept {}
+};
+
+// Some fields of one record (read_record_fields): wanted[i] goes to views[i], as a view into the
+// data when the field is a slice of it, else unescaped into *owned[i] (views[i] then points
+// there; the string may be longer than the field). Both parsers feed it: the fast walker
+// unescapes straight into the owned string, the exact parser hands over its scratch.
+// done() ends either parse after the last wanted field.
+struct wanted_fields_sink {
+  std::span<const std::size_t> wanted;
+  std::span<std::string_view> views;
+  std::span<std::string* const> owned;
+  std::string* spare = nullptr;  // unescaped bytes of a field nobody wants
+  std::size_t last = 0;          // the largest wanted index
+  std::size_t seen = 0;          // fields so far
+
+  std::size_t mark() const noexcept { return 0; }
+  void rollback(std::size_t) noexcept {
+    for (std::string_view& v : views) v = {};
+    seen = 0;
+  }
+  void field(std::string_view view) noexcept {
+    for (std::size_t i = 0; i < wanted.size(); ++i) {
+      if (wanted[i] == seen) views[i] = view;
+    }
+    ++seen;
+  }
+  // The fast walker's unescape: into the first wanted slot's string, grown but never shrunk
+  // (so a reused string is not zero-filled again), then shared by any other slot for it.
+  char* reserve(std::size_t n) {
+    std::string* out = spare;
+    for (std::size_t i = 0; i < wanted.size(); ++i) {
+      if (wanted[i] == seen) {
+        out = owned[i];
+        break;
+      }
+    }
+    if (out->size() < n) out->resize(n);
+    reserved = out;
+    return out->data();
+  }
+  void commit(std::size_t n) noexcept { field(std::string_view(reserved->data(), n)); }
+  void owned_field(std::string_view content) {  // the exact parser's scratch: copy it out
+    for (std::size_t i = 0; i < wanted.size(); ++i) {
+      if (wanted[i] != seen) continue;
+      owned[i]->assign(content);
+      views[i] = *owned[i];
+    }
+    ++seen;
+  }
+  [[nodiscard]] bool done() const noexcept { return seen > last; }
+  void record(std::uint64_t, std::uint64_t, std::uint32_t, std::size_t, bool) noexcept {}
+  void blank(std::size_t) noexcept {}
+
+  std::string* reserved = nullptr;  // where the last reserve() put its bytes
 };
 
 // ---------------------------------------------------------------------------
@@ -370,6 +425,9 @@ struct scan_kernels {
                          chunk_sink& sink);
   fast_run (*walk_counting)(const char* data, std::uint64_t size, position start, std::uint64_t stop_at,
                             counting_sink& sink);
+  // One record from `start`, until the sink is done or the record ends (stop_at = start + 1).
+  fast_run (*walk_fields)(const char* data, std::uint64_t size, position start, std::uint64_t stop_at,
+                          wanted_fields_sink& sink);
   std::optional<start_candidate> (*find_record_start)(const char* data, std::uint64_t b, std::uint64_t e,
                                                       std::uint64_t data_begin, bool entry_in_quote);
   quote_lf_counts (*count_range)(const char* data, std::uint64_t begin, std::uint64_t end) noexcept;

@@ -6,7 +6,7 @@
 namespace tixport::csv_internal {
 
 namespace portable_isa {
-inline std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out) noexcept {
+inline std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out, const char*) noexcept {
   return unescape_pairs_scalar(src, n, out);
 }
 void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noexcept {

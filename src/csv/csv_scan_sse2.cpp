@@ -7,7 +7,7 @@
 namespace tixport::csv_internal {
 
 namespace sse2_isa {
-inline std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out) noexcept {
+inline std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out, const char*) noexcept {
   return unescape_pairs_scalar(src, n, out);
 }
 inline std::uint64_t movemask_sse2(__m128i v, __m128i wanted) noexcept {
