@@ -261,6 +261,34 @@ TEST_CASE("run: invalid UTF-8 is repaired with U+FFFD and counted (SPEC 1.1)", "
   CHECK(read_file(f.report).find(R"("utf8_repaired_field":{"count":2,"sample_lines":[2]})") != std::string::npos);
 }
 
+TEST_CASE("run: invalid bodies among copied and in-place bodies of one batch are each repaired",
+          "[migration_pipeline]") {
+  // The write checks a batch's UTF-8 in one pass and encodes it again only when that fails:
+  // every body must still come out as its own repair, whether it was re-read with "" (copied)
+  // or is a slice of the input, and a body cut inside a character must be caught too.
+  run_fixture f;
+  const std::string row = "2021-01-02 00:00:00,9,";
+  const std::string tail = ",2021-01-02 00:00:00,9,Cy,cy@x.org\n";
+  const std::string csv = std::string(kExportHeader) +
+                          row + "201,51,1,plain" + tail +
+                          row + "202,51,1,\"say \"\"hi\"\"\"" + tail +
+                          row + "203,51,1,\"bad \"\"\xff\"\" q\"" + tail +
+                          row + "204,51,1,in\xc3place" + tail +
+                          row + "205,51,1,\"caf\xc3\xa9 \"\"ok\"\"\"" + tail +
+                          row + "206,51,1,cut\xe2\x82" + tail;
+  REQUIRE(f.run(csv, "id,email\n").exit_code == 0);
+  const auto entries = f.entries();
+  REQUIRE(entries.size() == 1);
+  const std::string& json = entries[0].data;
+  CHECK(json.find(R"("id":201,"public":true,"html_body":"plain")") != std::string::npos);
+  CHECK(json.find(R"("id":202,"public":true,"html_body":"say \"hi\"")") != std::string::npos);
+  CHECK(json.find("\"id\":203,\"public\":true,\"html_body\":\"bad \\\"\xef\xbf\xbd\\\" q\"") != std::string::npos);
+  CHECK(json.find("\"id\":204,\"public\":true,\"html_body\":\"in\xef\xbf\xbdplace\"") != std::string::npos);
+  CHECK(json.find("\"id\":205,\"public\":true,\"html_body\":\"caf\xc3\xa9 \\\"ok\\\"\"") != std::string::npos);
+  CHECK(json.find("\"id\":206,\"public\":true,\"html_body\":\"cut\xef\xbf\xbd\"") != std::string::npos);
+  CHECK(read_file(f.report).find(R"("utf8_repaired_field":{"count":3,"sample_lines":[4,5,7]})") != std::string::npos);
+}
+
 TEST_CASE("run: mtime is the input's, or SOURCE_DATE_EPOCH for every entry's mtime (SPEC 2.6)", "[migration_pipeline]") {
   run_fixture f;
   write_file(f.input, kBasicCsv);

@@ -177,6 +177,11 @@ struct encode_scratch {
   std::string object;               // one object's compact JSON, for its fingerprint
   batch_object_spans spans;         // where the objects went in a compact batch
 
+  /// Point the comments whose bodies are in the arena at them (once it stops growing).
+  void point_copied_bodies() noexcept {
+    for (const copied_body& b : copied) comments[b.comment].html_body = std::string_view(arena).substr(b.begin, b.size);
+  }
+
   void reset() {
     // A huge body (hundreds of MB) must not stay pinned to a worker thread.
     release_if_huge(arena);
@@ -210,6 +215,37 @@ void fingerprint_objects(const std::vector<Record>& objects,
     Encode(objects[i], scratch);
     w.fingerprint = fingerprint_bytes(scratch);
   }
+}
+
+// Repair the comment bodies of a batch that are not valid UTF-8 (into the arena, each counted
+// as utf8_repaired_field at its comment's line, in comment order); `candidates` are the batch's
+// comments in the order of scratch.comments. False when every body was valid (a user's name
+// or email made the batch invalid: it is written as it is, as before).
+bool repair_invalid_bodies(std::span<const comment_candidate> candidates, encode_scratch& scratch, reject_log& log) {
+  // Found first, while every view is good: repairing appends to the arena, which moves it.
+  std::vector<std::size_t> invalid;
+  for (std::size_t i = 0; i < scratch.comments.size(); ++i) {
+    if (!is_valid_utf8(scratch.comments[i].html_body)) invalid.push_back(i);
+  }
+  for (const std::size_t i : invalid) {
+    const auto copied = std::find_if(scratch.copied.begin(), scratch.copied.end(),
+                                     [i](const encode_scratch::copied_body& b) { return b.comment == i; });
+    // A body in the arena is read at its offset; one in the input (mapped) stays put.
+    scratch.raw.assign(copied != scratch.copied.end()
+                           ? std::string_view(scratch.arena).substr(copied->begin, copied->size)
+                           : scratch.comments[i].html_body);
+    const std::size_t begin = scratch.arena.size();
+    repair_utf8(scratch.raw, scratch.arena);
+    const encode_scratch::copied_body repaired{i, begin, scratch.arena.size() - begin};
+    if (copied != scratch.copied.end()) {
+      *copied = repaired;
+    } else {
+      scratch.copied.push_back(repaired);
+    }
+    log.add(row_issue::utf8_repaired_field, candidates[i].line);
+  }
+  scratch.point_copied_bodies();
+  return !invalid.empty();
 }
 
 // One batch travelling through the pipeline.
@@ -288,25 +324,15 @@ serialize_stats write_batches(const comment_source& source, std::span<const tick
         const comment_fields f = read_mapped_comment(source, x, references, scratch.raw, &batch->log,
                                                      dangling != nullptr ? &batch->dangling : nullptr);
         std::string_view body = f.body;
-        const bool valid = is_valid_utf8(body);
-        if (!f.body_in_place || !valid) {
-          // A copy (re-read for "", or repaired): into the arena; its view is
-          // made once the arena stops growing.
-          const std::size_t begin = scratch.arena.size();
-          if (valid) {
-            scratch.arena.append(body);
-          } else {
-            repair_utf8(body, scratch.arena);
-            batch->log.add(row_issue::utf8_repaired_field, x.line);
-          }
-          scratch.copied.push_back({comment_out.size(), begin, scratch.arena.size() - begin});
+        if (!f.body_in_place) {
+          // Re-read for "": into the arena; its view is made once the arena stops growing.
+          scratch.copied.push_back({comment_out.size(), scratch.arena.size(), body.size()});
+          scratch.arena.append(body);
           body = {};
         }
         comment_out.push_back({f.created_at, f.ticket_id, f.id, x.is_public, body, f.author_id});
       }
-      for (const encode_scratch::copied_body& b : scratch.copied) {
-        comment_out[b.comment].html_body = std::string_view(scratch.arena).substr(b.begin, b.size);
-      }
+      scratch.point_copied_bodies();
       std::vector<user_record>& user_out = scratch.users;
       for (const resolved_user& x : u) user_out.push_back({x.name, x.id, x.email});
       const bool fingerprinting = !fingerprints.tickets.empty() || !fingerprints.comments.empty();
@@ -314,6 +340,18 @@ serialize_stats write_batches(const comment_source& source, std::span<const tick
       const bool in_place = fingerprinting && options.style == json_style::compact;
       encode_batch(ticket_out, comment_out, user_out, options.style, batch->json,
                    in_place ? &scratch.spans : nullptr);
+      // The bodies' UTF-8 is checked in one pass over the whole batch: JSON escaping passes
+      // bytes >= 0x80 through and writes only ASCII around them, so the batch is valid UTF-8
+      // exactly when every string in it is (a body cut inside a character is followed by an
+      // ASCII quote, which makes the batch invalid too). Only a batch that fails is encoded
+      // again, with its invalid bodies repaired.
+      if (!is_valid_utf8(batch->json)) {
+        if (repair_invalid_bodies(c, scratch, batch->log)) {
+          batch->json.clear();
+          encode_batch(ticket_out, comment_out, user_out, options.style, batch->json,
+                       in_place ? &scratch.spans : nullptr);
+        }
+      }
       // Each object's compact JSON, as the ledger fingerprints it (SPEC 4.1).
       const std::size_t first = (batch->k - 1) * b;
       const auto json = std::string_view(batch->json);
