@@ -76,7 +76,13 @@ class sharded_first_map {
       {
         std::lock_guard lock(sh.mutex);
         sh.reserve(sh.size + bucket.size());
-        for (const std::uint32_t i : bucket) {
+        // Each insert's first probe is a cache miss once the tables outgrow the cache (a
+        // 27.7M-row export's are hundreds of MB): ask for the slot kPrefetchAhead rows early.
+        const std::size_t n = bucket.size();
+        for (std::size_t j = 0; j < std::min(n, kPrefetchAhead); ++j) sh.prefetch(id_of(bucket[j]));
+        for (std::size_t j = 0; j < n; ++j) {
+          if (j + kPrefetchAhead < n) sh.prefetch(id_of(bucket[j + kPrefetchAhead]));
+          const std::uint32_t i = bucket[j];
           if (!sh.insert(id_of(i), tag)) lost[i] = 1;
         }
       }
@@ -106,6 +112,9 @@ class sharded_first_map {
       sh.size = 0;
     }
   }
+
+  /// How many rows ahead insert_all prefetches a row's first slot.
+  static constexpr std::size_t kPrefetchAhead = 8;
 
   /// Chunk numbers are kept in 32 bits (0 marks an empty slot).
   static constexpr std::uint64_t kMaxChunks = std::numeric_limits<std::uint32_t>::max() - 1;
@@ -182,6 +191,10 @@ class sharded_first_map {
       const std::uint64_t bits = mix(id) << kShardBits;
       return static_cast<std::size_t>((static_cast<wide>(bits) * capacity) >> 64);
     }
+    void prefetch(std::int64_t id) const noexcept {
+      // Write intent (1), kept in every cache level (3): the insert follows a few rows later.
+      __builtin_prefetch(slots.data() + home(id, slots.size()), 1, 3);
+    }
     static bool fits(std::size_t entries, std::size_t capacity) noexcept {
       return entries * 100 <= capacity * kMaxLoadPercent;
     }
@@ -252,6 +265,14 @@ class sharded_first_map {
         wide.reserve(entries);
       } else {
         narrow.reserve(entries);
+      }
+    }
+
+    void prefetch(std::int64_t id) const noexcept {
+      if (is_wide) {
+        wide.prefetch(id);
+      } else {
+        narrow.prefetch(id);
       }
     }
 
