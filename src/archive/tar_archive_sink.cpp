@@ -22,6 +22,7 @@
 #include "tixport/common/atomic_output.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -438,7 +439,11 @@ struct tar_archive_sink::impl {
 
   std::vector<char> out_buf_;     ///< bytes on their way to fd_
   std::size_t out_used_ = 0;      ///< filled prefix of out_buf_
-  std::uint64_t archive_bytes_ = 0;       ///< written to fd_
+  std::uint64_t archive_bytes_ = 0;       ///< written to fd_, or reserved there (.tar framed entries)
+  std::uint64_t framed_bytes_ = 0;        ///< tar bytes of the framed entries (libarchive counts the rest)
+  std::atomic<bool> framed_failed_{false};  ///< a write_framed_at failed (the message is below)
+  std::mutex framed_failure_mutex_;
+  std::string framed_failure_;
   std::uint64_t uncompressed_final_ = 0;  ///< tar stream size, cached once archive_ is freed
   std::string io_error_;  ///< reason recorded by the write callback (it must not throw)
   bool compression_interrupted_ = false;  ///< compress() stopped for a signal: fail() reports the interrupt
@@ -484,11 +489,12 @@ struct tar_archive_sink::impl {
     fd_ = file_->fd();
   }
 
-  /// Write all of out_buf_ to the file; false (io_error_ set) on failure.
+  /// Write all of out_buf_ to the file at its end; false (io_error_ set) on failure. pwrite, not
+  /// write: .tar framed entries are placed by offset, by other threads, past this buffer.
   bool flush_buffer() noexcept {
     std::size_t done = 0;
     while (done < out_used_) {
-      const ssize_t n = ::write(fd_, out_buf_.data() + done, out_used_ - done);
+      const ssize_t n = ::pwrite(fd_, out_buf_.data() + done, out_used_ - done, static_cast<off_t>(archive_bytes_));
       if (n < 0) {
         if (errno == EINTR) continue;
         io_error_ = errno_text(errno);
@@ -538,23 +544,25 @@ struct tar_archive_sink::impl {
     }
   }
 
+  /// Feed tar bytes to the compressor or the file; false (io_error_ set) on failure.
+  bool feed(const char* bytes, std::size_t length) noexcept {
+    if (zstd_) return compress(bytes, length, ZSTD_e_continue);
+    if (gzip_) {
+      try {
+        if (gzip_->write(bytes, length)) return true;
+        io_error_ = gzip_reason();
+      } catch (const std::bad_alloc&) {  // a new block's buffers; libarchive must see an error, not a throw
+        io_error_ = "gzip: out of memory";
+      }
+      return false;
+    }
+    return put(bytes, length);
+  }
+
   static la_ssize_t on_write(archive* a, void* client, const void* buffer, std::size_t length) noexcept {
     auto* self = static_cast<impl*>(client);
     if (self->discard_) return static_cast<la_ssize_t>(length);
-    const char* bytes = static_cast<const char*>(buffer);
-    bool ok = false;
-    if (self->zstd_) {
-      ok = self->compress(bytes, length, ZSTD_e_continue);
-    } else if (self->gzip_) {
-      try {
-        ok = self->gzip_->write(bytes, length);
-        if (!ok) self->io_error_ = self->gzip_reason();
-      } catch (const std::bad_alloc&) {  // a new block's buffers; libarchive must see an error, not a throw
-        self->io_error_ = "gzip: out of memory";
-      }
-    } else {
-      ok = self->put(bytes, length);
-    }
+    const bool ok = self->feed(static_cast<const char*>(buffer), length);
     if (!ok) {
       archive_set_error(a, EIO, "%s", self->io_error_.c_str());
       return -1;
@@ -627,15 +635,107 @@ struct tar_archive_sink::impl {
       if (n <= 0) fail(archive_reason());
       done += static_cast<std::size_t>(n);
     }
-    // The entry's 512-byte padding is written by the next header or by close.
+    // The padding now, not with the next header: a framed entry may come next.
+    if (archive_write_finish_entry(a) != ARCHIVE_OK) fail(archive_reason());
+  }
+
+  bool frame_header(std::string_view name, std::uint64_t size, char* header) const noexcept {
+    constexpr std::uint64_t kMaxOctal11 = 077777777777;  // 11 octal digits: 8 GiB - 1
+    // libarchive's pax writer adds a pax mtime record from 2^31 - 1 on (2038-01-19), not only
+    // past the 11 digits.
+    constexpr std::int64_t kMaxPlainMtime = 0x7ffffffe;
+    const auto plain = [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+             c == '-';
+    };
+    if (name.empty() || name.size() >= 100 || name == "." || name == ".." ||
+        !std::all_of(name.begin(), name.end(), plain) || size > kMaxOctal11 || options_.mtime < 0 ||
+        options_.mtime > kMaxPlainMtime) {
+      return false;
+    }
+    // libarchive's ustar header (archive_write_set_format_pax_restricted, plain case): numbers
+    // in octal, zero-filled, each field ended as it ends them.
+    std::memset(header, 0, tar_archive_sink::kTarBlockBytes);
+    const auto octal = [header](std::size_t at, std::size_t digits, std::uint64_t value) {
+      for (std::size_t i = digits; i-- > 0; value >>= 3) header[at + i] = static_cast<char>('0' + (value & 7));
+    };
+    std::memcpy(header, name.data(), name.size());  // name[100], NUL-filled
+    octal(100, 6, kFileMode);                       // mode[8]: "000644 \0"
+    header[106] = ' ';
+    octal(108, 6, 0);                               // uid[8]
+    header[114] = ' ';
+    octal(116, 6, 0);                               // gid[8]
+    header[122] = ' ';
+    octal(124, 11, size);                           // size[12]: 11 digits and a space
+    header[135] = ' ';
+    octal(136, 11, static_cast<std::uint64_t>(options_.mtime));  // mtime[12]
+    header[147] = ' ';
+    header[156] = '0';                              // typeflag: regular file
+    std::memcpy(header + 257, "ustar\0" "00", 8);   // magic and version
+    octal(329, 6, 0);                               // devmajor[8]
+    header[335] = ' ';
+    octal(337, 6, 0);                               // devminor[8]
+    header[343] = ' ';
+    // The checksum: the sum of the header's bytes with its own field read as spaces, then
+    // written as 6 digits, a NUL and a space.
+    std::uint32_t sum = 8 * ' ';
+    for (std::size_t i = 0; i < tar_archive_sink::kTarBlockBytes; ++i) {
+      if (i < 148 || i >= 156) sum += static_cast<unsigned char>(header[i]);
+    }
+    octal(148, 6, sum);
+    header[154] = '\0';
+    header[155] = ' ';
+    return true;
+  }
+
+  std::optional<std::uint64_t> add_framed_entry(std::string_view entry) {
+    check_usable();
+    check_interrupt();
+    if (entry.size() % tar_archive_sink::kTarBlockBytes != 0 || entry.empty()) {
+      throw std::invalid_argument("tar_archive_sink: a framed entry is whole 512-byte blocks");
+    }
+    framed_bytes_ += entry.size();
+    if (options_.format != archive_format::tar) {
+      if (!feed(entry.data(), entry.size())) fail(io_error_);
+      return std::nullopt;
+    }
+    // The buffer goes out first, so that the reserved range starts where it ends.
+    if (!flush_buffer()) fail(io_error_);
+    const std::uint64_t offset = archive_bytes_;
+    archive_bytes_ += entry.size();
+    return offset;
+  }
+
+  void write_framed_at(std::uint64_t offset, std::string_view entry) {
+    std::size_t done = 0;
+    while (done < entry.size()) {
+      const ssize_t n = ::pwrite(fd_, entry.data() + done, entry.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const std::string message = "output: write: " + output_.string() + ": " + errno_text(errno);
+        {
+          std::lock_guard lock(framed_failure_mutex_);
+          if (framed_failure_.empty()) framed_failure_ = message;
+        }
+        framed_failed_.store(true);
+        throw fatal_error(exit_code::output_error, message);
+      }
+      done += static_cast<std::size_t>(n);
+    }
   }
 
   std::uint64_t complete() {
     check_usable();
     check_interrupt();
+    if (framed_failed_.load()) {
+      std::lock_guard lock(framed_failure_mutex_);
+      state_ = state::failed;
+      failure_ = framed_failure_;
+      throw fatal_error(exit_code::output_error, failure_);
+    }
     archive* a = archive_.get();
     if (archive_write_close(a) != ARCHIVE_OK) fail(archive_reason());
-    uncompressed_final_ = static_cast<std::uint64_t>(archive_filter_bytes(a, 0));
+    uncompressed_final_ = static_cast<std::uint64_t>(archive_filter_bytes(a, 0)) + framed_bytes_;
     archive_.reset();
     if (zstd_ && !compress(nullptr, 0, ZSTD_e_end)) fail(io_error_);
     if (gzip_) {
@@ -713,6 +813,18 @@ tar_archive_sink::~tar_archive_sink() {
 
 void tar_archive_sink::add_entry(std::string_view name, std::string_view data) { impl_->add_entry(name, data); }
 
+bool tar_archive_sink::frame_header(std::string_view name, std::uint64_t size, char* header) const noexcept {
+  return impl_->frame_header(name, size, header);
+}
+
+std::optional<std::uint64_t> tar_archive_sink::add_framed_entry(std::string_view entry) {
+  return impl_->add_framed_entry(entry);
+}
+
+void tar_archive_sink::write_framed_at(std::uint64_t offset, std::string_view entry) {
+  impl_->write_framed_at(offset, entry);
+}
+
 std::uint64_t tar_archive_sink::finish() {
   const std::uint64_t bytes = impl_->complete();
   impl_->commit(true);
@@ -724,7 +836,9 @@ std::uint64_t tar_archive_sink::complete() { return impl_->complete(); }
 void tar_archive_sink::commit() { impl_->commit(false); }
 
 std::uint64_t tar_archive_sink::uncompressed_bytes() const noexcept {
-  if (impl_->archive_) return static_cast<std::uint64_t>(archive_filter_bytes(impl_->archive_.get(), 0));
+  if (impl_->archive_) {
+    return static_cast<std::uint64_t>(archive_filter_bytes(impl_->archive_.get(), 0)) + impl_->framed_bytes_;
+  }
   return impl_->uncompressed_final_;
 }
 

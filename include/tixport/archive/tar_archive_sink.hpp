@@ -77,6 +77,40 @@ class tar_archive_sink {
   /// on a write error; after any throw the sink is failed and only its destructor is useful.
   void add_entry(std::string_view name, std::string_view data);
 
+  // ---- Framed entries: the tar bytes of an entry made off the ordered path ----------------
+  // A writer with many threads builds each entry's complete tar bytes (frame_header, then the
+  // data, then zeros to a 512-byte boundary) in parallel, and hands them over in order with
+  // add_framed_entry: the ordered part is then one append (or, for .tar, one reservation:
+  // the bytes are placed with write_framed_at, in parallel). The bytes are libarchive's own
+  // for the same entry (tested byte for byte), so framed and add_entry entries may be mixed.
+
+  /// Size of a tar block: a header, and the unit the data is padded to.
+  static constexpr std::size_t kTarBlockBytes = 512;
+
+  /// Zero bytes after `size` bytes of data up to the next block boundary.
+  static constexpr std::size_t padding_after(std::uint64_t size) noexcept {
+    return static_cast<std::size_t>((kTarBlockBytes - size % kTarBlockBytes) % kTarBlockBytes);
+  }
+
+  /// Write into `header` (kTarBlockBytes bytes) the ustar header add_entry(name, data) writes for
+  /// data of `size` bytes. False when the entry needs more than a plain ustar header (a name of
+  /// 100 bytes or more or with bytes other than [A-Za-z0-9._-], a size of 8 GiB or more, this
+  /// sink's mtime before 1970 or from 2038-01-19 03:14:07 UTC on, where libarchive writes pax
+  /// records): then use add_entry. Thread-safe.
+  [[nodiscard]] bool frame_header(std::string_view name, std::uint64_t size, char* header) const noexcept;
+
+  /// Append one framed entry: its header from frame_header, its data, its padding (a multiple of
+  /// kTarBlockBytes bytes). For .tar the sink only reserves the entry's place in the file and
+  /// returns its offset, and the caller must then write it there with write_framed_at before
+  /// complete(); for the compressed formats it is compressed now and nullopt is returned.
+  /// Ordered like add_entry, and throws like it.
+  std::optional<std::uint64_t> add_framed_entry(std::string_view entry);
+
+  /// Write a reserved .tar entry at `offset`. Thread-safe: may run alongside other
+  /// write_framed_at calls and one add_entry / add_framed_entry. Throws fatal_error(output_error)
+  /// on a write error (complete() then fails too).
+  void write_framed_at(std::uint64_t offset, std::string_view entry);
+
   /// Write the end of the archive, flush, fsync and rename the temporary file onto the
   /// output. Returns the archive file's size in bytes. Throws like add_entry. Call once.
   /// Same as complete() then commit().
