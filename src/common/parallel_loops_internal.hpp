@@ -90,4 +90,44 @@ void ordered_pipeline(std::size_t tokens, const Make& make, const Work& work, co
                                          })));
 }
 
+/// ordered_pipeline with a fourth stage: `take(Token*)` (serial, in order) no longer ends a
+/// token's way; `after(Token*)` does, in parallel, and owns the token from then on. For work
+/// that needs the order only to be placed (a file offset handed out in order) and can then be
+/// done by any thread (writing the bytes there).
+template <typename Token, typename Make, typename Work, typename Take, typename After>
+void ordered_pipeline(std::size_t tokens, const Make& make, const Work& work, const Take& take, const After& after) {
+  namespace tbb = oneapi::tbb;
+  const int done = 0;
+  const int recycled = 0;
+  const tsan::acquire_on_exit all_done(&done);
+  tbb::parallel_pipeline(
+      tokens,
+      tbb::make_filter<void, Token*>(tbb::filter_mode::serial_in_order,
+                                     tsan::serial_body(&done, [&make, &recycled](tbb::flow_control& fc) -> Token* {
+                                       tsan::acquire(&recycled);
+                                       Token* token = make(fc);
+                                       if (token != nullptr) tsan::release(token);
+                                       return token;
+                                     })) &
+          tbb::make_filter<Token*, Token*>(tbb::filter_mode::parallel, tsan::body(&done, [&work](Token* token) {
+                                             tsan::acquire(token);
+                                             work(token);
+                                             tsan::release(token);
+                                             return token;
+                                           })) &
+          tbb::make_filter<Token*, Token*>(tbb::filter_mode::serial_in_order,
+                                           tsan::serial_body(&done, [&take](Token* token) {
+                                             tsan::acquire(token);
+                                             take(token);
+                                             tsan::release(token);
+                                             return token;
+                                           })) &
+          tbb::make_filter<Token*, void>(tbb::filter_mode::parallel,
+                                         tsan::body(&done, [&after, &recycled](Token* token) {
+                                           tsan::acquire(token);
+                                           after(token);
+                                           tsan::release(&recycled);
+                                         })));
+}
+
 }  // namespace tixport

@@ -251,9 +251,19 @@ bool repair_invalid_bodies(std::span<const comment_candidate> candidates, encode
 // One batch travelling through the pipeline.
 struct encoded_batch {
   std::uint64_t k = 0;                     // 1-based batch number
-  std::string json;                        // the batch file's bytes
+  // The batch file's tar entry: kHeaderBytes for its header, its JSON, then (when framed)
+  // the padding. Unframed, only the JSON goes to the sink (add_entry).
+  std::string entry;
+  std::size_t json_size = 0;               // the batch file's bytes, after the header's place
+  bool framed = false;                     // entry is whole: header, JSON, padding
+  std::optional<std::uint64_t> offset;     // .tar: where the entry goes in the file
   reject_log log;                          // references and repairs counted while encoding
   std::vector<ledger_dangling> dangling;   // comment authors left unmapped (when listed)
+
+  static constexpr std::size_t kHeaderBytes = tar_archive_sink::kTarBlockBytes;
+  [[nodiscard]] std::string_view json() const noexcept {
+    return std::string_view(entry).substr(kHeaderBytes, json_size);
+  }
 };
 
 }  // namespace
@@ -338,38 +348,48 @@ serialize_stats write_batches(const comment_source& source, std::span<const tick
       const bool fingerprinting = !fingerprints.tickets.empty() || !fingerprints.comments.empty();
       // Compact: each object's bytes in the batch are its canonical JSON, hashed in place.
       const bool in_place = fingerprinting && options.style == json_style::compact;
-      encode_batch(ticket_out, comment_out, user_out, options.style, batch->json,
-                   in_place ? &scratch.spans : nullptr);
+      std::string& entry = batch->entry;
+      entry.assign(encoded_batch::kHeaderBytes, '\0');  // the header's place: framed below
+      encode_batch(ticket_out, comment_out, user_out, options.style, entry, in_place ? &scratch.spans : nullptr);
       // The bodies' UTF-8 is checked in one pass over the whole batch: JSON escaping passes
       // bytes >= 0x80 through and writes only ASCII around them, so the batch is valid UTF-8
       // exactly when every string in it is (a body cut inside a character is followed by an
       // ASCII quote, which makes the batch invalid too). Only a batch that fails is encoded
       // again, with its invalid bodies repaired.
-      if (!is_valid_utf8(batch->json)) {
+      if (!is_valid_utf8(std::string_view(entry).substr(encoded_batch::kHeaderBytes))) {
         if (repair_invalid_bodies(c, scratch, batch->log)) {
-          batch->json.clear();
-          encode_batch(ticket_out, comment_out, user_out, options.style, batch->json,
-                       in_place ? &scratch.spans : nullptr);
+          entry.resize(encoded_batch::kHeaderBytes);
+          encode_batch(ticket_out, comment_out, user_out, options.style, entry, in_place ? &scratch.spans : nullptr);
         }
       }
+      batch->json_size = entry.size() - encoded_batch::kHeaderBytes;
       // Each object's compact JSON, as the ledger fingerprints it (SPEC 4.1).
       const std::size_t first = (batch->k - 1) * b;
-      const auto json = std::string_view(batch->json);
+      const auto json = std::string_view(entry);  // the spans count from the entry's start
       fingerprint_objects<ticket_record, encode_ticket_object>(
           ticket_out, in_place ? &scratch.spans.tickets : nullptr, json, scratch.object, fingerprints.tickets, first);
       fingerprint_objects<comment_record, encode_comment_object>(
           comment_out, in_place ? &scratch.spans.comments : nullptr, json, scratch.object, fingerprints.comments,
           first);
+      // The tar entry is made here, in parallel: the ordered stage then only appends it
+      // (perf/SCALING.md: that stage was the first to stop scaling).
+      if (sink.frame_header(batch_entry_name(batch->k, b, options.name_style), batch->json_size, entry.data())) {
+        entry.append(tar_archive_sink::padding_after(batch->json_size), '\0');
+        batch->framed = true;
+      }
     } catch (...) {
       keep_failure();
     }
   };
-  const auto write_in_order = [&](encoded_batch* token) {
-    const std::unique_ptr<encoded_batch> batch(token);
+  const auto write_in_order = [&](encoded_batch* batch) {
     if (failed.load()) return;
     try {
-      sink.add_entry(batch_entry_name(batch->k, b, options.name_style), batch->json);
-      stats.json_bytes += batch->json.size();
+      if (batch->framed) {
+        batch->offset = sink.add_framed_entry(batch->entry);
+      } else {
+        sink.add_entry(batch_entry_name(batch->k, b, options.name_style), batch->json());
+      }
+      stats.json_bytes += batch->json_size;
       log.merge(batch->log);
       if (dangling != nullptr) dangling->insert(dangling->end(), batch->dangling.begin(), batch->dangling.end());
       if (options.progress) options.progress(batch->k, total);
@@ -377,7 +397,17 @@ serialize_stats write_batches(const comment_source& source, std::span<const tick
       keep_failure();
     }
   };
-  ordered_pipeline<encoded_batch>(in_flight, make, encode, write_in_order);
+  // .tar: the entry's bytes go to the place write_in_order reserved, from any thread.
+  const auto place = [&](encoded_batch* token) {
+    const std::unique_ptr<encoded_batch> batch(token);
+    if (failed.load() || !batch->offset) return;
+    try {
+      sink.write_framed_at(*batch->offset, batch->entry);
+    } catch (...) {
+      keep_failure();
+    }
+  };
+  ordered_pipeline<encoded_batch>(in_flight, make, encode, write_in_order, place);
   std::exception_ptr error;
   {
     std::lock_guard lock(failure_mutex);  // the pipeline has ended; the lock only shows TSan the order
