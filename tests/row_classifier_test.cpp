@@ -17,6 +17,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <random>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -525,4 +526,90 @@ TEST_CASE("a TICKET_CREATED_AT repeated row after row, valid or not, counts as e
   CHECK(out.log.count(row_issue::ticket_invalid_created_at) == 2);
   CHECK(out.log.samples(row_issue::ticket_invalid_created_at) == std::vector<std::uint64_t>{4, 5});
   CHECK(out.log.count(row_issue::duplicate_ticket) == 1);
+}
+
+TEST_CASE("repeated ticket and user fields take the outcome their first row had, as if each row were parsed",
+          "[row_classifier]") {
+  // The classifier remembers the last row's ticket fields and the last two users' fields (by
+  // text) with what they came to. The same random rows are classified twice: spelled alike
+  // (the remembered outcomes are used) and with every repeat spelled differently but meaning
+  // the same (leading zeros, blanks around NAME and EMAIL, a T in the timestamp), so that
+  // each row is parsed and probed. Both must give the same result.
+  struct ticket_pick {
+    const char* conversation;
+    const char* requester;
+    const char* created_at;
+  };
+  const std::vector<ticket_pick> tickets = {{"10", "5", "2021-01-01 00:00:05"}, {"20", "6", "2021-01-02 00:00:00"},
+                                            {"10", "7", "2021-01-01 00:00:05"}, {"x", "5", "2021-01-01 00:00:05"},
+                                            {"30", "", "2021-01-01 00:00:05"},  {"40", "5", "2021-13-01 00:00:00"}};
+  struct user_pick {
+    const char* author;
+    const char* name;
+    const char* email;
+  };
+  const std::vector<user_pick> users = {
+      {"5", "Ann", "ann@x.org"},  {"6", "Bob", "bob@x.org"}, {"5", "Ann", "ANN@x.org"},  {"7", "Cy", "ann@x.org"},
+      {"8", "", "dee@x.org"},     {"9", "Eve", "not-an-email"}, {"y", "Fay", "fay@x.org"},
+      {"11", "Gus", "gus-with-a-long-address@x.org"}};
+  std::mt19937_64 rng(5);
+  for (int iter = 0; iter < 200; ++iter) {
+    std::string plain;
+    std::string spelled;
+    const std::size_t rows = 1 + rng() % 40;
+    std::size_t t = rng() % tickets.size();
+    std::size_t u = rng() % users.size();
+    for (std::size_t r = 0; r < rows; ++r) {
+      if (rng() % 3 == 0) t = rng() % tickets.size();  // runs of one conversation
+      if (rng() % 2 == 0) u = rng() % users.size();
+      row_fields row;
+      row.comment_part_id = std::to_string(r + 1);
+      row.conversation_id = tickets[t].conversation;
+      row.requester_id = tickets[t].requester;
+      row.ticket_created_at = tickets[t].created_at;
+      row.author_id = users[u].author;
+      row.name = users[u].name;
+      row.email = users[u].email;
+      plain += row.line();
+      if (r % 2 == 1) {  // the same meaning, another text
+        row.conversation_id = "0" + row.conversation_id;
+        if (!row.requester_id.empty()) row.requester_id = "0" + row.requester_id;
+        row.ticket_created_at[10] = 'T';
+        row.author_id = "0" + row.author_id;
+        row.name = " " + row.name + " ";
+        row.email = " " + row.email;
+      }
+      spelled += row.line();
+    }
+    INFO("export:\n" << plain);
+    constexpr std::size_t kSmallTextLimit = 40;  // Gus's name and email are too large together
+    const classified_chunk a = classify(export_csv(plain), kSmallTextLimit);
+    const classified_chunk b = classify(export_csv(spelled), kSmallTextLimit);
+    CHECK(counted(a) == counted(b));
+    for (std::size_t i = 0; i < tixport::kRowIssueCount; ++i) {
+      CHECK(a.log.samples(static_cast<row_issue>(i)) == b.log.samples(static_cast<row_issue>(i)));
+    }
+    CHECK(a.valid_ticket_rows == b.valid_ticket_rows);
+    CHECK(a.user_candidate_rows == b.user_candidate_rows);
+    CHECK(a.comments.size() == b.comments.size());
+    REQUIRE(a.tickets.size() == b.tickets.size());
+    for (const auto& [id, x] : a.tickets) {
+      REQUIRE(b.tickets.count(id) == 1);
+      const auto& y = b.tickets.at(id);
+      CHECK(std::tie(x.line, x.requester_id, x.created_at) == std::tie(y.line, y.requester_id, y.created_at));
+    }
+    REQUIRE(a.users.size() == b.users.size());
+    for (const auto& [key, x] : a.users) {
+      REQUIRE(b.users.count(key) == 1);
+      const auto& y = b.users.at(key);
+      CHECK(std::tie(x.line, x.author_id, x.name, x.email) == std::tie(y.line, y.author_id, y.name, y.email));
+    }
+    REQUIRE(a.authors.size() == b.authors.size());
+    for (const auto& [id, x] : a.authors) {
+      REQUIRE(b.authors.count(id) == 1);
+      const auto& y = b.authors.at(id);
+      CHECK(std::tie(x.line, x.email_key, x.conflict) == std::tie(y.line, y.email_key, y.conflict));
+    }
+    CHECK(a.max_id == b.max_id);
+  }
 }

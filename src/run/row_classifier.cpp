@@ -84,6 +84,65 @@ class last_timestamp {
   bool parsed_ = false;
 };
 
+/// The ticket fields of the last row, with what they came to. The rows of a conversation
+/// usually follow one another and repeat CONVERSATION_ID, TICKET_REQUESTER_ID and
+/// TICKET_CREATED_AT, so a repeat takes the same outcome without parsing or probing: a
+/// rejection is the same rejection, and a valid ticket is now a duplicate (its first row
+/// was taken, or was itself a duplicate).
+struct last_ticket {
+  enum class outcome : std::uint8_t { invalid_id, invalid_requester, invalid_created_at, valid };
+  std::string_view conversation_text, requester_text, created_at_text;
+  std::optional<std::int64_t> conversation, requester;
+  outcome result = outcome::invalid_id;
+  bool set = false;
+
+  [[nodiscard]] bool repeats(std::string_view conversation_now, std::string_view requester_now,
+                             std::string_view created_at_now) const noexcept {
+    return set && conversation_now == conversation_text && requester_now == requester_text &&
+           created_at_now == created_at_text;
+  }
+};
+
+/// The user fields of the two last distinct (author, name, email) rows with what they came to.
+/// A conversation's rows alternate between its customer and an agent; a repeat is the same
+/// rejection, or (a candidate) a duplicate of the user its first row took, whose author entry
+/// already says whether the chat id conflicts.
+struct recent_users {
+  enum class outcome : std::uint8_t { null_name, invalid_email, too_large, candidate };
+  struct entry {
+    std::int64_t author = 0;
+    std::string_view name, email;  // trimmed
+    outcome result = outcome::null_name;
+    bool set = false;
+  };
+  entry slots[2];
+
+  [[nodiscard]] const entry* find(std::int64_t author, std::string_view name, std::string_view email) noexcept {
+    for (std::size_t i = 0; i < 2; ++i) {
+      const entry& e = slots[i];
+      if (!e.set || e.author != author || e.name != name || e.email != email) continue;
+      if (i == 1) std::swap(slots[0], slots[1]);  // most recent first
+      return &slots[0];
+    }
+    return nullptr;
+  }
+  void remember(std::int64_t author, std::string_view name, std::string_view email, outcome result) noexcept {
+    slots[1] = slots[0];
+    slots[0] = {author, name, email, result, true};
+  }
+};
+
+row_issue user_rejection(recent_users::outcome result) noexcept {
+  switch (result) {
+    case recent_users::outcome::null_name:
+      return row_issue::user_null_name;
+    case recent_users::outcome::invalid_email:
+      return row_issue::user_invalid_email;
+    default:
+      return row_issue::user_too_large;
+  }
+}
+
 }  // namespace
 
 void classify_chunk(const csv_chunk& chunk, const export_columns& c, classified_chunk& out,
@@ -99,6 +158,8 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, classified_
   std::string email_text;
   std::string scratch;
   last_timestamp ticket_created_at;
+  last_ticket ticket;
+  recent_users recent;
 
   for (std::size_t r = 0; r < records; ++r) {
     const std::string_view* f = chunk.fields.data() + r * width;
@@ -106,8 +167,17 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, classified_
     const std::uint64_t line = chunk.record_lines[r];
 
     const std::optional<std::int64_t> author = parse_id(f[c.author_id]);
-    const std::optional<std::int64_t> requester = parse_id(f[c.ticket_requester_id]);
-    const std::optional<std::int64_t> conversation = parse_id(f[c.conversation_id]);
+    const bool same_ticket = ticket.repeats(f[c.conversation_id], f[c.ticket_requester_id], f[c.ticket_created_at]);
+    if (!same_ticket) {
+      ticket.conversation_text = f[c.conversation_id];
+      ticket.requester_text = f[c.ticket_requester_id];
+      ticket.created_at_text = f[c.ticket_created_at];
+      ticket.requester = parse_id(ticket.requester_text);
+      ticket.conversation = parse_id(ticket.conversation_text);
+      ticket.set = true;
+    }
+    const std::optional<std::int64_t> requester = ticket.requester;
+    const std::optional<std::int64_t> conversation = ticket.conversation;
     note_max(out.max_id, author);
     note_max(out.max_id, requester);
 
@@ -133,17 +203,38 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, classified_
     }
 
     // Tickets (SPEC 2.4).
-    if (!conversation) {
+    using ticket_outcome = last_ticket::outcome;
+    if (same_ticket) {
+      switch (ticket.result) {
+        case ticket_outcome::invalid_id:
+          out.log.add(row_issue::ticket_invalid_id, line);
+          break;
+        case ticket_outcome::invalid_requester:
+          out.log.add(row_issue::ticket_invalid_requester_id, line);
+          break;
+        case ticket_outcome::invalid_created_at:
+          out.log.add(row_issue::ticket_invalid_created_at, line);
+          break;
+        case ticket_outcome::valid:
+          ++out.valid_ticket_rows;
+          out.log.add(row_issue::duplicate_ticket, line);
+          break;
+      }
+    } else if (!conversation) {
       out.log.add(row_issue::ticket_invalid_id, line);
+      ticket.result = ticket_outcome::invalid_id;
     } else if (!requester) {
       out.log.add(row_issue::ticket_invalid_requester_id, line);
+      ticket.result = ticket_outcome::invalid_requester;
     } else if (const auto created = ticket_created_at.parse(f[c.ticket_created_at]); !created) {
       out.log.add(row_issue::ticket_invalid_created_at, line);
+      ticket.result = ticket_outcome::invalid_created_at;
     } else {
       ++out.valid_ticket_rows;
       const auto [it, inserted] =
           out.tickets.try_emplace(*conversation, ticket_candidate{offset, line, *conversation, *requester, *created});
       if (!inserted) out.log.add(row_issue::duplicate_ticket, line);
+      ticket.result = ticket_outcome::valid;
     }
 
     // Users (SPEC 2.1) and the chat id -> email key map (SPEC 2.2).
@@ -152,19 +243,33 @@ void classify_chunk(const csv_chunk& chunk, const export_columns& c, classified_
       continue;
     }
     const std::string_view name = trim_ws(f[c.name]);
-    if (name.empty()) {
-      out.log.add(row_issue::user_null_name, line);
+    const std::string_view email = trim_ws(f[c.email]);
+    using user_outcome = recent_users::outcome;
+    if (const recent_users::entry* seen = recent.find(*author, name, email)) {
+      if (seen->result != user_outcome::candidate) {
+        out.log.add(user_rejection(seen->result), line);
+      } else {
+        ++out.user_candidate_rows;
+        out.log.add(row_issue::duplicate_user_row, line);
+      }
       continue;
     }
-    const std::string_view email = trim_ws(f[c.email]);
+    if (name.empty()) {
+      out.log.add(row_issue::user_null_name, line);
+      recent.remember(*author, name, email, user_outcome::null_name);
+      continue;
+    }
     if (!is_valid_email(email)) {
       out.log.add(row_issue::user_invalid_email, line);
+      recent.remember(*author, name, email, user_outcome::invalid_email);
       continue;
     }
     if (texts_too_large(std::array{name, email}, max_text_json_bytes, scratch)) {
       out.log.add(row_issue::user_too_large, line);
+      recent.remember(*author, name, email, user_outcome::too_large);
       continue;
     }
+    recent.remember(*author, name, email, user_outcome::candidate);
     ++out.user_candidate_rows;
     const bool email_repaired = copy_clean_utf8(email, email_text);
     key.clear();
