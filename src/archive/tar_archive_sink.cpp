@@ -495,9 +495,9 @@ struct tar_archive_sink::impl {
     std::size_t done = 0;
     while (done < out_used_) {
       const ssize_t n = ::pwrite(fd_, out_buf_.data() + done, out_used_ - done, static_cast<off_t>(archive_bytes_));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        io_error_ = errno_text(errno);
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        io_error_ = n < 0 ? errno_text(errno) : "no bytes written";  // 0: would loop for ever
         return false;
       }
       done += static_cast<std::size_t>(n);
@@ -710,9 +710,10 @@ struct tar_archive_sink::impl {
     std::size_t done = 0;
     while (done < entry.size()) {
       const ssize_t n = ::pwrite(fd_, entry.data() + done, entry.size() - done, static_cast<off_t>(offset + done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        const std::string message = "output: write: " + output_.string() + ": " + errno_text(errno);
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        const std::string message =
+            "output: write: " + output_.string() + ": " + (n < 0 ? errno_text(errno) : "no bytes written");
         {
           std::lock_guard lock(framed_failure_mutex_);
           if (framed_failure_.empty()) framed_failure_ = message;

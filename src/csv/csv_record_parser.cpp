@@ -56,8 +56,8 @@ void read_record_fields(std::string_view data, std::uint64_t record_start, std::
   wanted_fields_sink sink{wanted, views, owned, &scratch};
   sink.last = *std::max_element(wanted.begin(), wanted.end());
   // The batch serializer reads every comment's record again: the SIMD walker first, as the
-  // chunk parse did; a record it cannot take (or a blank line) goes to the exact parser,
-  // which gives the same fields wherever the walker accepts a record.
+  // chunk parse did; a record it cannot take goes to the exact parser, which gives the same
+  // fields wherever the walker accepts a record. (At a blank line both give empty views.)
   const position start{record_start, 0};
   const fast_run run = active_kernels().walk_fields(data.data(), data.size(), start, record_start + 1, sink);
   if (!run.fallback) return;
