@@ -53,6 +53,31 @@ void parallel_sort_vector(std::vector<T>& v, Less less) {
   parallel_sort_span(std::span<T>(v), std::move(less));
 }
 
+namespace detail {
+
+/// The first two filters of ordered_pipeline: `make` (serial, in order) and `work` (parallel).
+/// `done` and `recycled` are the caller's TSan sync addresses (see ordered_pipeline).
+template <typename Token, typename Make, typename Work>
+oneapi::tbb::filter<void, Token*> made_and_worked(const Make& make, const Work& work, const int& done,
+                                                  const int& recycled) {
+  namespace tbb = oneapi::tbb;
+  return tbb::make_filter<void, Token*>(tbb::filter_mode::serial_in_order,
+                                        tsan::serial_body(&done, [&make, &recycled](tbb::flow_control& fc) -> Token* {
+                                          tsan::acquire(&recycled);
+                                          Token* token = make(fc);
+                                          if (token != nullptr) tsan::release(token);
+                                          return token;
+                                        })) &
+         tbb::make_filter<Token*, Token*>(tbb::filter_mode::parallel, tsan::body(&done, [&work](Token* token) {
+                                            tsan::acquire(token);
+                                            work(token);
+                                            tsan::release(token);
+                                            return token;
+                                          }));
+}
+
+}  // namespace detail
+
 /// oneTBB's parallel_pipeline of three stages over pointer tokens, at most `tokens` in flight:
 ///  - `make(flow_control&) -> Token*`, one call at a time in order (nullptr after fc.stop());
 ///  - `work(Token*)`, in parallel;
@@ -67,27 +92,13 @@ void ordered_pipeline(std::size_t tokens, const Make& make, const Work& work, co
   const int done = 0;
   const int recycled = 0;
   const tsan::acquire_on_exit all_done(&done);
-  tbb::parallel_pipeline(
-      tokens,
-      tbb::make_filter<void, Token*>(tbb::filter_mode::serial_in_order,
-                                     tsan::serial_body(&done, [&make, &recycled](tbb::flow_control& fc) -> Token* {
-                                       tsan::acquire(&recycled);
-                                       Token* token = make(fc);
-                                       if (token != nullptr) tsan::release(token);
-                                       return token;
-                                     })) &
-          tbb::make_filter<Token*, Token*>(tbb::filter_mode::parallel, tsan::body(&done, [&work](Token* token) {
-                                             tsan::acquire(token);
-                                             work(token);
-                                             tsan::release(token);
-                                             return token;
-                                           })) &
-          tbb::make_filter<Token*, void>(tbb::filter_mode::serial_in_order,
-                                         tsan::serial_body(&done, [&take, &recycled](Token* token) {
-                                           tsan::acquire(token);
-                                           take(token);
-                                           tsan::release(&recycled);
-                                         })));
+  tbb::parallel_pipeline(tokens, detail::made_and_worked<Token>(make, work, done, recycled) &
+                                     tbb::make_filter<Token*, void>(tbb::filter_mode::serial_in_order,
+                                                                    tsan::serial_body(&done, [&take, &recycled](Token* token) {
+                                                                      tsan::acquire(token);
+                                                                      take(token);
+                                                                      tsan::release(&recycled);
+                                                                    })));
 }
 
 /// ordered_pipeline with a fourth stage: `take(Token*)` (serial, in order) no longer ends a
@@ -100,34 +111,20 @@ void ordered_pipeline(std::size_t tokens, const Make& make, const Work& work, co
   const int done = 0;
   const int recycled = 0;
   const tsan::acquire_on_exit all_done(&done);
-  tbb::parallel_pipeline(
-      tokens,
-      tbb::make_filter<void, Token*>(tbb::filter_mode::serial_in_order,
-                                     tsan::serial_body(&done, [&make, &recycled](tbb::flow_control& fc) -> Token* {
-                                       tsan::acquire(&recycled);
-                                       Token* token = make(fc);
-                                       if (token != nullptr) tsan::release(token);
-                                       return token;
-                                     })) &
-          tbb::make_filter<Token*, Token*>(tbb::filter_mode::parallel, tsan::body(&done, [&work](Token* token) {
-                                             tsan::acquire(token);
-                                             work(token);
-                                             tsan::release(token);
-                                             return token;
-                                           })) &
-          tbb::make_filter<Token*, Token*>(tbb::filter_mode::serial_in_order,
-                                           tsan::serial_body(&done, [&take](Token* token) {
-                                             tsan::acquire(token);
-                                             take(token);
-                                             tsan::release(token);
-                                             return token;
-                                           })) &
-          tbb::make_filter<Token*, void>(tbb::filter_mode::parallel,
-                                         tsan::body(&done, [&after, &recycled](Token* token) {
-                                           tsan::acquire(token);
-                                           after(token);
-                                           tsan::release(&recycled);
-                                         })));
+  tbb::parallel_pipeline(tokens, detail::made_and_worked<Token>(make, work, done, recycled) &
+                                     tbb::make_filter<Token*, Token*>(tbb::filter_mode::serial_in_order,
+                                                                      tsan::serial_body(&done, [&take](Token* token) {
+                                                                        tsan::acquire(token);
+                                                                        take(token);
+                                                                        tsan::release(token);
+                                                                        return token;
+                                                                      })) &
+                                     tbb::make_filter<Token*, void>(tbb::filter_mode::parallel,
+                                                                    tsan::body(&done, [&after, &recycled](Token* token) {
+                                                                      tsan::acquire(token);
+                                                                      after(token);
+                                                                      tsan::release(&recycled);
+                                                                    })));
 }
 
 }  // namespace tixport
