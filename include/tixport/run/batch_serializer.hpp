@@ -1,10 +1,12 @@
 // File: batch_serializer.hpp
 //
 // Cuts the resolved tickets, comments and users into batches of B (SPEC 2.6),
-// encodes each batch's JSON on a worker thread and hands the files to the
-// archive sink in batch order. A bounded number of batches is in flight, so
-// the output is never held whole in memory, and the bytes do not depend on
-// how many threads encode.
+// encodes each batch's JSON on a worker thread, where its whole tar entry is
+// framed too (tar_archive_sink::frame_header), and hands the entries to the
+// archive sink in batch order; a .tar's entries are then written at their
+// offsets by any thread. A bounded number of batches is in flight, so the
+// output is never held whole in memory, and the bytes do not depend on how
+// many threads encode.
 //
 //   batch_options opt{.batch_size = 100};
 //   serialize_stats s = write_batches(source, tickets, comments, users, references, opt, sink, log);
