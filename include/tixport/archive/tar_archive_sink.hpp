@@ -138,7 +138,8 @@ class tar_archive_sink {
   /// finish() also the end-of-archive blocks).
   [[nodiscard]] std::uint64_t uncompressed_bytes() const noexcept;
 
-  /// Bytes written to the archive file so far (after finish(): its final size).
+  /// Bytes written to the archive file so far, with the ranges reserved for .tar framed entries
+  /// (after finish(): its final size).
   [[nodiscard]] std::uint64_t archive_bytes() const noexcept;
 
   /// The temporary file being written (it no longer exists after finish() or destruction).
