@@ -533,10 +533,13 @@ TEST_CASE("fetch without count waits for the pages below a failure before failin
   index_server_config config;
   config.users = 250;
   config.send_count = false;
-  // Page 3 (the real last page) comes last, after the empty look-ahead page 5 and page 4's
-  // 404 (the server holds it until both are answered). Neither may end the fetch: page 3
-  // decides that the index ends there.
+  // Page 3 (the real last page) comes last, after the empty look-ahead page 5 and then page
+  // 4's 404 (the server holds each until the pages listed are answered). Neither may end the
+  // fetch: page 3 decides that the index ends there. Page 4 waits for page 5 because its 404
+  // makes the client drop every look-ahead page above 3: on a slow machine page 5's request
+  // could be dropped before it reached the server, and page 3 would then wait for ever.
   config.hold_page_until_answered[3] = {4, 5};
+  config.hold_page_until_answered[4] = {5};
   config.page_faults[4] = {fault::http_404};
   index_server server(config);
   warning_log warnings;
