@@ -108,6 +108,39 @@ void BM_json_append_string(benchmark::State& state) {
 }
 BENCHMARK(BM_json_append_string);
 
+/// Bodies like the generated exports' (perf/data): ~230 bytes of HTML with one byte to escape
+/// every ~100 (a quoted attribute, a newline), unlike make_body's dense mix.
+void BM_json_append_string_export_like(benchmark::State& state) {
+  static const char* const kSentences[] = {
+      "I was charged twice for the same order, can you refund one of them? ",
+      "I've applied a 10% discount to your next order. ",
+      "I'm sorry to hear that, let me check this for you. ",
+      "See <a href=\"https://help.shopnow.example/articles/360784011\">this article</a> for details. ",
+      "Merci beaucoup, \xC3\xA7" "a marche maintenant ! ",
+      "The discount code SPRING20 doesn't apply at checkout.</p>\n<p>",
+      "I ordered the blue jacket last week, but it still hasn't shipped. ",
+      "Can I talk to a human, please? "};
+  std::mt19937_64 rng(2612);
+  std::vector<std::string> bodies;
+  std::int64_t input_bytes = 0;
+  for (int i = 0; i < 1000; ++i) {
+    std::string body = "<p>";
+    const std::size_t target = 60 + rng() % 340;
+    while (body.size() < target) body += kSentences[rng() % std::size(kSentences)];
+    body += "</p>";
+    input_bytes += static_cast<std::int64_t>(body.size());
+    bodies.push_back(std::move(body));
+  }
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    for (const std::string& s : bodies) tixport::append_json_string(out, s);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(state.iterations() * input_bytes);
+}
+BENCHMARK(BM_json_append_string_export_like);
+
 void BM_json_append_string_clean(benchmark::State& state) {
   // Long runs without any byte to escape: the 16-byte scan's best case.
   const std::string text(4096, 'x');

@@ -61,6 +61,7 @@ classified_chunk classify(const std::string& csv, std::size_t max_text_json_byte
   options.threads = 1;
   options.ordered = true;
   options.chunk_bytes = chunk_bytes;
+  options.keep_escaped_field = columns.body;  // as the run reads the export
   classified_chunk out;
   (void)tixport::read_csv_records(csv, *header, options, [&](tixport::csv_chunk&& chunk) {
     tixport::classify_chunk(chunk, columns, out, max_text_json_bytes);
@@ -434,6 +435,36 @@ TEST_CASE("texts over the JSON size limit: the comment or the user is rejected, 
   CHECK(out.users.count("ann@x.org") == 1);
   CHECK(out.users.count("bo@example.org") == 0);
   CHECK(out.users.count("c@x.org") == 1);
+}
+
+TEST_CASE("a BODY left escaped by the reader is measured and tested by its text", "[row_classifier]") {
+  // A limit of 16 JSON bytes. Five quotes are 12 JSON bytes as text ("\"\"\"\"\""), but their
+  // escaped form, ten quotes, would be 22; eight quotes are 18 either way.
+  constexpr std::size_t kLimit = 16;
+  const auto quoted = [](std::size_t quotes) { return "\"" + std::string(2 * quotes, '"') + "\""; };
+  row_fields five;
+  five.body = quoted(5);
+  row_fields eight;
+  eight.comment_part_id = "2";
+  eight.body = quoted(8);
+  row_fields spaces_and_pair;
+  spaces_and_pair.comment_part_id = "3";
+  spaces_and_pair.body = "\"  \"\"  \"";  // not white space only: it holds a quote
+  row_fields spaces;
+  spaces.comment_part_id = "4";
+  spaces.body = "\"   \"";
+  const std::string csv = export_csv(five.line() + eight.line() + spaces_and_pair.line() + spaces.line());
+  for (const std::size_t chunk : {std::size_t{1}, std::size_t{4} << 20}) {
+    INFO("chunk " << chunk);
+    const classified_chunk out = classify(csv, kLimit, chunk);
+    CHECK(counted(out) == std::vector<std::string>{"comment_null_body=1", "comment_too_large=1", "duplicate_ticket=3",
+                                                   "duplicate_user_row=3"});
+    REQUIRE(out.comments.size() == 2);
+    CHECK(out.comments[0].id == 1);
+    CHECK(out.comments[1].id == 3);
+    std::string raw;
+    CHECK(fields_of(csv, out, 0, raw).body == std::string(5, '"'));
+  }
 }
 
 TEST_CASE("invalid UTF-8 in NAME and EMAIL is repaired in the candidate and flagged", "[row_classifier]") {

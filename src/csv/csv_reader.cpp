@@ -190,7 +190,7 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
       slot.owns_nothing = !start.has_value();
       if (start) {
         slot.start = {start->offset, first_line[token.seq] + start->lfs};
-        csv_internal::chunk_sink sink{slot.chunk};
+        csv_internal::chunk_sink sink{slot.chunk, options.keep_escaped_field};
         slot.end = csv_internal::parse_records(bytes, size, slot.start, e, sink, parse_mode::fast);
       }
       handoff_release(&slot);
@@ -218,7 +218,7 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
         // Case 3: parity misled the speculation (a stray quote before or in this chunk):
         // re-parse from the true position and re-anchor the parity for later chunks.
         fresh_chunk(slot.chunk, token.seq);
-        csv_internal::chunk_sink sink{slot.chunk};
+        csv_internal::chunk_sink sink{slot.chunk, options.keep_escaped_field};
         expected = csv_internal::parse_records(bytes, size, expected, e, sink, parse_mode::fast);
         ++stats.reparsed_chunks;
         if (expected.offset < size) parity_fix.store(raw_parity_at(expected.offset), std::memory_order_relaxed);
@@ -297,6 +297,16 @@ csv_read_stats read_csv_records(std::string_view data, const csv_header& header,
   });
   handoff_acquire(&stats);
   return stats;
+}
+
+std::string csv_unescape_pairs(std::string_view escaped) {
+  std::string text;
+  text.reserve(escaped.size());
+  for (std::size_t i = 0; i < escaped.size(); ++i) {
+    text += escaped[i];
+    if (escaped[i] == '"' && i + 1 < escaped.size() && escaped[i + 1] == '"') ++i;
+  }
+  return text;
 }
 
 void append_csv_field(std::string& out, std::string_view field) {

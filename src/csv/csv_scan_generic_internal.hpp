@@ -33,9 +33,10 @@ std::size_t fill_masks(const char* data, std::uint64_t pos, std::uint64_t limit,
 
 // Emit field [s, i) (i = its separator, LF or EOF) holding `quotes` quote bytes, if it follows the
 // pandas rules under the quote-parity reading. False: leave it to the exact parser.
+// `index`: the field's place in its record.
 template <class Sink>
 bool emit_fast_field(const char* data, std::uint64_t size, std::uint64_t s, std::uint64_t i, std::uint64_t quotes,
-                     field_end end, Sink& sink) {
+                     field_end end, std::uint32_t index, Sink& sink) {
   if (quotes == 0) {
     std::uint64_t e = i;
     if (end == field_end::lf && e > s && data[e - 1] == kCr) --e;
@@ -59,6 +60,13 @@ bool emit_fast_field(const char* data, std::uint64_t size, std::uint64_t s, std:
   }
   // Inner quotes must all be `""` pairs; unescape while checking.
   const auto length = static_cast<std::size_t>(ce - cb);
+  if constexpr (requires { sink.keeps_escaped(index); }) {
+    if (sink.keeps_escaped(index)) {
+      if (!quotes_paired(data + cb, length)) return false;
+      sink.escaped_field({data + cb, length});
+      return true;
+    }
+  }
   const std::ptrdiff_t written = unescape_pairs(data + cb, length, sink.reserve(length + kUnescapeSlack), data + size);
   if (written < 0) return false;
   sink.commit(static_cast<std::size_t>(written));
@@ -99,7 +107,7 @@ fast_run walk_fast(const char* data, std::uint64_t size, position start, std::ui
         const std::uint64_t quotes =
             quotes_before + static_cast<std::uint64_t>(std::popcount(m.quote & bits_below(k) & bits_from(fs_bit)));
         const bool is_lf = ((m.lf >> k) & 1) != 0;
-        if (!emit_fast_field(data, size, fs, i, quotes, is_lf ? field_end::lf : field_end::comma, sink)) {
+        if (!emit_fast_field(data, size, fs, i, quotes, is_lf ? field_end::lf : field_end::comma, field_count, sink)) {
           sink.rollback(mark);
           return {{rs, rs_line}, true};
         }
@@ -136,7 +144,7 @@ fast_run walk_fast(const char* data, std::uint64_t size, position start, std::ui
   }
   // EOF. A last record without a line end may be open in [rs, size).
   if (rs >= size) return {{rs, rs_line}, false};
-  if (in_quote_carry != 0 || !emit_fast_field(data, size, fs, size, quotes_before, field_end::eof, sink)) {
+  if (in_quote_carry != 0 || !emit_fast_field(data, size, fs, size, quotes_before, field_end::eof, field_count, sink)) {
     sink.rollback(mark);
     return {{rs, rs_line}, true};
   }

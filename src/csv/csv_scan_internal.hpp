@@ -71,6 +71,7 @@ struct chunk_access {
     chunk.record_lines.clear();
     chunk.malformed.clear();
     chunk.blank_lines = 0;
+    chunk.escaped.clear();
     chunk.blocks_.clear();
     chunk.cursor_ = nullptr;
     chunk.remaining_ = 0;
@@ -125,7 +126,8 @@ constexpr std::uint64_t bits_through(unsigned to) noexcept { return (std::uint64
 // fields so far), so the hot path is one store instead of a push_back; the destructor trims it.
 class chunk_sink {
  public:
-  explicit chunk_sink(csv_chunk& chunk) : chunk_(chunk), used_(chunk.fields.size()) {
+  explicit chunk_sink(csv_chunk& chunk, std::size_t keep_escaped = csv_read_options::kNoColumn)
+      : chunk_(chunk), used_(chunk.fields.size()), keep_escaped_(keep_escaped) {
     chunk_.fields.resize(std::max(chunk_.fields.capacity(), used_ + kMinBuffer));
   }
   ~chunk_sink() { chunk_.fields.resize(used_); }  // shrinking: never allocates
@@ -133,10 +135,16 @@ class chunk_sink {
   chunk_sink& operator=(const chunk_sink&) = delete;
 
   std::size_t mark() const noexcept { return used_; }
-  void rollback(std::size_t mark) noexcept { used_ = mark; }
+  void rollback(std::size_t mark) noexcept { drop_fields_from(mark); }
   void field(std::string_view view) {
     if (used_ == chunk_.fields.size()) grow();
     chunk_.fields[used_++] = view;
+  }
+  /// Whether field `index` of a record is left escaped when it holds `""` (emit_fast_field).
+  [[nodiscard]] bool keeps_escaped(std::uint32_t index) const noexcept { return index == keep_escaped_; }
+  void escaped_field(std::string_view raw) {
+    chunk_.escaped.push_back(used_);
+    field(raw);
   }
   char* reserve(std::size_t n) { return chunk_access::reserve(chunk_, n); }
   void commit(std::size_t n) { field(chunk_access::commit(chunk_, n)); }
@@ -152,20 +160,25 @@ class chunk_sink {
       chunk_.record_lines.push_back(line);
       return;
     }
-    used_ = mark;
+    drop_fields_from(mark);
     chunk_.malformed.push_back({line, offset, field_count, unterminated});
   }
   void blank(std::size_t mark) noexcept {
-    used_ = mark;
+    drop_fields_from(mark);
     ++chunk_.blank_lines;
   }
 
  private:
   static constexpr std::size_t kMinBuffer = 64;
   [[gnu::noinline]] void grow() { chunk_.fields.resize(chunk_.fields.size() * 2); }
+  void drop_fields_from(std::size_t mark) noexcept {
+    used_ = mark;
+    while (!chunk_.escaped.empty() && chunk_.escaped.back() >= mark) chunk_.escaped.pop_back();
+  }
 
   csv_chunk& chunk_;
-  std::size_t used_;  // fields written
+  std::size_t used_;          // fields written
+  std::size_t keep_escaped_;  // csv_read_options::keep_escaped_field
 };
 
 // Counts only (the boundary benchmark).
@@ -436,6 +449,21 @@ struct scan_kernels {
 // ---------------------------------------------------------------------------
 // 1. Mask kernels, and the scanner compiled per instruction set
 // ---------------------------------------------------------------------------
+
+// Whether every quote in src[0, n) is half of a `""` pair (what unescape_pairs checks, without
+// the copy). Quoted HTML holds a few pairs per field, so a memchr per pair is enough.
+inline bool quotes_paired(const char* src, std::size_t n) noexcept {
+  const char* p = src;
+  const char* const end = src + n;
+  while (p != end) {
+    const void* hit = std::memchr(p, kQuote, static_cast<std::size_t>(end - p));
+    if (hit == nullptr) return true;
+    const char* q = static_cast<const char*>(hit);
+    if (end - q < 2 || q[1] != kQuote) return false;
+    p = q + 2;
+  }
+  return true;
+}
 
 // Copy src[0, n) to out (n bytes of room), turning each `""` into `"`; -1 when a quote is not
 // half of such a pair (then pandas would have closed the field there).

@@ -80,6 +80,8 @@ parse_result parse_export(const run_context& context, const prefix_result& prefi
   csv_read_options read_options;
   read_options.chunk_bytes = context.options.chunk_bytes;
   read_options.threads = context.threads;
+  // The classifier only tests BODY (null? too large?); the write reads it again from the record.
+  read_options.keep_escaped_field = context.columns.body;
   result.stats = read_csv_records(data, header, read_options, [&](csv_chunk&& chunk) {
     throw_if_interrupted();
     for (const malformed_record& m : chunk.malformed) {

@@ -85,6 +85,10 @@ struct csv_chunk {
   std::vector<std::uint64_t> record_lines;    ///< physical line of each well-formed record's start
   std::vector<malformed_record> malformed;    ///< records whose field count != num_fields, in order
   std::uint64_t blank_lines = 0;              ///< empty lines skipped (not records)
+  /// Indices into `fields`, ascending, of the views left escaped (csv_read_options::
+  /// keep_escaped_field): the bytes between the field's quotes with every `"` still doubled.
+  /// csv_unescape_pairs() gives their text.
+  std::vector<std::size_t> escaped;
 
   csv_chunk() = default;
   csv_chunk(csv_chunk&& other) noexcept { *this = std::move(other); }
@@ -97,6 +101,7 @@ struct csv_chunk {
     record_lines = std::move(other.record_lines);
     malformed = std::move(other.malformed);
     blank_lines = other.blank_lines;
+    escaped = std::move(other.escaped);
     blocks_ = std::move(other.blocks_);  // heap blocks keep their addresses, so views stay valid
     cursor_ = std::exchange(other.cursor_, nullptr);
     remaining_ = std::exchange(other.remaining_, 0);
@@ -135,6 +140,12 @@ struct csv_read_options {
   std::size_t threads = 0;               ///< 0 = all cores; a tbb::task_arena of this size (at most TBB's max_allowed_parallelism) runs the graph
   std::size_t max_chunks_in_flight = 0;  ///< 0 = 2 * threads; bounds memory (limiter_node)
   bool ordered = false;                  ///< true: on_chunk called serially in chunk order; false: in parallel, any order
+  /// A column whose quoted `""` pairs are checked but left in place (listed in csv_chunk::
+  /// escaped) instead of being copied out unescaped: for a long column the consumer only
+  /// tests, such as BODY, which the write reads again from the record anyway. Fields the
+  /// fast scanner cannot take are unescaped as usual. kNoColumn: none.
+  std::size_t keep_escaped_field = kNoColumn;
+  static constexpr std::size_t kNoColumn = static_cast<std::size_t>(-1);
 };
 
 /// Totals of one read_csv_records call.
@@ -147,6 +158,9 @@ struct csv_read_stats {
   std::uint64_t bytes = 0;            ///< bytes after the header (data.size() - header.data_offset)
   std::uint64_t lines = 0;            ///< physical lines of the whole file, header included
 };
+
+/// The text of a field view left escaped (csv_chunk::escaped): each `""` becomes `"`.
+std::string csv_unescape_pairs(std::string_view escaped);
 
 /// Append `field` to `out` as one CSV field that this reader reads back as exactly `field`:
 /// quoted (with `""` for each `"`) when it holds `,` `"` CR or LF, or starts or ends with
