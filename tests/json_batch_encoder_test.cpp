@@ -4,6 +4,7 @@
 // (the pretty text is Python's json.dumps(indent=2, ensure_ascii=False)
 // output), RFC 8259 escaping of every control byte, pass-through of
 // everything else, and a simdjson round trip on random strings.
+#include "tixport/csv/csv_reader.hpp"
 #include "tixport/run/batch_limits.hpp"
 #include "tixport/run/json_batch_encoder.hpp"
 
@@ -271,6 +272,29 @@ TEST_CASE("append_json_string round-trips random strings through simdjson", "[js
     std::string_view back;
     REQUIRE(doc.get_string().get(back) == simdjson::SUCCESS);
     REQUIRE(back == s);
+  }
+}
+
+TEST_CASE("a body given with its CSV pairs is written as its text", "[json_batch_encoder]") {
+  // The write hands the encoder a body still escaped as the export quoted it (each `"`
+  // doubled): string and whole batch must be the bytes its unescaped text gives.
+  std::mt19937_64 rng(4181);
+  for (int i = 0; i < 5000; ++i) {
+    std::string text = random_utf8(rng, 64);
+    for (std::size_t q = rng() % 4; q != 0; --q) text.insert(rng() % (text.size() + 1), rng() % 2 == 0 ? "\"" : "\"\"");
+    std::string csv;
+    for (const char c : text) csv += c == '"' ? std::string("\"\"") : std::string(1, c);
+    INFO("iteration " << i);
+    REQUIRE(tixport::csv_unescape_pairs(csv) == text);
+    std::string from_pairs = "x";
+    tixport::append_json_string_from_csv_pairs(from_pairs, csv);
+    REQUIRE(from_pairs == std::string("x").append(json_quoted(text)));
+    comment_record plain{1'600'000'000, 7, 8, true, text, 9};
+    comment_record pairs{1'600'000'000, 7, 8, true, csv, 9, true};
+    for (json_style style : {json_style::compact, json_style::pretty}) {
+      REQUIRE(encode({}, std::vector<comment_record>{pairs}, {}, style) ==
+              encode({}, std::vector<comment_record>{plain}, {}, style));
+    }
   }
 }
 

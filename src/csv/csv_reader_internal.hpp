@@ -83,7 +83,11 @@ void read_record_field(std::string_view data, std::uint64_t record_start, std::s
 /// longer than the field, so use views[i]). The record is walked with the SIMD kernels as
 /// parse_range does, and by the exact parser when they cannot take it; either stops after the
 /// last wanted field. A field the record lacks is empty. All three spans are as long.
-void read_record_fields(std::string_view data, std::uint64_t record_start, std::span<const std::size_t> wanted,
-                        std::span<std::string_view> views, std::span<std::string* const> owned);
+/// keep_escaped: a wanted field index that, when the walker takes the record and the field holds
+/// `""`, is left escaped (csv_read_options::keep_escaped_field): its view is then the bytes
+/// between its quotes, and the result is true.
+bool read_record_fields(std::string_view data, std::uint64_t record_start, std::span<const std::size_t> wanted,
+                        std::span<std::string_view> views, std::span<std::string* const> owned,
+                        std::size_t keep_escaped = csv_read_options::kNoColumn);
 
 }  // namespace tixport::csv_internal

@@ -47,23 +47,26 @@ void read_record_field(std::string_view data, std::uint64_t record_start, std::s
   }
 }
 
-void read_record_fields(std::string_view data, std::uint64_t record_start, std::span<const std::size_t> wanted,
-                        std::span<std::string_view> views, std::span<std::string* const> owned) {
+bool read_record_fields(std::string_view data, std::uint64_t record_start, std::span<const std::size_t> wanted,
+                        std::span<std::string_view> views, std::span<std::string* const> owned,
+                        std::size_t keep_escaped) {
   for (std::string_view& v : views) v = {};
-  if (wanted.empty() || record_start >= data.size()) return;
+  if (wanted.empty() || record_start >= data.size()) return false;
   thread_local std::string scratch;
   release_if_huge(scratch);  // a huge field must not stay pinned to a thread
   wanted_fields_sink sink{wanted, views, owned, &scratch};
   sink.last = *std::max_element(wanted.begin(), wanted.end());
+  sink.keep_escaped = keep_escaped;
   // The batch serializer reads every comment's record again: the SIMD walker first, as the
   // chunk parse did; a record it cannot take goes to the exact parser, which gives the same
   // fields wherever the walker accepts a record. (At a blank line both give empty views.)
   const position start{record_start, 0};
   const fast_run run = active_kernels().walk_fields(data.data(), data.size(), start, record_start + 1, sink);
-  if (!run.fallback) return;
+  if (!run.fallback) return sink.left_escaped;
   sink.rollback(0);
   scratch.clear();
   parse_record_exact(data.data(), data.size(), start, sink, scratch);
+  return false;  // the exact parser unescapes every field
 }
 
 }  // namespace csv_internal

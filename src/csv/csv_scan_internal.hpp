@@ -239,11 +239,19 @@ struct wanted_fields_sink {
   std::string* spare = nullptr;  // unescaped bytes of a field nobody wants
   std::size_t last = 0;          // the largest wanted index
   std::size_t seen = 0;          // fields so far
+  std::size_t keep_escaped = csv_read_options::kNoColumn;  // the field that may be left escaped
+  bool left_escaped = false;                               // ... and was
 
   std::size_t mark() const noexcept { return 0; }
   void rollback(std::size_t) noexcept {
     for (std::string_view& v : views) v = {};
     seen = 0;
+    left_escaped = false;
+  }
+  [[nodiscard]] bool keeps_escaped(std::uint32_t index) const noexcept { return index == keep_escaped; }
+  void escaped_field(std::string_view raw) noexcept {
+    left_escaped = true;
+    field(raw);
   }
   void field(std::string_view view) noexcept {
     for (std::size_t i = 0; i < wanted.size(); ++i) {

@@ -42,7 +42,8 @@ void reread_field(std::string_view data, std::uint64_t offset, std::size_t field
   csv_internal::read_record_field(data, offset, field, out);
 }
 
-comment_fields read_comment_fields(const comment_source& source, const comment_candidate& c, std::string& raw) {
+comment_fields read_comment_fields(const comment_source& source, const comment_candidate& c, std::string& raw,
+                                   bool keep_body_escaped) {
   // The other fields are slices of the input unless they were quoted with "" inside: short
   // texts, so per-thread buffers are enough for them.
   thread_local std::string id_raw;
@@ -53,9 +54,11 @@ comment_fields read_comment_fields(const comment_source& source, const comment_c
                                  source.author_id_field};
   std::string_view views[5];
   std::string* const owned[5] = {&raw, &id_raw, &created_raw, &ticket_raw, &author_raw};
-  csv_internal::read_record_fields(source.file_bytes, c.offset, wanted, views, owned);
+  const bool escaped = csv_internal::read_record_fields(source.file_bytes, c.offset, wanted, views, owned,
+                                                        keep_body_escaped ? source.body_field : csv_read_options::kNoColumn);
   comment_fields fields{};
   fields.body = views[0];
+  fields.body_csv_pairs = escaped;
   const char* const begin = source.file_bytes.data();
   fields.body_in_place =
       fields.body.data() >= begin && fields.body.data() + fields.body.size() <= begin + source.file_bytes.size();
@@ -74,8 +77,8 @@ namespace {
 /// and checking, so that all three see the same JSON.
 comment_fields read_mapped_comment(const comment_source& source, const comment_candidate& c,
                                    const comment_references& references, std::string& raw, reject_log* log,
-                                   std::vector<ledger_dangling>* dangling = nullptr) {
-  comment_fields f = read_comment_fields(source, c, raw);
+                                   std::vector<ledger_dangling>* dangling = nullptr, bool keep_body_escaped = false) {
+  comment_fields f = read_comment_fields(source, c, raw, keep_body_escaped);
   references.map(c, f.id, f.ticket_id, f.author_id, log, dangling);
   return f;
 }
@@ -230,10 +233,17 @@ bool repair_invalid_bodies(std::span<const comment_candidate> candidates, encode
   for (const std::size_t i : invalid) {
     const auto copied = std::find_if(scratch.copied.begin(), scratch.copied.end(),
                                      [i](const encode_scratch::copied_body& b) { return b.comment == i; });
-    // A body in the arena is read at its offset; one in the input (mapped) stays put.
-    scratch.raw.assign(copied != scratch.copied.end()
-                           ? std::string_view(scratch.arena).substr(copied->begin, copied->size)
-                           : scratch.comments[i].html_body);
+    // A body in the arena is read at its offset; one in the input (mapped) stays put. One left
+    // escaped is unescaped first (its pairs are ASCII: it is as valid as its text).
+    comment_record& comment = scratch.comments[i];
+    if (comment.html_body_csv_pairs) {
+      scratch.raw = csv_unescape_pairs(comment.html_body);
+      comment.html_body_csv_pairs = false;
+    } else {
+      scratch.raw.assign(copied != scratch.copied.end()
+                             ? std::string_view(scratch.arena).substr(copied->begin, copied->size)
+                             : comment.html_body);
+    }
     const std::size_t begin = scratch.arena.size();
     repair_utf8(scratch.raw, scratch.arena);
     const encode_scratch::copied_body repaired{i, begin, scratch.arena.size() - begin};
@@ -331,8 +341,9 @@ serialize_stats write_batches(const comment_source& source, std::span<const tick
       for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
       std::vector<comment_record>& comment_out = scratch.comments;
       for (const comment_candidate& x : c) {
+        // A body with "" stays escaped in the input: the encoder halves its pairs as it writes.
         const comment_fields f = read_mapped_comment(source, x, references, scratch.raw, &batch->log,
-                                                     dangling != nullptr ? &batch->dangling : nullptr);
+                                                     dangling != nullptr ? &batch->dangling : nullptr, true);
         std::string_view body = f.body;
         if (!f.body_in_place) {
           // Re-read for "": into the arena; its view is made once the arena stops growing.
@@ -340,7 +351,7 @@ serialize_stats write_batches(const comment_source& source, std::span<const tick
           scratch.arena.append(body);
           body = {};
         }
-        comment_out.push_back({f.created_at, f.ticket_id, f.id, x.is_public, body, f.author_id});
+        comment_out.push_back({f.created_at, f.ticket_id, f.id, x.is_public, body, f.author_id, f.body_csv_pairs});
       }
       scratch.point_copied_bodies();
       std::vector<user_record>& user_out = scratch.users;

@@ -341,6 +341,14 @@ void write_ticket_fields(writer& w, const ticket_record& t) {
   append_int(w.out(), t.id);
 }
 
+void append_body(std::string& out, const comment_record& c) {
+  if (c.html_body_csv_pairs) {
+    append_json_string_from_csv_pairs(out, c.html_body);
+  } else {
+    append_json_string(out, c.html_body);
+  }
+}
+
 void write_comment_fields(writer& w, const comment_record& c) {
   if (w.compact()) {
     stack_text text;
@@ -353,7 +361,7 @@ void write_comment_fields(writer& w, const comment_record& c) {
     text.literal(c.is_public ? std::string_view(",\"public\":true") : std::string_view(",\"public\":false"));
     text.literal(",\"html_body\":");
     text.flush(w.out());
-    append_json_string(w.out(), c.html_body);
+    append_body(w.out(), c);
     text.literal(",\"author_id\":");
     text.integer(c.author_id);
     text.flush(w.out());
@@ -373,7 +381,7 @@ void write_comment_fields(writer& w, const comment_record& c) {
     w.out().append("false", 5);
   }
   w.key("\"html_body\"");
-  append_json_string(w.out(), c.html_body);
+  append_body(w.out(), c);
   w.key("\"author_id\"");
   append_int(w.out(), c.author_id);
 }
@@ -412,6 +420,22 @@ void append_json_string(std::string& out, std::string_view utf8) {
     if (special == end) break;
     append_escape(out, static_cast<unsigned char>(*special));
     p = special + 1;
+  }
+  out.push_back('"');
+}
+
+void append_json_string_from_csv_pairs(std::string& out, std::string_view csv_pairs) {
+  const char* p = csv_pairs.data();
+  const char* const end = p + csv_pairs.size();
+  out.push_back('"');
+  for (;;) {
+    const char* special = find_special(p, end);
+    out.append(p, special);
+    if (special == end) break;
+    append_escape(out, static_cast<unsigned char>(*special));
+    // The second quote of a pair is the one the CSV added. (The reader checked that every
+    // quote is paired; a lone one, were it there, would be written as it is.)
+    p = special + 1 + (*special == '"' && special + 1 != end && special[1] == '"' ? 1 : 0);
   }
   out.push_back('"');
 }

@@ -71,12 +71,15 @@ struct comment_fields {
   std::int64_t created_at;   ///< epoch seconds UTC
   std::int64_t ticket_id;    ///< CONVERSATION_ID
   std::int64_t author_id;    ///< AUTHOR_ID as written in the record (not yet mapped)
-  bool body_in_place;        ///< body is a slice of the input (it held no "")
+  bool body_in_place;        ///< body is a slice of the input (it held no "", or was left escaped)
+  bool body_csv_pairs;       ///< body was left escaped: its `"` are doubled (keep_body_escaped)
 };
 
 /// Read `comment`'s fields again from its record (one scan of the record, up to the last of
-/// the five); a body that held "" is unescaped into `raw`.
-comment_fields read_comment_fields(const comment_source& source, const comment_candidate& comment, std::string& raw);
+/// the five); a body that held "" is unescaped into `raw`, or, with keep_body_escaped, left
+/// as it is in the input (body_csv_pairs; comment_record::html_body_csv_pairs writes it).
+comment_fields read_comment_fields(const comment_source& source, const comment_candidate& comment, std::string& raw,
+                                   bool keep_body_escaped = false);
 
 /// Only its COMMENT_PART_ID (the scan stops after it). A record that no longer holds a valid
 /// one (the file changed under the run) is a fatal_error (input_error).

@@ -37,8 +37,11 @@ struct comment_record {
   std::int64_t ticket_id;       ///< CONVERSATION_ID
   std::int64_t id;              ///< COMMENT_PART_ID
   bool is_public;               ///< COMMENT_PUBLIC, written as key "public"
-  std::string_view html_body;   ///< BODY: clean UTF-8, already unescaped from CSV
+  std::string_view html_body;   ///< BODY: clean UTF-8, unescaped from CSV unless html_body_csv_pairs
   std::int64_t author_id;       ///< AUTHOR_ID after the identity map
+  /// html_body is still the bytes between the export field's quotes, each `"` doubled
+  /// (read_comment_fields with keep_body_escaped): the encoder halves the pairs as it escapes.
+  bool html_body_csv_pairs = false;
 };
 
 /// One user of the output (SPEC 2.1), keys written in this order.
@@ -80,6 +83,11 @@ void encode_comment_object(const comment_record& comment, std::string& out);
 /// U+0000..U+001F -> \b \f \n \r \t or \u00XX (lower-case hex); every other
 /// byte (non-ASCII, DEL, '/') is copied unchanged.
 void append_json_string(std::string& out, std::string_view utf8);
+
+/// append_json_string of the text whose CSV-quoted form (every `"` doubled, as between a
+/// field's quotes) is `csv_pairs`: each `""` is written as \", the rest as append_json_string
+/// does, in one pass without unescaping first.
+void append_json_string_from_csv_pairs(std::string& out, std::string_view csv_pairs);
 
 /// The bytes append_json_string() appends for `utf8`, quotes included, without writing them.
 /// The one measure of the size rule of batch_limits.hpp, in `run` and in `verify`.
