@@ -52,12 +52,16 @@ struct warning_log {
   }
 };
 
-/// Options for fast tests: short backoff, fixed jitter seed.
+/// Options for fast tests: short backoff, fixed jitter seed. The timeout is long enough never
+/// to fire on a live request of a loaded machine: with 2 s, a request the server held (until
+/// others arrived or were answered, or for its latency) timed out and was sent again when a
+/// connect or a thread was a few seconds late, and the tests' exact request counts failed.
+/// Tests of the timeout set a short one themselves, where only a stall can run into it.
 fetch_options fast_options(const index_server& server, warning_log& warnings) {
   fetch_options options;
   options.users_url = server.url();
   options.concurrency = 4;
-  options.timeout = 2000ms;
+  options.timeout = 120s;
   options.retries = 3;
   options.backoff_base = 1ms;
   options.backoff_cap = 4ms;
