@@ -44,8 +44,12 @@ class test_api {
   }
   ~test_api() {
     ::kill(pid_, SIGTERM);
-    // Not our child (the shell started it): wait until it is gone.
-    for (int i = 0; i < 500 && ::kill(pid_, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+    // Not our child (the shell started it): wait until it has exited, and with it its
+    // listening socket. A zombie has exited: where init does not reap it soon (or at all, in
+    // some containers) kill(pid, 0) still succeeds. The bound is a hang's, not a pace: a
+    // test that went on after 5 s found the server still answering on a loaded machine.
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (!exited() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
   }
   test_api(const test_api&) = delete;
   test_api& operator=(const test_api&) = delete;
@@ -58,6 +62,13 @@ class test_api {
     return at == std::string::npos ? "" : first_line_.substr(at + 4, first_line_.find(' ', at + 4) - at - 4);
   }
   [[nodiscard]] bool running() const { return ::kill(pid_, 0) == 0; }
+  /// True once the process has exited: gone, or a zombie (state Z in /proc/<pid>/stat).
+  [[nodiscard]] bool exited() const {
+    if (::kill(pid_, 0) != 0) return true;
+    const std::string stat = read_file("/proc/" + std::to_string(pid_) + "/stat");
+    const std::size_t name_end = stat.rfind(')');
+    return name_end == std::string::npos || (name_end + 2 < stat.size() && stat[name_end + 2] == 'Z');
+  }
   [[nodiscard]] std::string output() const { return read_file(out_); }
 
  private:
