@@ -98,7 +98,7 @@ const char* find_special(const char* p, const char* end) noexcept {
 }
 
 /// The escape of a byte that needs one: the short forms where JSON has them.
-void append_escape(std::string& out, unsigned char c) {
+[[gnu::always_inline]] inline void append_escape(std::string& out, unsigned char c) {
   constexpr char kHex[] = "0123456789abcdef";
   switch (c) {
     case '"': out.append("\\\"", 2); return;
