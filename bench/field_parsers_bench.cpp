@@ -119,6 +119,23 @@ void BM_fields_format_timestamp(benchmark::State& state) {
 }
 BENCHMARK(BM_fields_format_timestamp);
 
+/// The write's two ways to a comment's created_at text, on the same mix as parse_timestamp's
+/// (a third with an offset, which copy_utc_timestamp leaves to the conversion):
+/// arg 0 parse_timestamp + format_timestamp, arg 1 copy_utc_timestamp first.
+void BM_fields_timestamp_to_text(benchmark::State& state) {
+  const auto fields = make_timestamps();
+  const bool copy = state.range(0) == 1;
+  char text[tixport::kTimestampTextSize];
+  for (auto _ : state) {
+    for (const std::string& f : fields) {
+      if (!copy || !tixport::copy_utc_timestamp(f, text)) tixport::format_timestamp(*tixport::parse_timestamp(f), text);
+      benchmark::DoNotOptimize(text);
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(fields.size()));
+}
+BENCHMARK(BM_fields_timestamp_to_text)->Arg(0)->Arg(1);
+
 void BM_fields_email(benchmark::State& state) {
   std::vector<std::string> fields;
   for (std::size_t i = 0; i < kFieldCount; ++i) {

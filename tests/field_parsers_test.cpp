@@ -314,6 +314,46 @@ TEST_CASE("format then parse gives back random seconds", "[field_parsers]") {
   }
 }
 
+TEST_CASE("copy_utc_timestamp copies exactly what parsing and formatting would write", "[field_parsers]") {
+  // Random texts around the valid shapes: every zone form (offsets of zero among them), a
+  // fraction, white space, the first and last years, February 29th, and broken bytes.
+  std::mt19937_64 rng(20261206);
+  const auto pick = [&](std::initializer_list<const char*> options) {
+    return std::string(*(options.begin() + static_cast<std::ptrdiff_t>(rng() % options.size())));
+  };
+  std::uint64_t copied = 0;
+  std::uint64_t offset_zero = 0;
+  for (int i = 0; i < 200000; ++i) {
+    char date[32];
+    std::snprintf(date, sizeof date, "%s-%02d-%02d", pick({"0000", "0001", "1970", "2019", "2024", "9999"}).c_str(),
+                  static_cast<int>(rng() % 14), static_cast<int>(rng() % 32));
+    char time[16];
+    std::snprintf(time, sizeof time, "%02d:%02d:%02d", static_cast<int>(rng() % 25), static_cast<int>(rng() % 61),
+                  static_cast<int>(rng() % 61));
+    std::string text = pick({"", " ", "\t"}) + date + pick({"T", " ", "t", "_"}) + time +
+                       pick({"", "", ".5", ".123456", "."}) +
+                       pick({"", "", "Z", "+00:00", "-00:00", "+02:00", "-05:30", "+0000", "z", "Zx"}) +
+                       pick({"", "", " ", "\r\n"});
+    if (rng() % 50 == 0) text[rng() % text.size()] = static_cast<char>(rng());
+    INFO("text \"" << text << "\"");
+    char out[kTimestampTextSize];
+    const std::optional<std::int64_t> seconds = tixport::parse_timestamp(text);
+    if (tixport::copy_utc_timestamp(text, out)) {
+      ++copied;
+      REQUIRE(seconds.has_value());
+      REQUIRE(std::string_view(out, sizeof out) == formatted(*seconds));
+      offset_zero += text.find("00:00", 19) != std::string::npos ? 1 : 0;
+    } else if (seconds) {
+      // Only a non-zero offset is left to the conversion.
+      REQUIRE((text.find('+', 19) != std::string::npos || text.find('-', 19) != std::string::npos));
+      REQUIRE(text.find("+00:00") == std::string::npos);
+      REQUIRE(text.find("-00:00") == std::string::npos);
+    }
+  }
+  CHECK(copied > 10000);
+  CHECK(offset_zero > 1000);
+}
+
 TEST_CASE("is_valid_email wants one @ with text on both sides and no white space", "[field_parsers]") {
   using tixport::is_valid_email;
   CHECK(is_valid_email("a@b"));

@@ -298,6 +298,25 @@ TEST_CASE("a body given with its CSV pairs is written as its text", "[json_batch
   }
 }
 
+TEST_CASE("a comment's created_at given as text is written as the seconds would be", "[json_batch_encoder]") {
+  std::mt19937_64 rng(4182);
+  std::uniform_int_distribution<std::int64_t> dist(tixport::kMinTimestamp, tixport::kMaxTimestamp);
+  for (int i = 0; i < 2000; ++i) {
+    const std::int64_t seconds = i == 0 ? tixport::kMinTimestamp : i == 1 ? tixport::kMaxTimestamp : dist(rng);
+    comment_record from_seconds{seconds, 7, 8, false, "b", 9};
+    comment_record from_text{0, 7, 8, false, "b", 9, false, true};
+    tixport::format_timestamp(seconds, from_text.created_at_text);
+    INFO("seconds " << seconds);
+    for (json_style style : {json_style::compact, json_style::pretty}) {
+      REQUIRE(encode({}, std::vector<comment_record>{from_text}, {}, style) ==
+              encode({}, std::vector<comment_record>{from_seconds}, {}, style));
+    }
+    std::string object;
+    tixport::encode_comment_object(from_text, object);
+    REQUIRE(object.find(std::string(from_text.created_at_text, tixport::kTimestampTextSize)) != std::string::npos);
+  }
+}
+
 TEST_CASE("encode_batch output parses back with simdjson, both styles", "[json_batch_encoder]") {
   std::mt19937_64 rng(2606);
   std::vector<std::string> bodies;

@@ -287,16 +287,25 @@ std::optional<bool> parse_bool(std::string_view s) noexcept {
   return std::nullopt;
 }
 
-std::optional<std::int64_t> parse_timestamp(std::string_view s) noexcept {
+namespace {
+
+/// A timestamp's fields as parse_timestamp reads them, validated except for the final range.
+struct timestamp_parts {
+  const char* digits;  // the trimmed text: YYYY-MM-DD?HH:MM:SS at its start
+  int year, month, day, hour, minute, second;
+  std::int64_t offset;  // seconds east of UTC
+};
+
+std::optional<timestamp_parts> read_timestamp(std::string_view s) noexcept {
   s = trim_ws(s);
   // Fixed part: YYYY-MM-DD?HH:MM:SS, 19 bytes.
   constexpr std::size_t kFixed = 19;
   if (s.size() < kFixed) return std::nullopt;
   const char* p = s.data();
-  int year, month, day, hour, minute, second;
-  if (!read_timestamp_fixed(p, year, month, day, hour, minute, second)) return std::nullopt;
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
-      minute > 59 || second > 59) {
+  timestamp_parts t{p, 0, 0, 0, 0, 0, 0, 0};
+  if (!read_timestamp_fixed(p, t.year, t.month, t.day, t.hour, t.minute, t.second)) return std::nullopt;
+  if (t.month < 1 || t.month > 12 || t.day < 1 || t.day > days_in_month(t.year, t.month) || t.hour > 23 ||
+      t.minute > 59 || t.second > 59) {
     return std::nullopt;
   }
   std::size_t pos = kFixed;
@@ -307,7 +316,6 @@ std::optional<std::int64_t> parse_timestamp(std::string_view s) noexcept {
     if (pos == digits_begin) return std::nullopt;
   }
   // 2. Optional zone: 'Z' or +HH:MM / -HH:MM; nothing may follow it.
-  std::int64_t offset = 0;
   if (pos < s.size()) {
     const char sign = s[pos];
     if (sign == 'Z') {
@@ -320,18 +328,37 @@ std::optional<std::int64_t> parse_timestamp(std::string_view s) noexcept {
           !read_fixed_digits(p + pos + 4, 2, zone_minute) || zone_hour > 23 || zone_minute > 59) {
         return std::nullopt;
       }
-      offset = (zone_hour * 3600 + zone_minute * 60) * (sign == '-' ? -1 : 1);
+      t.offset = (zone_hour * 3600 + zone_minute * 60) * (sign == '-' ? -1 : 1);
       pos += kZoneSize;
     } else {
       return std::nullopt;
     }
     if (pos != s.size()) return std::nullopt;
   }
+  return t;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_timestamp(std::string_view s) noexcept {
+  const std::optional<timestamp_parts> t = read_timestamp(s);
+  if (!t) return std::nullopt;
   // Local time minus its offset is UTC.
-  const std::int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  const std::int64_t seconds = days * kSecondsPerDay + hour * 3600 + minute * 60 + second - offset;
+  const std::int64_t days = days_from_civil(t->year, static_cast<unsigned>(t->month), static_cast<unsigned>(t->day));
+  const std::int64_t seconds = days * kSecondsPerDay + t->hour * 3600 + t->minute * 60 + t->second - t->offset;
   if (seconds < kMinTimestamp || seconds > kMaxTimestamp) return std::nullopt;
   return seconds;
+}
+
+bool copy_utc_timestamp(std::string_view s, char (&out)[kTimestampTextSize]) noexcept {
+  const std::optional<timestamp_parts> t = read_timestamp(s);
+  // In UTC, years 0001..9999 are exactly [kMinTimestamp, kMaxTimestamp], and format_timestamp
+  // writes back the fields it was given: the digits can be copied.
+  if (!t || t->offset != 0 || t->year < 1) return false;
+  std::memcpy(out, t->digits, kTimestampTextSize - 1);
+  out[10] = 'T';
+  out[kTimestampTextSize - 1] = 'Z';
+  return true;
 }
 
 void format_timestamp(std::int64_t seconds, char (&out)[kTimestampTextSize]) noexcept {

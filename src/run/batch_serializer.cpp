@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -43,7 +44,7 @@ void reread_field(std::string_view data, std::uint64_t offset, std::size_t field
 }
 
 comment_fields read_comment_fields(const comment_source& source, const comment_candidate& c, std::string& raw,
-                                   bool keep_body_escaped) {
+                                   comment_read mode) {
   // The other fields are slices of the input unless they were quoted with "" inside: short
   // texts, so per-thread buffers are enough for them.
   thread_local std::string id_raw;
@@ -54,8 +55,9 @@ comment_fields read_comment_fields(const comment_source& source, const comment_c
                                  source.author_id_field};
   std::string_view views[5];
   std::string* const owned[5] = {&raw, &id_raw, &created_raw, &ticket_raw, &author_raw};
+  const bool for_encoder = mode == comment_read::for_encoder;
   const bool escaped = csv_internal::read_record_fields(source.file_bytes, c.offset, wanted, views, owned,
-                                                        keep_body_escaped ? source.body_field : csv_read_options::kNoColumn);
+                                                        for_encoder ? source.body_field : csv_read_options::kNoColumn);
   comment_fields fields{};
   fields.body = views[0];
   fields.body_csv_pairs = escaped;
@@ -64,7 +66,8 @@ comment_fields read_comment_fields(const comment_source& source, const comment_c
       fields.body.data() >= begin && fields.body.data() + fields.body.size() <= begin + source.file_bytes.size();
   // The parse found all four valid (row_classifier): the same parsers give the same values.
   fields.id = parse_id(views[1]).value_or(0);
-  fields.created_at = parse_timestamp(views[2]).value_or(0);
+  fields.created_at_is_text = for_encoder && copy_utc_timestamp(views[2], fields.created_at_text);
+  if (!fields.created_at_is_text) fields.created_at = parse_timestamp(views[2]).value_or(0);
   fields.ticket_id = parse_id(views[3]).value_or(0);
   fields.author_id = parse_id(views[4]).value_or(0);
   return fields;
@@ -77,8 +80,9 @@ namespace {
 /// and checking, so that all three see the same JSON.
 comment_fields read_mapped_comment(const comment_source& source, const comment_candidate& c,
                                    const comment_references& references, std::string& raw, reject_log* log,
-                                   std::vector<ledger_dangling>* dangling = nullptr, bool keep_body_escaped = false) {
-  comment_fields f = read_comment_fields(source, c, raw, keep_body_escaped);
+                                   std::vector<ledger_dangling>* dangling = nullptr,
+                                   comment_read mode = comment_read::plain) {
+  comment_fields f = read_comment_fields(source, c, raw, mode);
   references.map(c, f.id, f.ticket_id, f.author_id, log, dangling);
   return f;
 }
@@ -341,9 +345,11 @@ serialize_stats write_batches(const comment_source& source, std::span<const tick
       for (const ticket_candidate& x : t) ticket_out.push_back({x.created_at, x.requester_id, x.id});
       std::vector<comment_record>& comment_out = scratch.comments;
       for (const comment_candidate& x : c) {
-        // A body with "" stays escaped in the input: the encoder halves its pairs as it writes.
+        // A body with "" stays escaped in the input (the encoder halves its pairs as it writes),
+        // and a created_at in UTC stays text: neither is converted only to be converted back.
         const comment_fields f = read_mapped_comment(source, x, references, scratch.raw, &batch->log,
-                                                     dangling != nullptr ? &batch->dangling : nullptr, true);
+                                                     dangling != nullptr ? &batch->dangling : nullptr,
+                                                     comment_read::for_encoder);
         std::string_view body = f.body;
         if (!f.body_in_place) {
           // Re-read for "": into the arena; its view is made once the arena stops growing.
@@ -351,7 +357,9 @@ serialize_stats write_batches(const comment_source& source, std::span<const tick
           scratch.arena.append(body);
           body = {};
         }
-        comment_out.push_back({f.created_at, f.ticket_id, f.id, x.is_public, body, f.author_id, f.body_csv_pairs});
+        comment_record& out = comment_out.emplace_back();
+        out = {f.created_at, f.ticket_id, f.id, x.is_public, body, f.author_id, f.body_csv_pairs, f.created_at_is_text};
+        if (f.created_at_is_text) std::memcpy(out.created_at_text, f.created_at_text, sizeof out.created_at_text);
       }
       scratch.point_copied_bodies();
       std::vector<user_record>& user_out = scratch.users;

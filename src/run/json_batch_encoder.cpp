@@ -304,6 +304,9 @@ class stack_text {
   void timestamp(std::int64_t seconds) noexcept {
     char text[kTimestampTextSize];
     format_timestamp(seconds, text);
+    timestamp_text(text);
+  }
+  void timestamp_text(const char (&text)[kTimestampTextSize]) noexcept {
     *end_++ = '"';
     std::memcpy(end_, text, sizeof text);
     end_ += sizeof text;
@@ -349,11 +352,22 @@ void append_body(std::string& out, const comment_record& c) {
   }
 }
 
+/// A comment's created_at as format_timestamp writes it: given, or formatted here.
+void comment_timestamp(const comment_record& c, char (&text)[kTimestampTextSize]) noexcept {
+  if (c.created_at_is_text) {
+    std::memcpy(text, c.created_at_text, sizeof text);
+  } else {
+    format_timestamp(c.created_at, text);
+  }
+}
+
 void write_comment_fields(writer& w, const comment_record& c) {
+  char created_at[kTimestampTextSize];
+  comment_timestamp(c, created_at);
   if (w.compact()) {
     stack_text text;
     text.literal("\"created_at\":");
-    text.timestamp(c.created_at);
+    text.timestamp_text(created_at);
     text.literal(",\"ticket_id\":");
     text.integer(c.ticket_id);
     text.literal(",\"id\":");
@@ -369,7 +383,9 @@ void write_comment_fields(writer& w, const comment_record& c) {
     return;
   }
   w.key("\"created_at\"");
-  append_timestamp(w.out(), c.created_at);
+  w.out().push_back('"');
+  w.out().append(created_at, sizeof created_at);
+  w.out().push_back('"');
   w.key("\"ticket_id\"");
   append_int(w.out(), c.ticket_id);
   w.key("\"id\"");

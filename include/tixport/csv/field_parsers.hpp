@@ -71,6 +71,11 @@ std::optional<bool> parse_bool(std::string_view s) noexcept;
 /// years), and the UTC result must lie in [kMinTimestamp, kMaxTimestamp].
 std::optional<std::int64_t> parse_timestamp(std::string_view s) noexcept;
 
+/// What format_timestamp(*parse_timestamp(s)) writes, without the conversion, when `s` says
+/// its time in UTC already (no zone, 'Z', or an offset of +00:00 / -00:00): its date and time
+/// digits, with 'T' and 'Z'. False when parse_timestamp rejects `s` or its offset is not zero.
+bool copy_utc_timestamp(std::string_view s, char (&out)[kTimestampTextSize]) noexcept;
+
 /// Write `seconds` (within [kMinTimestamp, kMaxTimestamp]) as
 /// "YYYY-MM-DDTHH:MM:SSZ" into `out`; exactly kTimestampTextSize bytes, no NUL.
 /// Values outside the range are clamped to it.

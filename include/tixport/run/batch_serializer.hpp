@@ -72,14 +72,23 @@ struct comment_fields {
   std::int64_t ticket_id;    ///< CONVERSATION_ID
   std::int64_t author_id;    ///< AUTHOR_ID as written in the record (not yet mapped)
   bool body_in_place;        ///< body is a slice of the input (it held no "", or was left escaped)
-  bool body_csv_pairs;       ///< body was left escaped: its `"` are doubled (keep_body_escaped)
+  bool body_csv_pairs;       ///< body was left escaped: its `"` are doubled (comment_read::for_encoder)
+  bool created_at_is_text;   ///< created_at_text is set and created_at is not (comment_read::for_encoder)
+  char created_at_text[kTimestampTextSize];  ///< what format_timestamp(created_at) writes
+};
+
+/// How read_comment_fields gives a comment's body and created_at.
+enum class comment_read {
+  plain,        ///< the body's text (unescaped into `raw` when it held ""), created_at parsed
+  for_encoder,  ///< as the batch encoder takes them, for the least work: a body that held "" is
+                ///< left escaped in the input (body_csv_pairs), a created_at the export wrote in
+                ///< UTC is copied as text (created_at_is_text)
 };
 
 /// Read `comment`'s fields again from its record (one scan of the record, up to the last of
-/// the five); a body that held "" is unescaped into `raw`, or, with keep_body_escaped, left
-/// as it is in the input (body_csv_pairs; comment_record::html_body_csv_pairs writes it).
+/// the five).
 comment_fields read_comment_fields(const comment_source& source, const comment_candidate& comment, std::string& raw,
-                                   bool keep_body_escaped = false);
+                                   comment_read mode = comment_read::plain);
 
 /// Only its COMMENT_PART_ID (the scan stops after it). A record that no longer holds a valid
 /// one (the file changed under the run) is a fatal_error (input_error).

@@ -15,6 +15,8 @@
 //   tixport::encode_batch(tickets, comments, users, tixport::json_style::compact, bytes);
 #pragma once
 
+#include "tixport/csv/field_parsers.hpp"
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -40,8 +42,12 @@ struct comment_record {
   std::string_view html_body;   ///< BODY: clean UTF-8, unescaped from CSV unless html_body_csv_pairs
   std::int64_t author_id;       ///< AUTHOR_ID after the identity map
   /// html_body is still the bytes between the export field's quotes, each `"` doubled
-  /// (read_comment_fields with keep_body_escaped): the encoder halves the pairs as it escapes.
+  /// (comment_read::for_encoder): the encoder halves the pairs as it escapes.
   bool html_body_csv_pairs = false;
+  /// created_at_text holds what format_timestamp(created_at) writes (copy_utc_timestamp, from
+  /// the export's text); created_at is then not read.
+  bool created_at_is_text = false;
+  char created_at_text[kTimestampTextSize] = {};
 };
 
 /// One user of the output (SPEC 2.1), keys written in this order.
