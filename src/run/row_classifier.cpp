@@ -113,10 +113,12 @@ struct last_ticket {
   }
 };
 
-/// The user fields of the two last distinct (author, name, email) rows with what they came to.
-/// A conversation's rows alternate between its customer and an agent; a repeat is the same
+/// The user fields of (author, name, email) rows seen in this chunk with what they came to, one
+/// per slot, the slot picked by the author: a direct-mapped cache. A repeat is the same
 /// rejection, or (a candidate) a duplicate of the user its first row took, whose author entry
-/// already says whether the chat id conflicts.
+/// already says whether the chat id conflicts. Exports interleave conversations, so a chunk's
+/// rows come from ~1000 authors: the last two rows' users matched 41% of the rows of the
+/// generated export, 256 slots match 82%.
 struct recent_users {
   enum class outcome : std::uint8_t { null_name, invalid_email, too_large, candidate };
   struct entry {
@@ -125,20 +127,19 @@ struct recent_users {
     outcome result = outcome::null_name;
     bool set = false;
   };
-  entry slots[2];
+  static constexpr unsigned kSlotBits = 8;
+  entry slots[std::size_t{1} << kSlotBits];
 
-  [[nodiscard]] const entry* find(std::int64_t author, std::string_view name, std::string_view email) noexcept {
-    for (std::size_t i = 0; i < 2; ++i) {
-      const entry& e = slots[i];
-      if (!e.set || e.author != author || e.name != name || e.email != email) continue;
-      if (i == 1) std::swap(slots[0], slots[1]);  // most recent first
-      return &slots[0];
-    }
-    return nullptr;
+  static std::size_t slot_of(std::int64_t author) noexcept {
+    return static_cast<std::size_t>((static_cast<std::uint64_t>(author) * 0x9E3779B97F4A7C15ULL) >> (64 - kSlotBits));
+  }
+  [[nodiscard]] const entry* find(std::int64_t author, std::string_view name, std::string_view email) const noexcept {
+    const entry& e = slots[slot_of(author)];
+    if (!e.set || e.author != author || e.name != name || e.email != email) return nullptr;
+    return &e;
   }
   void remember(std::int64_t author, std::string_view name, std::string_view email, outcome result) noexcept {
-    slots[1] = slots[0];
-    slots[0] = {author, name, email, result, true};
+    slots[slot_of(author)] = {author, name, email, result, true};
   }
 };
 
