@@ -20,7 +20,7 @@ bool cpu_has(simd_level level) noexcept {
       return true;  // part of x86-64
     case simd_level::avx2:
       return __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("bmi2") != 0 &&
-             __builtin_cpu_supports("popcnt") != 0;
+             __builtin_cpu_supports("popcnt") != 0 && __builtin_cpu_supports("pclmul") != 0;
 #else
     case simd_level::sse2:
     case simd_level::avx2:

@@ -6,6 +6,7 @@
 // its ISA namespace, after defining there
 //   void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noexcept;
 //   std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out, const char* src_end) noexcept;
+//   std::uint64_t quote_regions(std::uint64_t quotes) noexcept;  // prefix_xor(quotes)
 // (src_end: bytes up to it may be read; out has n + kUnescapeSlack bytes of room)
 // so that the whole walker, not only the mask kernel, is compiled with the
 // ISA's instructions (popcnt, tzcnt) and the kernel inlines into it. No include
@@ -96,7 +97,7 @@ fast_run walk_fast(const char* data, std::uint64_t size, position start, std::ui
     for (std::size_t bi = 0; bi < blocks; ++bi) {
       const std::uint64_t base = batch + bi * kBlockBytes;
       const raw_masks& m = masks[bi];
-      const std::uint64_t in_quote = prefix_xor(m.quote) ^ in_quote_carry;
+      const std::uint64_t in_quote = quote_regions(m.quote) ^ in_quote_carry;
       in_quote_carry = static_cast<std::uint64_t>(static_cast<std::int64_t>(in_quote) >> 63);
       std::uint64_t separators = (m.comma | m.lf) & ~in_quote;
       while (separators != 0) {
@@ -164,7 +165,7 @@ std::optional<start_candidate> find_record_start(const char* data, std::uint64_t
     const std::size_t blocks = fill_masks(data, batch, limit, masks);
     for (std::size_t bi = 0; bi < blocks; ++bi) {
       const raw_masks& m = masks[bi];
-      const std::uint64_t in_quote = prefix_xor(m.quote) ^ carry;
+      const std::uint64_t in_quote = quote_regions(m.quote) ^ carry;
       carry = static_cast<std::uint64_t>(static_cast<std::int64_t>(in_quote) >> 63);
       const std::uint64_t ends = m.lf & ~in_quote;
       if (ends != 0) {

@@ -23,6 +23,7 @@ void build_masks(const char* p, std::size_t nblocks, raw_masks* out) noexcept {
     out[b] = {quote, comma, lf};
   }
 }
+inline std::uint64_t quote_regions(std::uint64_t quotes) noexcept { return prefix_xor(quotes); }
 #include "csv/csv_scan_generic_internal.hpp"
 }  // namespace portable_isa
 
