@@ -424,11 +424,11 @@ std::size_t estimate_size(std::span<const ticket_record> tickets,
   return size + size / 16;
 }
 
-}  // namespace
-
-void append_json_string(std::string& out, std::string_view utf8) {
-  const char* p = utf8.data();
-  const char* const end = p + utf8.size();
+/// append_json_string's loop; with kCsvPairs, the second quote of each `""` is skipped.
+template <bool kCsvPairs>
+void append_quoted(std::string& out, std::string_view text) {
+  const char* p = text.data();
+  const char* const end = p + text.size();
   out.push_back('"');
   for (;;) {
     const char* special = find_special(p, end);
@@ -436,24 +436,19 @@ void append_json_string(std::string& out, std::string_view utf8) {
     if (special == end) break;
     append_escape(out, static_cast<unsigned char>(*special));
     p = special + 1;
+    // The second quote of a pair is the one the CSV added. (The reader checked that every
+    // quote is paired; a lone one, were it there, would be written as it is.)
+    if (kCsvPairs && *special == '"' && p != end && *p == '"') ++p;
   }
   out.push_back('"');
 }
 
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view utf8) { append_quoted<false>(out, utf8); }
+
 void append_json_string_from_csv_pairs(std::string& out, std::string_view csv_pairs) {
-  const char* p = csv_pairs.data();
-  const char* const end = p + csv_pairs.size();
-  out.push_back('"');
-  for (;;) {
-    const char* special = find_special(p, end);
-    out.append(p, special);
-    if (special == end) break;
-    append_escape(out, static_cast<unsigned char>(*special));
-    // The second quote of a pair is the one the CSV added. (The reader checked that every
-    // quote is paired; a lone one, were it there, would be written as it is.)
-    p = special + 1 + (*special == '"' && special + 1 != end && special[1] == '"' ? 1 : 0);
-  }
-  out.push_back('"');
+  append_quoted<true>(out, csv_pairs);
 }
 
 std::size_t json_string_bytes(std::string_view utf8) noexcept {
