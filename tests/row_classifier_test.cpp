@@ -561,8 +561,9 @@ TEST_CASE("a TICKET_CREATED_AT repeated row after row, valid or not, counts as e
 
 TEST_CASE("repeated ticket and user fields take the outcome their first row had, as if each row were parsed",
           "[row_classifier]") {
-  // The classifier remembers the last row's ticket fields and the last two users' fields (by
-  // text) with what they came to. The same random rows are classified twice: spelled alike
+  // The classifier remembers the last row's ticket fields and users' fields (by text, in 256
+  // slots picked by the author) with what they came to. The same random rows are classified
+  // twice: spelled alike
   // (the remembered outcomes are used) and with every repeat spelled differently but meaning
   // the same (leading zeros, blanks around NAME and EMAIL, a T in the timestamp), so that
   // each row is parsed and probed. Both must give the same result.
@@ -582,7 +583,9 @@ TEST_CASE("repeated ticket and user fields take the outcome their first row had,
   const std::vector<user_pick> users = {
       {"5", "Ann", "ann@x.org"},  {"6", "Bob", "bob@x.org"}, {"5", "Ann", "ANN@x.org"},  {"7", "Cy", "ann@x.org"},
       {"8", "", "dee@x.org"},     {"9", "Eve", "not-an-email"}, {"y", "Fay", "fay@x.org"},
-      {"11", "Gus", "gus-with-a-long-address@x.org"}};
+      {"11", "Gus", "gus-with-a-long-address@x.org"},
+      // Authors 238 and 615 share author 5's slot, 239 shares author 6's: they evict each other.
+      {"238", "Hal", "hal@x.org"}, {"615", "Ivy", "ann@x.org"}, {"239", "Jo", "JO@x.org"}, {"239", "", "jo@x.org"}};
   std::mt19937_64 rng(5);
   for (int iter = 0; iter < 200; ++iter) {
     std::string plain;

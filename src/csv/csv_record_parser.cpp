@@ -56,7 +56,8 @@ bool read_record_fields(std::string_view data, std::uint64_t record_start, std::
   release_if_huge(scratch);  // a huge field must not stay pinned to a thread
   wanted_fields_sink sink{wanted, views, owned, &scratch};
   sink.last = *std::max_element(wanted.begin(), wanted.end());
-  sink.keep_escaped = keep_escaped;
+  // Only a wanted field may be left escaped: the result must say so of a view the caller has.
+  if (std::find(wanted.begin(), wanted.end(), keep_escaped) != wanted.end()) sink.keep_escaped = keep_escaped;
   // The batch serializer reads every comment's record again: the SIMD walker first, as the
   // chunk parse did; a record it cannot take goes to the exact parser, which gives the same
   // fields wherever the walker accepts a record. (At a blank line both give empty views.)

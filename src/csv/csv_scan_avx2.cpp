@@ -11,7 +11,8 @@
 namespace tixport::csv_internal {
 
 // Everything in this namespace, the included walker too, may use AVX2, BMI, POPCNT and PCLMUL;
-// it is only called after __builtin_cpu_supports says so (csv_scan_dispatch.cpp).
+// it is only called after __builtin_cpu_supports("avx2"), "bmi2", "popcnt" and "pclmul" said so
+// (csv_scan_dispatch.cpp): every AVX2 CPU also has BMI1 and LZCNT.
 #if defined(__clang__)
 // Clang ignores GCC's target pragma; its attribute pragma gives every function here the ISA.
 #pragma clang attribute push(__attribute__((target("avx2,bmi,bmi2,popcnt,lzcnt,pclmul"))), apply_to = function)

@@ -174,6 +174,12 @@ void check_string_escaping(std::string_view raw, dom::parser& parser) {
   std::string out = "x";
   append_json_string(out, raw);
   FUZZ_CHECK(std::string_view(out).substr(1) == reference_escape(raw));
+  // The same text given with its quotes doubled, as the export holds a quoted field.
+  std::string doubled;
+  for (const char c : raw) doubled.append(c == '"' ? 2 : 1, c);
+  std::string from_pairs = "x";
+  append_json_string_from_csv_pairs(from_pairs, doubled);
+  FUZZ_CHECK(from_pairs == out);
   if (!is_valid_utf8(raw)) return;
   dom::element parsed;
   FUZZ_CHECK(parser.parse(out.data() + 1, out.size() - 1).get(parsed) == simdjson::SUCCESS);
