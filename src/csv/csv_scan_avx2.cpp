@@ -80,7 +80,8 @@ inline std::ptrdiff_t unescape_pairs(const char* src, std::size_t n, char* out, 
 // prefix_xor in one carry-less multiply by all ones (as simdjson finds its quoted ranges)
 // instead of six shift-and-xor steps, once per 64-byte block of every walk.
 inline std::uint64_t quote_regions(std::uint64_t quotes) noexcept {
-  const __m128i product = _mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<std::int64_t>(quotes)), _mm_set1_epi8(-1), 0);
+  const __m128i product =
+      _mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<std::int64_t>(quotes)), _mm_set1_epi8(-1), 0);
   return static_cast<std::uint64_t>(_mm_cvtsi128_si64(product));
 }
 #include "csv/csv_scan_generic_internal.hpp"

@@ -36,8 +36,9 @@ std::size_t fill_masks(const char* data, std::uint64_t pos, std::uint64_t limit,
 // pandas rules under the quote-parity reading. False: leave it to the exact parser.
 // `index`: the field's place in its record.
 template <class Sink>
-[[gnu::always_inline]] inline bool emit_fast_field(const char* data, std::uint64_t size, std::uint64_t s, std::uint64_t i, std::uint64_t quotes,
-                     field_end end, std::uint32_t index, Sink& sink) {
+[[gnu::always_inline]] inline bool emit_fast_field(const char* data, std::uint64_t size, std::uint64_t s,
+                                                  std::uint64_t i, std::uint64_t quotes, field_end end,
+                                                  std::uint32_t index, Sink& sink) {
   if (quotes == 0) {
     std::uint64_t e = i;
     if (end == field_end::lf && e > s && data[e - 1] == kCr) --e;

@@ -199,7 +199,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   parallel_options.ordered = (flags & 4) != 0;
   parallel_options.max_chunks_in_flight = in_flight;
   // A column left escaped, as the run reads BODY: some inputs name none, some one past the end.
-  parallel_options.keep_escaped_field = (flags >> 7 & 1) != 0 ? (chunk_sel % (num_fields + 1)) : csv_read_options::kNoColumn;
+  parallel_options.keep_escaped_field =
+      (flags >> 7 & 1) != 0 ? (chunk_sel % (num_fields + 1)) : csv_read_options::kNoColumn;
   csv_read_stats parallel_stats;
   const flat_read parallel = read_all(csv, *header, parallel_options, parallel_stats);
   check_equal(parallel, serial);
