@@ -179,12 +179,16 @@ void append_int(std::string& out, std::int64_t v) {
   out.append(buf, write_decimal(buf, v));
 }
 
-void append_timestamp(std::string& out, std::int64_t seconds) {
-  char text[kTimestampTextSize];
-  format_timestamp(seconds, text);
+void append_timestamp_text(std::string& out, const char (&text)[kTimestampTextSize]) {
   out.push_back('"');
   out.append(text, sizeof text);
   out.push_back('"');
+}
+
+void append_timestamp(std::string& out, std::int64_t seconds) {
+  char text[kTimestampTextSize];
+  format_timestamp(seconds, text);
+  append_timestamp_text(out, text);
 }
 
 /// Emits the structural bytes of one layout. Compact writes none of the
@@ -383,9 +387,7 @@ void write_comment_fields(writer& w, const comment_record& c) {
     return;
   }
   w.key("\"created_at\"");
-  w.out().push_back('"');
-  w.out().append(created_at, sizeof created_at);
-  w.out().push_back('"');
+  append_timestamp_text(w.out(), created_at);
   w.key("\"ticket_id\"");
   append_int(w.out(), c.ticket_id);
   w.key("\"id\"");
