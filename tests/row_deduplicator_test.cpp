@@ -324,6 +324,87 @@ TEST_CASE("row_deduplicator: ids and chunk numbers too wide for 8-byte slots tur
   }
 }
 
+TEST_CASE("row_deduplicator: ids in runs and ids with equal low bits, as exports number them",
+          "[row_deduplicator][parallel]") {
+  // The id map keeps ids that differ only in their last bits in one run of slots (so that
+  // COMMENT_PART_IDs counting up hit one cache line), and mixes the rest: dense runs, ids that
+  // all share their low bits (which crowd one slot of each run), strides, runs across the
+  // 8-byte slots' limit and negative runs must give the serial pass's winners all the same.
+  constexpr std::int64_t kNarrowLimit = std::int64_t{1} << 44;
+  std::mt19937_64 rng(8);
+  for (int round = 0; round < 24; ++round) {
+    const std::size_t n = 1000 + rng() % 40000;
+    const int pattern = round % 6;
+    std::vector<std::int64_t> ids;
+    std::int64_t next = static_cast<std::int64_t>(rng() % 1000000);
+    if (pattern == 3) next = kNarrowLimit - static_cast<std::int64_t>(n / 2);
+    if (pattern == 4) next = -static_cast<std::int64_t>(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      switch (pattern) {
+        case 0:  // counting up, with repeats and jumps back (duplicates of earlier rows)
+        case 3:  // ... across 2^44
+        case 4: {  // ... below zero
+          const auto step = rng() % 20;
+          if (step < 14) ++next;
+          if (step == 18) next -= static_cast<std::int64_t>(rng() % 64);
+          if (step == 19) next += static_cast<std::int64_t>(rng() % 3000);
+          ids.push_back(next);
+          break;
+        }
+        case 1:  // every id a multiple of 8: one place of each run
+          ids.push_back(8 * static_cast<std::int64_t>(rng() % (n + 1)));
+          break;
+        case 2:  // a large power-of-two stride
+          ids.push_back(static_cast<std::int64_t>(rng() % (n / 2 + 1)) << 20);
+          break;
+        default:  // runs of 8 at random places, some repeated
+          if (i % 8 == 0) next = static_cast<std::int64_t>(rng() % (4 * n)) * 8;
+          ids.push_back(next + static_cast<std::int64_t>(i % 8));
+          break;
+      }
+    }
+    std::vector<classified_chunk> chunks;
+    std::uint64_t offset = 100;
+    for (std::size_t begin = 0, seq = 0; begin < n; ++seq) {
+      const std::size_t end = std::min(n, begin + 1 + rng() % 3000);
+      classified_chunk c;
+      c.chunk_seq = seq;
+      for (std::size_t i = begin; i < end; ++i) {
+        offset += 1 + rng() % 50;
+        c.comments.push_back(comment_row{offset, offset, true, ids[i]});
+      }
+      chunks.push_back(std::move(c));
+      begin = end;
+    }
+    std::vector<std::uint64_t> want;
+    std::size_t duplicates = 0;
+    {
+      std::map<std::int64_t, bool> seen;
+      for (const classified_chunk& c : chunks) {
+        for (const comment_row& x : c.comments) {
+          if (seen.emplace(x.id, true).second) {
+            want.push_back(x.offset);
+          } else {
+            ++duplicates;
+          }
+        }
+      }
+    }
+    comment_ids held;
+    for (const classified_chunk& c : chunks) held.add(c);
+    std::shuffle(chunks.begin(), chunks.end(), rng);
+    row_deduplicator dedup(rng() % 2 == 0 ? 0 : n * 360);
+    oneapi::tbb::task_arena(1 + static_cast<int>(rng() % 4)).execute([&] {
+      oneapi::tbb::parallel_for(std::size_t{0}, chunks.size(),
+                                tsan::body(&dedup, [&](std::size_t i) { dedup.absorb(std::move(chunks[i])); }));
+    });
+    tsan::acquire(&dedup);
+    INFO("round " << round << ", pattern " << pattern << ", " << n << " rows");
+    CHECK(offsets_of(dedup.take_comments(held.reader())) == want);
+    CHECK(dedup.log().count(row_issue::duplicate_comment) == duplicates);
+  }
+}
+
 TEST_CASE("row_deduplicator: tables grow past 100k ids while plain threads absorb (TSan sees them)",
           "[row_deduplicator][parallel]") {
   // 160k rows, ~120k distinct comment ids: every shard's table rehashes several times while

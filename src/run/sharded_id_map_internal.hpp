@@ -121,7 +121,7 @@ class sharded_first_map {
 
  private:
   static std::uint64_t mix(std::int64_t id) noexcept {
-    // splitmix64's finaliser: ids are often sequential, the table needs them spread.
+    // splitmix64's finaliser: ids are often sequential, the table needs their groups spread.
     auto x = static_cast<std::uint64_t>(id);
     x ^= x >> 30;
     x *= 0xbf58476d1ce4e5b9ULL;
@@ -130,8 +130,15 @@ class sharded_first_map {
     x ^= x >> 31;
     return x;
   }
-  // The top bits pick the shard, the low bits the slot: the two stay independent.
-  static std::size_t shard_of(std::int64_t id) noexcept { return mix(id) >> (64 - kShardBits); }
+  // Ids that differ only in their last kGroupBits bits (COMMENT_PART_IDs mostly count up by
+  // one row after row) share a shard and a run of slots, so that rows after rows hit the same
+  // cache line: the group is mixed, the place in the group is not. The top bits pick the
+  // shard, the low bits the run: the two stay independent.
+  static constexpr unsigned kGroupBits = 3;
+  static std::uint64_t group_mix(std::int64_t id) noexcept {
+    return mix(static_cast<std::int64_t>(static_cast<std::uint64_t>(id) >> kGroupBits));
+  }
+  static std::size_t shard_of(std::int64_t id) noexcept { return group_mix(id) >> (64 - kShardBits); }
 
   // A wide slot: the id (as two 32-bit halves, so the slot is 12 bytes with 4-byte alignment)
   // and its tag, chunk_seq + 1 of the earliest chunk holding it (0: empty slot).
@@ -184,12 +191,15 @@ class sharded_first_map {
     static constexpr std::size_t kMaxLoadPercent = 60;
     std::vector<Slot> slots;
 
-    // The slot an id's probe starts at: the mixed bits below the shard's (which are equal for
-    // every id of a shard), scaled to the table's size by a multiply (Lemire's fastrange).
+    // The slot an id's probe starts at: its group's run, from the mixed bits below the shard's
+    // (which are equal for every id of a shard) scaled to the table's size by a multiply
+    // (Lemire's fastrange), then its place in the run.
     static std::size_t home(std::int64_t id, std::size_t capacity) noexcept {
       __extension__ using wide = unsigned __int128;  // GCC and Clang; the high half of a 64x64 product
-      const std::uint64_t bits = mix(id) << kShardBits;
-      return static_cast<std::size_t>((static_cast<wide>(bits) * capacity) >> 64);
+      constexpr std::size_t kGroup = std::size_t{1} << kGroupBits;
+      const std::uint64_t bits = group_mix(id) << kShardBits;
+      const auto run = static_cast<std::size_t>((static_cast<wide>(bits) * (capacity / kGroup)) >> 64);
+      return run * kGroup + (static_cast<std::size_t>(id) & (kGroup - 1));
     }
     void prefetch(std::int64_t id) const noexcept {
       // Write intent (1), kept in every cache level (3): the insert follows a few rows later.
