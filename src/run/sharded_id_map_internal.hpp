@@ -193,13 +193,15 @@ class sharded_first_map {
 
     // The slot an id's probe starts at: its group's run, from the mixed bits below the shard's
     // (which are equal for every id of a shard) scaled to the table's size by a multiply
-    // (Lemire's fastrange), then its place in the run.
+    // (Lemire's fastrange), then its place in the run: its last bits, turned by the group's
+    // mix, so that ids that all end alike (multiples of 8, of 1024) do not all start at a
+    // run's first slot.
     static std::size_t home(std::int64_t id, std::size_t capacity) noexcept {
       __extension__ using wide = unsigned __int128;  // GCC and Clang; the high half of a 64x64 product
       constexpr std::size_t kGroup = std::size_t{1} << kGroupBits;
-      const std::uint64_t bits = group_mix(id) << kShardBits;
-      const auto run = static_cast<std::size_t>((static_cast<wide>(bits) * (capacity / kGroup)) >> 64);
-      return run * kGroup + (static_cast<std::size_t>(id) & (kGroup - 1));
+      const std::uint64_t mixed = group_mix(id);
+      const auto run = static_cast<std::size_t>((static_cast<wide>(mixed << kShardBits) * (capacity / kGroup)) >> 64);
+      return run * kGroup + (static_cast<std::size_t>(static_cast<std::uint64_t>(id) + mixed) & (kGroup - 1));
     }
     void prefetch(std::int64_t id) const noexcept {
       // Write intent (1), kept in every cache level (3): the insert follows a few rows later.
