@@ -328,7 +328,7 @@ TEST_CASE("row_deduplicator: ids in runs and ids with equal low bits, as exports
           "[row_deduplicator][parallel]") {
   // The id map keeps ids that differ only in their last bits in one run of slots (so that
   // COMMENT_PART_IDs counting up hit one cache line), and mixes the rest: dense runs, ids that
-  // all share their low bits (which crowd one slot of each run), strides, runs across the
+  // all share their low bits (each rotated by its group), strides, runs across the
   // 8-byte slots' limit and negative runs must give the serial pass's winners all the same.
   constexpr std::int64_t kNarrowLimit = std::int64_t{1} << 44;
   std::mt19937_64 rng(8);
@@ -403,6 +403,57 @@ TEST_CASE("row_deduplicator: ids in runs and ids with equal low bits, as exports
     CHECK(offsets_of(dedup.take_comments(held.reader())) == want);
     CHECK(dedup.log().count(row_issue::duplicate_comment) == duplicates);
   }
+}
+
+TEST_CASE("row_deduplicator: 800k ids counting up grow every shard past sizes that are not multiples of 8",
+          "[row_deduplicator]") {
+  // A shard's table grows 1024, 1536, ... 26244 slots (the first size that is not a multiple
+  // of 8, where the last run's slots end before the table does) and on: ~12.5k ids a shard.
+  // Runs counting up from below zero, from under 2^44 across it, and from 5e9, with repeats,
+  // absorbed in a shuffled order, against the serial pass.
+  std::mt19937_64 rng(26244);
+  std::vector<std::int64_t> ids;
+  for (const std::int64_t start : {std::int64_t{-200000}, (std::int64_t{1} << 44) - 150000, std::int64_t{5000000000}}) {
+    std::int64_t next = start;
+    for (int i = 0; i < 270000; ++i) {
+      if (rng() % 4 != 0) ++next;
+      ids.push_back(rng() % 16 == 0 ? next - static_cast<std::int64_t>(rng() % 100) : next);
+    }
+  }
+  std::vector<classified_chunk> chunks;
+  std::uint64_t offset = 100;
+  for (std::size_t begin = 0, seq = 0; begin < ids.size(); ++seq) {
+    const std::size_t end = std::min(ids.size(), begin + 5000 + rng() % 10000);
+    classified_chunk c;
+    c.chunk_seq = seq;
+    for (std::size_t i = begin; i < end; ++i) {
+      offset += 3;
+      c.comments.push_back(comment_row{offset, offset, true, ids[i]});
+    }
+    chunks.push_back(std::move(c));
+    begin = end;
+  }
+  std::vector<std::uint64_t> want;
+  std::size_t duplicates = 0;
+  {
+    std::unordered_map<std::int64_t, bool> seen;
+    for (const classified_chunk& c : chunks) {
+      for (const comment_row& x : c.comments) {
+        if (seen.emplace(x.id, true).second) {
+          want.push_back(x.offset);
+        } else {
+          ++duplicates;
+        }
+      }
+    }
+  }
+  comment_ids held;
+  for (const classified_chunk& c : chunks) held.add(c);
+  std::shuffle(chunks.begin(), chunks.end(), rng);
+  row_deduplicator dedup(0);
+  for (classified_chunk& c : chunks) dedup.absorb(std::move(c));
+  CHECK(offsets_of(dedup.take_comments(held.reader())) == want);
+  CHECK(dedup.log().count(row_issue::duplicate_comment) == duplicates);
 }
 
 TEST_CASE("row_deduplicator: tables grow past 100k ids while plain threads absorb (TSan sees them)",

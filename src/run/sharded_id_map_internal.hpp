@@ -131,9 +131,10 @@ class sharded_first_map {
     return x;
   }
   // Ids that differ only in their last kGroupBits bits (COMMENT_PART_IDs mostly count up by
-  // one row after row) share a shard and a run of slots, so that rows after rows hit the same
-  // cache line: the group is mixed, the place in the group is not. The top bits pick the
-  // shard, the low bits the run: the two stay independent.
+  // one row after row) share a shard and a run of 8 slots, so that rows after rows hit the
+  // same cache lines (64 bytes of narrow slots, one or two lines as glibc aligns the table).
+  // Of the group's mix, the top 6 bits pick the shard, the bits below them the run
+  // (table::home), and the lowest 3 bits rotate the id's place in the run.
   static constexpr unsigned kGroupBits = 3;
   static std::uint64_t group_mix(std::int64_t id) noexcept {
     return mix(static_cast<std::int64_t>(static_cast<std::uint64_t>(id) >> kGroupBits));
@@ -193,9 +194,9 @@ class sharded_first_map {
 
     // The slot an id's probe starts at: its group's run, from the mixed bits below the shard's
     // (which are equal for every id of a shard) scaled to the table's size by a multiply
-    // (Lemire's fastrange), then its place in the run: its last bits, turned by the group's
-    // mix, so that ids that all end alike (multiples of 8, of 1024) do not all start at a
-    // run's first slot.
+    // (Lemire's fastrange), then its place in the run: its last 3 bits plus the group's mix,
+    // mod 8, so that ids that all end alike (multiples of 8, of 2^20) do not all start at a
+    // run's first slot. capacity >= kMinSlots: reserve() comes before any insert or prefetch.
     static std::size_t home(std::int64_t id, std::size_t capacity) noexcept {
       __extension__ using wide = unsigned __int128;  // GCC and Clang; the high half of a 64x64 product
       constexpr std::size_t kGroup = std::size_t{1} << kGroupBits;
