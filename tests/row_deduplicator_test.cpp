@@ -149,6 +149,27 @@ std::vector<std::uint64_t> offsets_of(const T& v) {
   return out;
 }
 
+// The serial pass over chunks in file order: the offset of each comment id's first row, and
+// how many rows repeat an id.
+struct first_rows {
+  std::vector<std::uint64_t> offsets;
+  std::size_t duplicates = 0;
+};
+first_rows first_comment_rows(const std::vector<classified_chunk>& chunks) {
+  first_rows out;
+  std::unordered_map<std::int64_t, bool> seen;
+  for (const classified_chunk& c : chunks) {
+    for (const comment_row& x : c.comments) {
+      if (seen.emplace(x.id, true).second) {
+        out.offsets.push_back(x.offset);
+      } else {
+        ++out.duplicates;
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("row_deduplicator: parallel absorb in any order equals a serial pass (SPEC 2.1-2.4)",
@@ -376,20 +397,7 @@ TEST_CASE("row_deduplicator: ids in runs and ids with equal low bits, as exports
       chunks.push_back(std::move(c));
       begin = end;
     }
-    std::vector<std::uint64_t> want;
-    std::size_t duplicates = 0;
-    {
-      std::map<std::int64_t, bool> seen;
-      for (const classified_chunk& c : chunks) {
-        for (const comment_row& x : c.comments) {
-          if (seen.emplace(x.id, true).second) {
-            want.push_back(x.offset);
-          } else {
-            ++duplicates;
-          }
-        }
-      }
-    }
+    const first_rows want = first_comment_rows(chunks);
     comment_ids held;
     for (const classified_chunk& c : chunks) held.add(c);
     std::shuffle(chunks.begin(), chunks.end(), rng);
@@ -400,8 +408,8 @@ TEST_CASE("row_deduplicator: ids in runs and ids with equal low bits, as exports
     });
     tsan::acquire(&dedup);
     INFO("round " << round << ", pattern " << pattern << ", " << n << " rows");
-    CHECK(offsets_of(dedup.take_comments(held.reader())) == want);
-    CHECK(dedup.log().count(row_issue::duplicate_comment) == duplicates);
+    CHECK(offsets_of(dedup.take_comments(held.reader())) == want.offsets);
+    CHECK(dedup.log().count(row_issue::duplicate_comment) == want.duplicates);
   }
 }
 
@@ -433,27 +441,14 @@ TEST_CASE("row_deduplicator: 800k ids counting up grow every shard past sizes th
     chunks.push_back(std::move(c));
     begin = end;
   }
-  std::vector<std::uint64_t> want;
-  std::size_t duplicates = 0;
-  {
-    std::unordered_map<std::int64_t, bool> seen;
-    for (const classified_chunk& c : chunks) {
-      for (const comment_row& x : c.comments) {
-        if (seen.emplace(x.id, true).second) {
-          want.push_back(x.offset);
-        } else {
-          ++duplicates;
-        }
-      }
-    }
-  }
+  const first_rows want = first_comment_rows(chunks);
   comment_ids held;
   for (const classified_chunk& c : chunks) held.add(c);
   std::shuffle(chunks.begin(), chunks.end(), rng);
   row_deduplicator dedup(0);
   for (classified_chunk& c : chunks) dedup.absorb(std::move(c));
-  CHECK(offsets_of(dedup.take_comments(held.reader())) == want);
-  CHECK(dedup.log().count(row_issue::duplicate_comment) == duplicates);
+  CHECK(offsets_of(dedup.take_comments(held.reader())) == want.offsets);
+  CHECK(dedup.log().count(row_issue::duplicate_comment) == want.duplicates);
 }
 
 TEST_CASE("row_deduplicator: tables grow past 100k ids while plain threads absorb (TSan sees them)",
