@@ -149,6 +149,26 @@ std::vector<std::uint64_t> offsets_of(const T& v) {
   return out;
 }
 
+// The comment rows of `ids`, in file order, cut into chunks numbered from `first_seq`, each of
+// min_rows + rng() % spread rows (the last may be shorter); offsets (and lines) grow by 1-50.
+std::vector<classified_chunk> chunks_of(const std::vector<std::int64_t>& ids, std::mt19937_64& rng,
+                                        std::size_t min_rows, std::size_t spread, std::uint64_t first_seq = 0) {
+  std::vector<classified_chunk> chunks;
+  std::uint64_t offset = 100;
+  for (std::size_t begin = 0, seq = first_seq; begin < ids.size(); ++seq) {
+    const std::size_t end = std::min(ids.size(), begin + min_rows + rng() % spread);
+    classified_chunk c;
+    c.chunk_seq = seq;
+    for (std::size_t i = begin; i < end; ++i) {
+      offset += 1 + rng() % 50;
+      c.comments.push_back(comment_row{offset, offset, true, ids[i]});
+    }
+    chunks.push_back(std::move(c));
+    begin = end;
+  }
+  return chunks;
+}
+
 // The serial pass over chunks in file order: the offset of each comment id's first row, and
 // how many rows repeat an id.
 struct first_rows {
@@ -306,19 +326,7 @@ TEST_CASE("row_deduplicator: ids and chunk numbers too wide for 8-byte slots tur
     }
     // Chunk numbers start just below 2^20, some rounds far below it.
     const std::uint64_t first_seq = round % 3 == 0 ? 0 : (std::uint64_t{1} << 20) - 1 - rng() % 8;
-    std::vector<classified_chunk> chunks;
-    std::uint64_t offset = 100;
-    for (std::size_t begin = 0, seq = first_seq; begin < n; ++seq) {
-      const std::size_t end = std::min(n, begin + 1 + rng() % 300);
-      classified_chunk c;
-      c.chunk_seq = seq;
-      for (std::size_t i = begin; i < end; ++i) {
-        offset += 1 + rng() % 50;
-        c.comments.push_back(comment_row{offset, offset, true, ids[i]});
-      }
-      chunks.push_back(std::move(c));
-      begin = end;
-    }
+    std::vector<classified_chunk> chunks = chunks_of(ids, rng, 1, 300, first_seq);
     // The serial reference: the first row of each id in file order.
     std::vector<std::uint64_t> want;
     std::vector<std::uint64_t> duplicate_lines;
@@ -384,19 +392,7 @@ TEST_CASE("row_deduplicator: ids in runs and ids with equal low bits, as exports
           break;
       }
     }
-    std::vector<classified_chunk> chunks;
-    std::uint64_t offset = 100;
-    for (std::size_t begin = 0, seq = 0; begin < n; ++seq) {
-      const std::size_t end = std::min(n, begin + 1 + rng() % 3000);
-      classified_chunk c;
-      c.chunk_seq = seq;
-      for (std::size_t i = begin; i < end; ++i) {
-        offset += 1 + rng() % 50;
-        c.comments.push_back(comment_row{offset, offset, true, ids[i]});
-      }
-      chunks.push_back(std::move(c));
-      begin = end;
-    }
+    std::vector<classified_chunk> chunks = chunks_of(ids, rng, 1, 3000);
     const first_rows want = first_comment_rows(chunks);
     comment_ids held;
     for (const classified_chunk& c : chunks) held.add(c);
@@ -428,19 +424,7 @@ TEST_CASE("row_deduplicator: 800k ids counting up grow every shard past sizes th
       ids.push_back(rng() % 16 == 0 ? next - static_cast<std::int64_t>(rng() % 100) : next);
     }
   }
-  std::vector<classified_chunk> chunks;
-  std::uint64_t offset = 100;
-  for (std::size_t begin = 0, seq = 0; begin < ids.size(); ++seq) {
-    const std::size_t end = std::min(ids.size(), begin + 5000 + rng() % 10000);
-    classified_chunk c;
-    c.chunk_seq = seq;
-    for (std::size_t i = begin; i < end; ++i) {
-      offset += 3;
-      c.comments.push_back(comment_row{offset, offset, true, ids[i]});
-    }
-    chunks.push_back(std::move(c));
-    begin = end;
-  }
+  std::vector<classified_chunk> chunks = chunks_of(ids, rng, 5000, 10000);
   const first_rows want = first_comment_rows(chunks);
   comment_ids held;
   for (const classified_chunk& c : chunks) held.add(c);
