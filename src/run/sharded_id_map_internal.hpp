@@ -101,6 +101,36 @@ class sharded_first_map {
     return out;
   }
 
+  /// How far entries sit from the slot their probe starts at (0: at it), and how evenly the
+  /// shards share them: what a hash that piles ids into one corner of a table or into one
+  /// shard gets wrong while every answer stays right (only the time suffers). Not thread-safe.
+  struct probe_stats {
+    std::size_t entries = 0;
+    std::size_t total_distance = 0;  ///< sum over entries of the slots between home and place
+    std::size_t max_distance = 0;
+    std::size_t largest_shard = 0;   ///< entries of the fullest shard
+  };
+  [[nodiscard]] probe_stats measure_probes() const {
+    probe_stats stats;
+    const auto walk = [&stats](const auto& slots) {
+      const std::size_t capacity = slots.size();
+      for (std::size_t i = 0; i < capacity; ++i) {
+        if (slots[i].empty()) continue;
+        const std::size_t home = table<narrow_slot>::home(slots[i].key(), capacity);
+        const std::size_t distance = i >= home ? i - home : i + capacity - home;  // probes wrap around
+        ++stats.entries;
+        stats.total_distance += distance;
+        stats.max_distance = std::max(stats.max_distance, distance);
+      }
+    };
+    for (const shard& sh : shards_) {
+      walk(sh.narrow.slots);
+      walk(sh.wide.slots);
+      stats.largest_shard = std::max(stats.largest_shard, sh.size);
+    }
+    return stats;
+  }
+
   /// Free every table. Not thread-safe.
   void clear() noexcept {
     for (shard& sh : shards_) {
