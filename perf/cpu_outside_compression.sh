@@ -57,13 +57,29 @@ measure() {
 }
 RUN=("$TIXPORT" run --no-progress --input "$CSV" --users-file "$USERS" --threads "$THREADS" --output)
 
-cat "$CSV" "$USERS" >/dev/null  # warm page cache for every configuration
+# Before each command, the same for all four: (1) its output from the round before is deleted
+# and `sync` flushes what earlier commands left dirty, or the page cache's eviction of 306 MB
+# and the write-back of the last command's bytes land in whichever command runs next (session
+# 13 saw a .tar run's system time vary from 0.30 to 1.37 s without this); (2) its input is
+# read into the page cache: some hosts (this one in session 13: `fincore` saw 10-15% of a
+# 345 MB export leave the cache within 30 s, with 23 GB free) evict it between runs, and the
+# kernel's re-read would count as the command's CPU.
+prepare() {
+  local output=$1; shift
+  rm -f "$output"
+  sync
+  cat "$@" >/dev/null
+}
 printf 'config\tround\twall_s\tuser_s\tsys_s\tload_before\tload_after\n' >"$TSV"
 load_start=$(cat /proc/loadavg)
 for round in $(seq 1 "$REPEATS"); do
+  prepare "$WORK/out.tar" "$CSV" "$USERS"
   measure tar_file "${RUN[@]}" "$WORK/out.tar"
+  prepare "$WORK/out.tar.zst" "$CSV" "$USERS"
   measure tar_zst "${RUN[@]}" "$WORK/out.tar.zst"
+  prepare "$WORK/zstd.tar.zst" "$WORK/out.tar"
   measure zstd_T2 zstd -q -3 "-T$THREADS" -f "$WORK/out.tar" -o "$WORK/zstd.tar.zst"
+  prepare "$WORK/copy.tar" "$WORK/out.tar"
   measure dd_write dd if="$WORK/out.tar" of="$WORK/copy.tar" bs=1M conv=fsync status=none
   echo "round $round/$REPEATS: $(tail -n +2 "$TSV" | awk -F'\t' -v r="$round" '$2==r {printf "%s %.2fs/%.2fcpu  ", $1, $3, $4+$5}')" >&2
 done
