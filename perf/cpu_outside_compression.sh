@@ -62,12 +62,13 @@ RUN=("$TIXPORT" run --no-progress --input "$CSV" --users-file "$USERS" --threads
 # and the write-back of the last command's bytes land in whichever command runs next (session
 # 13 saw a .tar run's system time vary from 0.30 to 1.37 s without this); (2) its input is
 # read into the page cache: some hosts (this one in session 13: `fincore` saw 10-15% of a
-# 345 MB export leave the cache within 30 s, with 23 GB free) evict it between runs, and the
-# kernel's re-read would count as the command's CPU.
+# 345 MiB export leave the cache within 30 s, with 23 GB free) evict it between runs, and the
+# kernel's re-read would count as the command's CPU. (So the .tar run does not pay for
+# replacing an archive: its figures are not comparable with those taken before 3cabe7a.)
 prepare() {
   local output=$1; shift
   rm -f "$output"
-  sync
+  sync -f "$WORK"  # the one file system the outputs are on, not every one a shared host has
   cat "$@" >/dev/null
 }
 printf 'config\tround\twall_s\tuser_s\tsys_s\tload_before\tload_after\n' >"$TSV"
