@@ -61,7 +61,8 @@ class test_api {
     const std::size_t at = first_line_.find(" at ");
     return at == std::string::npos ? "" : first_line_.substr(at + 4, first_line_.find(' ', at + 4) - at - 4);
   }
-  [[nodiscard]] bool running() const { return ::kill(pid_, 0) == 0; }
+  /// True while the process runs: a zombie (it exited, nobody reaped it yet) does not.
+  [[nodiscard]] bool running() const { return !exited(); }
   /// True once the process has exited: gone, or a zombie (state Z in /proc/<pid>/stat).
   [[nodiscard]] bool exited() const {
     if (::kill(pid_, 0) != 0) return true;

@@ -566,6 +566,7 @@ TEST_CASE("fetch without count waits for the pages below a failure before failin
   CHECK(result.stats.pages == 3);
   CHECK(server.requests(3) == 1);
   CHECK(server.requests(4) == 1);
+  CHECK(server.expired_holds().empty());  // every hold's condition was met
 }
 
 TEST_CASE("fetch without count stops at an empty page", "[email_index_client][parallel]") {
@@ -629,6 +630,27 @@ TEST_CASE("fetch keeps at most `concurrency` requests in flight over kept-alive 
   CHECK(server.peak_in_flight() == 4);
   CHECK(server.connections() <= 4);
   CHECK(result.stats.requests == 20);
+  CHECK(server.expired_holds().empty());  // every hold's condition was met
+}
+
+TEST_CASE("test server: a hold whose condition is never met lets go after max_hold and says so",
+          "[email_index_client]") {
+  // The tests above hold pages until other requests arrive; a client that never sent them
+  // would have waited out its timeout on every attempt (8 minutes) before failing. Here one
+  // request at a time can never make 8 in flight: each page after the first is let go after
+  // max_hold, and listed.
+  index_server_config config;
+  config.users = 300;  // 3 pages
+  config.hold_until_in_flight = 8;
+  config.max_hold = 200ms;
+  index_server server(config);
+  warning_log warnings;
+  auto options = fast_options(server, warnings);
+  options.concurrency = 1;
+  const fetch_result result = tixport::fetch_user_index(options);
+  check_generated_entries(result.entries, 300);
+  CHECK(server.peak_in_flight() == 1);
+  CHECK(server.expired_holds() == std::vector<std::uint64_t>{2, 3});
 }
 
 TEST_CASE("fault: latency is overlapped by concurrent requests", "[email_index_client][parallel]") {
@@ -650,6 +672,7 @@ TEST_CASE("fault: latency is overlapped by concurrent requests", "[email_index_c
   // on a loaded machine any bound on wall time is a guess; the peak shows the overlap.)
   CHECK(elapsed >= 0.3);
   CHECK(server.peak_in_flight() == 8);
+  CHECK(server.expired_holds().empty());  // every hold's condition was met
 }
 
 TEST_CASE("fault: 500s at a rate are retried, and only as often as they fail",

@@ -193,6 +193,10 @@ class index_server::impl {
     std::lock_guard lock(mutex_);
     return dead_;
   }
+  [[nodiscard]] std::vector<std::uint64_t> expired_holds() const {
+    std::lock_guard lock(mutex_);
+    return expired_holds_;
+  }
 
  private:
   using tcp = boost::asio::ip::tcp;
@@ -449,7 +453,8 @@ class index_server::impl {
   }
 
   /// Wait while config_.hold_until_in_flight or config_.hold_page_until_answered hold `page`
-  /// back. Polls: the outcome is what matters, never how soon the poll sees it.
+  /// back, for config_.max_hold at most (then the page is listed in expired_holds_). Polls:
+  /// the outcome is what matters, never how soon the poll sees it.
   boost::asio::awaitable<void> hold(std::uint64_t page, boost::asio::steady_timer& timer) {
     namespace net = boost::asio;
     constexpr auto kPoll = std::chrono::milliseconds(2);
@@ -463,7 +468,13 @@ class index_server::impl {
       return std::any_of(after->second.begin(), after->second.end(),
                          [&](std::uint64_t other) { return !answered_.contains(other); });
     };
+    const auto give_up = std::chrono::steady_clock::now() + config_.max_hold;
     while (held()) {
+      if (std::chrono::steady_clock::now() >= give_up) {
+        std::lock_guard lock(mutex_);
+        expired_holds_.push_back(page);
+        co_return;
+      }
       error_code ec;
       timer.expires_after(kPoll);
       co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
@@ -610,6 +621,7 @@ class index_server::impl {
   unsigned peak_in_flight_ = 0;
   std::uint64_t huge_bytes_sent_ = 0;
   std::set<std::uint64_t> answered_;  ///< pages answered at least once (any answer)
+  std::vector<std::uint64_t> expired_holds_;  ///< pages let go after config_.max_hold
   bool dead_ = false;
 };
 
@@ -631,5 +643,6 @@ std::vector<std::string> index_server::targets() const { return impl_->targets()
 std::vector<std::string> index_server::authorizations() const { return impl_->authorizations(); }
 std::uint64_t index_server::huge_bytes_sent() const { return impl_->huge_bytes_sent(); }
 bool index_server::dead() const { return impl_->dead(); }
+std::vector<std::uint64_t> index_server::expired_holds() const { return impl_->expired_holds(); }
 
 }  // namespace tixport::test

@@ -93,6 +93,11 @@ struct index_server_config {
   /// The answer for page P waits until every page listed for P has been answered, so a
   /// test can fix the order in which pages arrive without racing latencies.
   std::map<std::uint64_t, std::vector<std::uint64_t>> hold_page_until_answered;
+  /// The longest a request is held for the two conditions above. One held longer is let go
+  /// and listed in expired_holds(), so a condition that is never met (a client that never
+  /// sends the requests it waits for) fails its test after this, not after the client's
+  /// timeout times its attempts (120 s x 4 in the fetch tests). No live hold comes near it.
+  std::chrono::milliseconds max_hold{60000};
   /// > 0: the server dies after answering this many requests: the listener closes (new
   /// connections are refused), and every later request, or one still waiting out its
   /// latency, is dropped without a response.
@@ -142,6 +147,8 @@ class index_server {
   [[nodiscard]] std::vector<std::string> authorizations() const;
   /// Body bytes written by the huge_* answers so far (all connections).
   [[nodiscard]] std::uint64_t huge_bytes_sent() const;
+  /// The pages whose hold outlasted max_hold, in the order they were let go.
+  [[nodiscard]] std::vector<std::uint64_t> expired_holds() const;
   /// True once die_after_requests has been reached.
   [[nodiscard]] bool dead() const;
 
