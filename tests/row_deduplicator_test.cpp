@@ -10,7 +10,7 @@
 #include "tixport/common/errors.hpp"
 
 #include "../src/common/tsan_annotations_internal.hpp"
-#include "../src/run/sharded_id_map_internal.hpp"
+#include "support/id_patterns.hpp"
 
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
@@ -510,53 +510,30 @@ TEST_CASE("row_deduplicator: the id map's probes stay short and its shards even,
   // The answers above would stay right with a hash that sends every id to one run of one
   // shard; only the time would suffer, and no timed test may catch that (CI machines differ).
   // So the map's layout is measured instead: how far each id sits from the slot its probe
-  // starts at, and the fullest shard. Random ids sit 0.5 slots away on average (max 47 with
+  // starts at, and the fullest shard. Random ids sit 0.5 slots away on average (max 55 with
   // libstdc++'s shuffle); ids counting up move in groups of 8 that take a whole run, so a
   // group whose run is taken moves on by runs: 3-4 slots on average, at most 255 (345 in wide
   // slots), still the next cache lines. A hash that sent every id of a shard to one run would
   // put them thousands of slots away. The bounds leave room for any standard library's order.
   using map_type = detail::sharded_first_map;
-  constexpr std::size_t kIds = 300000;
-  struct pattern {
-    const char* name;
-    std::int64_t (*id)(std::size_t i, std::mt19937_64& rng);
-  };
-  const pattern patterns[] = {
-      {"counting up", [](std::size_t i, std::mt19937_64&) { return std::int64_t{5000000000} + static_cast<std::int64_t>(i); }},
-      {"counting up with repeats",
-       [](std::size_t i, std::mt19937_64& rng) {
-         return std::int64_t{5000000000} + static_cast<std::int64_t>(i) - static_cast<std::int64_t>(rng() % 4 == 0 ? rng() % 64 : 0);
-       }},
-      {"random", [](std::size_t, std::mt19937_64& rng) { return static_cast<std::int64_t>(rng() % (std::uint64_t{1} << 40)); }},
-      {"multiples of 8", [](std::size_t i, std::mt19937_64&) { return static_cast<std::int64_t>(8 * i); }},
-      {"multiples of 2^20", [](std::size_t i, std::mt19937_64&) { return static_cast<std::int64_t>(i) << 20; }},
-      {"counting up from below zero (wide slots)",
-       [](std::size_t i, std::mt19937_64&) { return static_cast<std::int64_t>(i) - 150000; }},
-  };
-  for (const pattern& p : patterns) {
+  for (const test::id_pattern pattern : test::kIdPatterns) {
+    const std::vector<std::int64_t> ids = test::make_ids(pattern, 300000);
+    // Chunks of an export, absorbed in a shuffled order.
+    std::vector<std::size_t> chunks = test::chunks_in_order(ids.size());
     std::mt19937_64 rng(4096);
-    std::vector<std::int64_t> ids(kIds);
-    for (std::size_t i = 0; i < kIds; ++i) ids[i] = p.id(i, rng);
-    // Chunks of an export (11k rows, 4 MiB), absorbed in a shuffled order.
-    std::vector<std::size_t> order((kIds + 10999) / 11000);
-    for (std::size_t c = 0; c < order.size(); ++c) order[c] = c;
-    std::shuffle(order.begin(), order.end(), rng);
+    std::shuffle(chunks.begin(), chunks.end(), rng);
     map_type map;
     std::vector<std::uint8_t> lost;
-    for (const std::size_t c : order) {
-      const std::size_t begin = std::min(kIds, c * 11000);
-      const std::size_t count = std::min(kIds, begin + 11000) - begin;
-      lost.assign(count, 0);
-      map.insert_all(c, count, [&](std::size_t i) { return ids[begin + i]; }, lost);
-    }
+    test::insert_in_chunks(map, ids, chunks, lost);
     std::vector<std::int64_t> distinct = ids;
     std::sort(distinct.begin(), distinct.end());
     distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
 
     const map_type::probe_stats stats = map.measure_probes();
-    INFO(p.name << ": " << stats.entries << " entries, mean distance "
-                << static_cast<double>(stats.total_distance) / static_cast<double>(stats.entries) << ", max "
-                << stats.max_distance << ", fullest shard " << stats.largest_shard);
+    INFO(test::id_pattern_name(pattern)
+         << ": " << stats.entries << " entries, mean distance "
+         << static_cast<double>(stats.total_distance) / static_cast<double>(stats.entries) << ", max "
+         << stats.max_distance << ", fullest shard " << stats.largest_shard);
     REQUIRE(stats.entries == distinct.size());
     CHECK(stats.total_distance <= 8 * stats.entries);  // mean <= 8 slots: one run, one cache line
     CHECK(stats.max_distance <= 1024);
